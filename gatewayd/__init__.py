@@ -1,0 +1,1 @@
+"""gatewayd: a carrier-facing SMS gateway daemon."""
