@@ -1,0 +1,127 @@
+"""The `gatewayd` command line: run, check-config, migrate, hash-key and the operator tools."""
+
+import argparse
+import getpass
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gatewayd.config.errors import ConfigError
+from gatewayd.config.loader import load_config
+from gatewayd.config.secrets import hash_api_key
+
+DEFAULT_CONFIG = Path("/etc/gatewayd/gatewayd.yaml")
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"gatewayd: {args.config}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatewayd", description="Carrier-facing SMS gateway daemon."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the daemon", description="Run the daemon.")
+    _config_option(run)
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file; print every problem with its key path.",
+    )
+    check.add_argument("config", type=Path, help="the YAML file")
+    check.set_defaults(handler=_check_config)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply the database migrations (needed on PostgreSQL before the first run).",
+    )
+    _config_option(migrate)
+    migrate.set_defaults(handler=_migrate)
+
+    hash_key = commands.add_parser(
+        "hash-key",
+        help="print the sha256: form of an API key",
+        description="Print the hashed form of an API key for the api_keys list. "
+        "The key is read from standard input (or asked for on a terminal).",
+    )
+    hash_key.add_argument(
+        "--generate", action="store_true", help="make a new random key and print it with its hash"
+    )
+    hash_key.set_defaults(handler=_hash_key, config=None)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"configuration file (default: {DEFAULT_CONFIG})",
+    )
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    applications = sum(len(account.applications) for account in config.accounts)
+    print(
+        f"{args.config}: ok ({len(config.accounts)} accounts, {applications} applications, "
+        f"{len(config.carriers)} carriers, {len(config.routes)} routes)"
+    )
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
+    from gatewayd.storage.migrate import current_revision, upgrade
+
+    config = load_config(args.config)
+    engine = open_engine(config.database)
+    try:
+        check_connection(engine)
+        upgrade(engine)
+        print(f"database schema at revision {current_revision(engine)}")
+    except DatabaseUnavailable as error:
+        print(f"gatewayd: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def _hash_key(args: argparse.Namespace) -> int:
+    if args.generate:
+        key = secrets.token_urlsafe(32)
+        print(f"key:  {key}")
+        print(f"hash: {hash_api_key(key)}")
+        return EXIT_OK
+    key = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline()
+    key = key.strip()
+    if len(key) < 8:
+        print("gatewayd: an API key has at least 8 characters", file=sys.stderr)
+        return EXIT_USAGE
+    print(hash_api_key(key))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gatewayd.daemon import run
+
+    return run(args.config)

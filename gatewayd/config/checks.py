@@ -1,0 +1,129 @@
+"""Checks across sections that a single key cannot express (names, references, uniqueness)."""
+
+import re
+from collections.abc import Iterable
+
+from gatewayd.config.errors import format_path
+from gatewayd.config.schema import Config
+from gatewayd.config.secrets import api_key_digest, is_hashed_key
+
+ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&+]{1,11}$")
+
+
+def cross_check(config: Config) -> list[str]:
+    """Every problem found, each as 'key.path: reason'."""
+    problems: list[str] = []
+    problems += _unique(
+        ((("carriers", i, "name"), c.name) for i, c in enumerate(config.carriers)), "carrier name"
+    )
+    problems += _unique(
+        ((("accounts", i, "name"), a.name) for i, a in enumerate(config.accounts)), "account name"
+    )
+    problems += _unique(
+        (
+            (("accounts", i, "applications", j, "name"), app.name)
+            for i, account in enumerate(config.accounts)
+            for j, app in enumerate(account.applications)
+        ),
+        "application name",
+    )
+    problems += _check_routes(config)
+    problems += _check_api_keys(config)
+    problems += _check_numbers(config)
+    problems += _unique(
+        (
+            (("accounts", i, "applications", j, "smpp", "system_id"), app.smpp.system_id)
+            for i, account in enumerate(config.accounts)
+            for j, app in enumerate(account.applications)
+            if app.smpp
+        ),
+        "SMPP system_id",
+    )
+    problems += _check_time_windows(config)
+    return problems
+
+
+def _unique(
+    items: Iterable[tuple[tuple[str | int, ...], str]], what: str, *, reveal: bool = True
+) -> list[str]:
+    seen: dict[str, tuple[str | int, ...]] = {}
+    problems = []
+    for path, value in items:
+        if value in seen:
+            shown = f" {value!r}" if reveal else ""
+            first = format_path(seen[value])
+            problems.append(f"{format_path(path)}: duplicate {what}{shown} (first at {first})")
+        else:
+            seen[value] = path
+    return problems
+
+
+def _check_routes(config: Config) -> list[str]:
+    known = {carrier.name for carrier in config.carriers}
+    problems = _unique(
+        ((("routes", i, "prefix"), route.prefix) for i, route in enumerate(config.routes)),
+        "route prefix",
+    )
+    for i, route in enumerate(config.routes):
+        for j, name in enumerate(route.carriers):
+            if name not in known:
+                problems.append(
+                    f"{format_path(('routes', i, 'carriers', j))}: no carrier named {name!r}"
+                )
+    return problems
+
+
+def _check_api_keys(config: Config) -> list[str]:
+    problems = []
+    keys = []
+    for i, account in enumerate(config.accounts):
+        for j, app in enumerate(account.applications):
+            for k, key in enumerate(app.api_keys):
+                path = ("accounts", i, "applications", j, "api_keys", k)
+                if key.startswith("sha256:") and not is_hashed_key(key):
+                    problems.append(f"{format_path(path)}: 'sha256:' must be followed by 64 hex")
+                    continue
+                keys.append((path, api_key_digest(key).hex()))
+    return problems + _unique(keys, "API key", reveal=False)
+
+
+def _check_numbers(config: Config) -> list[str]:
+    problems = _unique(
+        (
+            (("accounts", i, "numbers", j, "number"), number.number)
+            for i, account in enumerate(config.accounts)
+            for j, number in enumerate(account.numbers)
+        ),
+        "number",
+    )
+    for i, account in enumerate(config.accounts):
+        apps = {app.name for app in account.applications}
+        for j, number in enumerate(account.numbers):
+            if number.application is not None and number.application not in apps:
+                problems.append(
+                    f"{format_path(('accounts', i, 'numbers', j, 'application'))}: "
+                    f"account {account.name!r} has no application {number.application!r}"
+                )
+        for j, app in enumerate(account.applications):
+            own = {n.number for n in account.numbers if n.application == app.name}
+            sender = app.default_number
+            if sender is None or sender in own:
+                continue
+            if app.alphanumeric_sender and ALPHANUMERIC_SENDER.match(sender):
+                continue
+            problems.append(
+                f"{format_path(('accounts', i, 'applications', j, 'default_number'))}: "
+                f"{sender!r} is not one of the application's numbers"
+            )
+    return problems
+
+
+def _check_time_windows(config: Config) -> list[str]:
+    problems = []
+    for i, account in enumerate(config.accounts):
+        for j, app in enumerate(account.applications):
+            for k, window in enumerate(app.time_windows):
+                if window.start == window.end:
+                    path = ("accounts", i, "applications", j, "time_windows", k, "end")
+                    problems.append(f"{format_path(path)}: the window is empty (end = start)")
+    return problems

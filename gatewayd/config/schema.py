@@ -1,0 +1,217 @@
+"""The configuration file's shape: typed, validated, immutable.
+
+`config/gatewayd.example.yaml` documents every key; keep the two in step.
+"""
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from gatewayd.config.types import (
+    HttpUrl,
+    IpAddress,
+    IpNetwork,
+    ListenAddress,
+    LowerWord,
+    NumberPrefix,
+    TimeOfDay,
+    TimeZone,
+    UpperWord,
+)
+
+Day = Annotated[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], LowerWord]
+ALL_DAYS: list[Day] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Section(BaseModel):
+    """Every section refuses unknown keys and is immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite:///var/lib/gatewayd/gatewayd.db"
+    auto_migrate: bool | None = None
+    sqlite_synchronous: Annotated[Literal["full", "normal"], LowerWord] = "full"
+    pool_size: Annotated[int, Field(ge=1, le=100)] = 5
+    max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @property
+    def migrates_at_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+class HttpConfig(Section):
+    listen: list[ListenAddress] = ["127.0.0.1:8080"]
+    trusted_proxies: list[IpNetwork] = []
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    header_timeout_s: Seconds = 10.0
+    body_timeout_s: Seconds = 30.0
+    idle_timeout_s: Seconds = 60.0
+    max_connections: Annotated[int, Field(ge=1)] = 1000
+
+
+class AdminConfig(Section):
+    listen: list[ListenAddress] = ["127.0.0.1:8081"]
+    token: SecretStr | None = None
+
+
+class SmtpConfig(Section):
+    listen: list[ListenAddress] = ["127.0.0.1:2525"]
+    domain: str
+    auth_without_tls: bool = False
+    use_subject: bool = False
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 262_144
+    tls_certificate: str | None = None
+    tls_key: str | None = None
+
+
+class SmppServerConfig(Section):
+    listen: list[ListenAddress] = ["0.0.0.0:2775"]
+    system_id: str = "gatewayd"
+    max_pdu_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    failed_login_delay_s: Seconds = 1.0
+
+
+class WebhooksConfig(Section):
+    source_addresses: list[IpAddress] = []
+    timeout_s: Seconds = 10.0
+    connect_timeout_s: Seconds = 5.0
+    max_per_host: Annotated[int, Field(ge=1)] = 8
+    retry_base_s: Seconds = 10.0
+    retry_max_s: Seconds = 3600.0
+    retry_horizon_s: Seconds = 86_400.0
+
+
+class SimulatorConfig(Section):
+    receipt_delay_s: Annotated[float, Field(ge=0)] = 0.5
+    delivered_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+    hex_ids: bool = False
+
+
+class CarrierConfig(Section):
+    name: str
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 2775
+    system_id: str | None = None
+    password: SecretStr | None = None
+    system_type: str = ""
+    bind: Annotated[Literal["transceiver", "transmitter_receiver"], LowerWord] = "transceiver"
+    binds: Annotated[int, Field(ge=1, le=64)] = 1
+    window: Annotated[int, Field(ge=1, le=1024)] = 10
+    max_tps: Annotated[float, Field(gt=0)] | None = None
+    tls: bool = False
+    tls_verify: bool = True
+    enquire_link_s: Seconds = 30.0
+    response_timeout_s: Seconds = 10.0
+    reconnect_min_s: Seconds = 1.0
+    reconnect_max_s: Seconds = 60.0
+    concatenation: Annotated[Literal["udh", "sar", "payload"], LowerWord] = "udh"
+    message_id_format: Annotated[
+        Literal["auto", "exact", "case_insensitive", "hex_to_dec", "dec_to_hex"], LowerWord
+    ] = "auto"
+    bulk_sender: str | None = None
+    simulator: bool | SimulatorConfig = False
+
+    @model_validator(mode="after")
+    def _needs_address_unless_simulated(self) -> "CarrierConfig":
+        if not self.simulator and not (self.host and self.system_id):
+            raise ValueError("host and system_id are required unless simulator is set")
+        return self
+
+    @property
+    def simulator_settings(self) -> SimulatorConfig | None:
+        if self.simulator is True:
+            return SimulatorConfig()
+        return self.simulator or None
+
+
+class RouteConfig(Section):
+    prefix: NumberPrefix = ""
+    carriers: Annotated[list[str], Field(min_length=1)]
+
+
+class NumberConfig(Section):
+    number: Annotated[str, Field(pattern=r"^\d{3,15}$")]
+    application: str | None = None
+
+
+class TimeWindowConfig(Section):
+    days: Annotated[list[Day], Field(min_length=1)] = ALL_DAYS
+    start: TimeOfDay
+    end: TimeOfDay
+
+
+class WebhookTargetConfig(Section):
+    url: HttpUrl
+    method: Annotated[Literal["POST", "GET"], UpperWord] = "POST"
+    format: Annotated[Literal["JSON", "XML"], UpperWord] = "JSON"
+
+
+class ApplicationWebhooksConfig(Section):
+    status: WebhookTargetConfig | None = None
+    incoming: WebhookTargetConfig | None = None
+    signing_secret: SecretStr | None = None
+
+
+class ApplicationSmppConfig(Section):
+    system_id: Annotated[str, Field(min_length=1, max_length=15)]
+    password: SecretStr
+    ip_whitelist: list[IpNetwork] = []
+    max_binds: Annotated[int, Field(ge=1)] = 4
+    window: Annotated[int, Field(ge=1)] = 64
+    max_tps: Annotated[float, Field(gt=0)] | None = None
+
+
+class ApplicationSmtpConfig(Section):
+    allowed_senders: list[str] = []
+
+
+class ApplicationConfig(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    api_keys: list[Annotated[str, Field(min_length=8)]] = []
+    default_number: str | None = None
+    alphanumeric_sender: bool = False
+    encoding: Annotated[Literal["text", "unicode", "auto"], LowerWord] = "auto"
+    max_parts: Annotated[int, Field(ge=1, le=255)] = 10
+    time_zone: TimeZone = ZoneInfo("UTC")
+    time_windows: list[TimeWindowConfig] = []
+    webhooks: ApplicationWebhooksConfig = ApplicationWebhooksConfig()
+    smpp: ApplicationSmppConfig | None = None
+    smtp: ApplicationSmtpConfig = ApplicationSmtpConfig()
+
+
+class AccountConfig(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    blacklist: bool = False
+    debug: bool = False
+    ip_whitelist: list[IpNetwork] = []
+    stop_reply: str | None = None
+    start_reply: str | None = None
+    numbers: list[NumberConfig] = []
+    applications: list[ApplicationConfig] = []
+
+
+class LoggingConfig(Section):
+    format: Annotated[Literal["text", "json"], LowerWord] = "text"
+    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], UpperWord] = "INFO"
+
+
+class Config(Section):
+    node_id: str | None = None
+    database: DatabaseConfig = DatabaseConfig()
+    http: HttpConfig = HttpConfig()
+    admin: AdminConfig = AdminConfig()
+    smtp: SmtpConfig | None = None
+    smpp_server: SmppServerConfig | None = None
+    webhooks: WebhooksConfig = WebhooksConfig()
+    logging: LoggingConfig = LoggingConfig()
+    carriers: list[CarrierConfig] = []
+    routes: list[RouteConfig] = []
+    accounts: list[AccountConfig] = []

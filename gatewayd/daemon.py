@@ -1,0 +1,141 @@
+"""The daemon: one trio nursery that owns every task, started in order and stopped in reverse.
+
+Start: configuration → database (migrated on SQLite) → group-commit writer → front doors
+(HTTP API, admin) → READY=1. SIGTERM/SIGINT: STOPPING=1, the front doors stop accepting and
+finish what is in flight, then the writer commits what is queued, then exit 0. SIGHUP
+reloads the configuration file; an invalid file is refused and the running one stays.
+"""
+
+import logging
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+from sqlalchemy import Engine
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.config.loader import load_config
+from gatewayd.config.schema import DatabaseConfig
+from gatewayd.logs import setup_logging
+from gatewayd.metrics import Metrics
+from gatewayd.sd_notify import Notifier
+from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
+from gatewayd.storage.migrate import current_revision, head_revision, upgrade
+from gatewayd.storage.writer import Writer
+
+log = logging.getLogger("gatewayd")
+
+
+class StartupError(Exception):
+    """Something the daemon needs at start is not there; the message is one line for the user."""
+
+
+@dataclass
+class Runtime:
+    """What every part of the running daemon shares."""
+
+    holder: ConfigHolder
+    engine: Engine
+    writer: Writer
+    metrics: Metrics
+    notifier: Notifier
+    node_id: str
+    stop_requested: trio.Event = field(default_factory=trio.Event)
+
+
+def run(config_path: Path) -> int:
+    """`gatewayd run`: the process exit status."""
+    config = load_config(config_path)
+    setup_logging(config.logging)
+    try:
+        trio.run(serve, config_path)
+    except* StartupError as group:
+        for error in _leaves(group):
+            print(f"gatewayd: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for error in group.exceptions:
+        leaves += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return leaves
+
+
+async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
+    notifier = notifier or Notifier()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        holder = ConfigHolder(config_path, load_config(config_path))
+        config = holder.current.config
+        engine = await trio.to_thread.run_sync(prepare_database, config.database)
+        writer = Writer(engine, max_batch=config.database.max_batch)
+        metrics = Metrics()
+        metrics.watch_writer(writer)
+        runtime = Runtime(
+            holder, engine, writer, metrics, notifier, config.node_id or socket.gethostname()
+        )
+        try:
+            async with trio.open_nursery() as core:
+                await core.start(writer.run)
+                await _serve_front_doors(runtime, signals)
+                writer.close()
+        finally:
+            engine.dispose()
+            notifier.close()
+    log.info("gatewayd stopped")
+
+
+async def _serve_front_doors(runtime: Runtime, signals) -> None:
+    from gatewayd.protocols.http.service import serve_admin, serve_api
+
+    async with trio.open_nursery() as doors:
+        doors.start_soon(_handle_signals, runtime, signals)
+        await doors.start(serve_api, runtime)
+        await doors.start(serve_admin, runtime)
+        doors.start_soon(runtime.notifier.keep_watchdog_fed, lambda: True)
+        runtime.notifier.ready()
+        log.info("gatewayd ready (node %s)", runtime.node_id)
+        await runtime.stop_requested.wait()
+        runtime.notifier.stopping()
+        log.info("stopping: no new requests; finishing those in flight")
+        doors.cancel_scope.cancel()
+
+
+async def _handle_signals(runtime: Runtime, signals) -> None:
+    async for signum in signals:
+        if signum == signal.SIGHUP:
+            runtime.notifier.reloading()
+            reloaded = await runtime.holder.reload()
+            runtime.metrics.config_reloads.labels("ok" if reloaded else "refused").inc()
+            runtime.metrics.config_generation.set(runtime.holder.current.generation)
+            runtime.notifier.ready("serving")
+        else:
+            log.info("received %s", signal.Signals(signum).name)
+            runtime.stop_requested.set()
+
+
+def prepare_database(config: DatabaseConfig) -> Engine:
+    """Open the database, migrate it when configured to, and refuse a schema that is behind."""
+    engine = open_engine(config)
+    try:
+        check_connection(engine)
+        if config.migrates_at_start:
+            upgrade(engine)
+        else:
+            have, need = current_revision(engine), head_revision()
+            if have != need:
+                raise StartupError(
+                    f"database schema is at revision {have or 'none'}, this gatewayd needs "
+                    f"{need}: run `gatewayd migrate`"
+                )
+    except DatabaseUnavailable as error:
+        engine.dispose()
+        raise StartupError(str(error)) from None
+    except StartupError:
+        engine.dispose()
+        raise
+    return engine

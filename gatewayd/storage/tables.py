@@ -1,0 +1,192 @@
+"""The database tables. Alembic migrations in migrations/versions/ must produce exactly these."""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from gatewayd.storage.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(32), primary_key=True, comment="MessageId given to the client"),
+    Column("account", String(64), nullable=False),
+    Column("application", String(64), nullable=False),
+    Column("sandbox", Boolean, nullable=False, default=False),
+    Column("reference", String(255)),
+    Column("recipient", String(15), nullable=False),
+    Column("sender", String(21)),
+    Column("country", String(2)),
+    Column("body", Text, nullable=False),
+    Column("encoding", String(8), nullable=False, comment="TEXT or UNICODE"),
+    Column("number_of_parts", SmallInteger, nullable=False),
+    Column("number_of_chars", Integer, nullable=False),
+    Column("concat_ref", SmallInteger, nullable=False, comment="UDH/SAR reference, kept on retry"),
+    Column("replace_if_present", Boolean, nullable=False, default=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("status_description", String(255), nullable=False),
+    Column("smpp_status", Integer),
+    Column("carrier", String(64)),
+    Column("status_url", Text),
+    Column("status_method", String(4)),
+    Column("status_format", String(4)),
+    Column("front_door", String(8), nullable=False, default="http"),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("time_scheduled", UtcDateTime),
+    Column("time_submitted", UtcDateTime),
+    Column("time_done", UtcDateTime, comment="DeliveryTime: when the status became final"),
+    Column("validity_until", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, comment="due time while waiting to be sent"),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UtcDateTime),
+    Index(None, "next_attempt_at"),
+    Index(None, "application", "time_created"),
+)
+
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("message_id", String(32), ForeignKey("messages.id"), primary_key=True),
+    Column("part_no", SmallInteger, primary_key=True),
+    Column("carrier", String(64), nullable=False),
+    Column("carrier_message_id", String(65), nullable=False),
+    Column("carrier_id_key", String(65), nullable=False, comment="normalized for receipts"),
+    Column("state", String(12), nullable=False, comment="submitted, delivered, failed"),
+    Column("error", String(64)),
+    Column("time_submitted", UtcDateTime, nullable=False),
+    Column("time_done", UtcDateTime),
+    Index(None, "carrier", "carrier_id_key"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),
+    Column("carrier_message_id", String(65), nullable=False),
+    Column("carrier_id_key", String(65), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("error", String(64)),
+    Column("raw", Text),
+    Column("time_received", UtcDateTime, nullable=False),
+    Column("time_matched", UtcDateTime, comment="null while no submitted part matches"),
+    Index(None, "carrier", "carrier_id_key"),
+)
+
+incoming_messages = Table(
+    "incoming_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account", String(64)),
+    Column("application", String(64), comment="null when no application owns the number"),
+    Column("carrier", String(64)),
+    Column("sender", String(21), nullable=False),
+    Column("recipient", String(21), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("country", String(2)),
+    Column("reference", String(255)),
+    Column("time_received", UtcDateTime, nullable=False),
+    Index(None, "application", "time_received"),
+)
+
+mo_fragments = Table(
+    "mo_fragments",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),
+    Column("sender", String(21), nullable=False),
+    Column("recipient", String(21), nullable=False),
+    Column("reference", Integer, nullable=False),
+    Column("total", SmallInteger, nullable=False),
+    Column("seq", SmallInteger, nullable=False),
+    Column("data_coding", SmallInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("time_received", UtcDateTime, nullable=False),
+    UniqueConstraint("carrier", "sender", "recipient", "reference", "total", "seq"),
+)
+
+poll_queue = Table(
+    "poll_queue",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("application", String(64), nullable=False),
+    Column("kind", String(8), nullable=False, comment="status or incoming"),
+    Column("record", JSON, nullable=False),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("time_fetched", UtcDateTime),
+    Index(None, "application", "kind", "time_fetched", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("channel", String(8), nullable=False, comment="webhook or smpp"),
+    Column("application", String(64), nullable=False),
+    Column("kind", String(8), nullable=False, comment="status or incoming"),
+    Column("url", Text),
+    Column("method", String(4)),
+    Column("format", String(4)),
+    Column("record", JSON, nullable=False),
+    Column("state", String(10), nullable=False, comment="pending, delivered, failed"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(255)),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("time_done", UtcDateTime),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UtcDateTime),
+    Index(None, "channel", "state", "next_attempt_at"),
+)
+
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("msisdn", String(15), primary_key=True),
+    Column("source", String(8), nullable=False, comment="stop, admin or cli"),
+    Column("note", String(255)),
+    Column("time_created", UtcDateTime, nullable=False),
+)
+
+request_logs = Table(
+    "request_logs",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("application", String(64)),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("client_ip", String(45), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("request_body", Text, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Index(None, "application", "time_created"),
+)

@@ -1,0 +1,105 @@
+"""Group commit: one task writes what many concurrent requests ask for, in few transactions.
+
+A request hands an operation (a function of a SQLAlchemy Connection) to `Writer.write` and
+is woken when the transaction holding it has committed, so "accepted" always means
+"committed" while the cost of a commit (an fsync) is shared by every request in the batch.
+If a batch fails, its operations are retried one per transaction so a single bad operation
+fails alone.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import trio
+from sqlalchemy import Connection, Engine
+
+from gatewayd.storage.engine import WRITES
+
+T = TypeVar("T")
+Operation = Callable[[Connection], T]
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Pending:
+    operation: Operation[Any]
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class WriterClosed(Exception):
+    """The writer has stopped; nothing more can be written through it."""
+
+
+class Writer:
+    def __init__(self, engine: Engine, max_batch: int = 500, queue_size: int = 10_000) -> None:
+        self._engine = engine.execution_options(**{WRITES: True})
+        self._max_batch = max_batch
+        self._send, self._receive = trio.open_memory_channel[_Pending](queue_size)
+        self.batches = 0
+        self.operations = 0
+
+    async def write(self, operation: Operation[T]) -> T:
+        """Run `operation` in a transaction; return its result once that has committed."""
+        pending = _Pending(operation)
+        try:
+            await self._send.send(pending)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise WriterClosed() from None
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def close(self) -> None:
+        """Accept nothing more; `run` returns once what is queued is written."""
+        self._send.close()
+
+    @property
+    def queued(self) -> int:
+        return self._receive.statistics().current_buffer_used
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with self._receive:
+            while True:
+                try:
+                    batch = [await self._receive.receive()]
+                except trio.EndOfChannel:
+                    return
+                while len(batch) < self._max_batch:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self._commit, batch)
+                for pending in batch:
+                    pending.done.set()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        self.batches += 1
+        self.operations += len(batch)
+        try:
+            with self._engine.begin() as connection:
+                results = [pending.operation(connection) for pending in batch]
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                return
+            log.warning("a batch of %d writes failed; retrying them one by one", len(batch))
+            for pending in batch:
+                self._commit_alone(pending)
+            return
+        for pending, result in zip(batch, results, strict=True):
+            pending.result = result
+
+    def _commit_alone(self, pending: _Pending) -> None:
+        try:
+            with self._engine.begin() as connection:
+                pending.result = pending.operation(connection)
+        except Exception as error:
+            pending.error = error

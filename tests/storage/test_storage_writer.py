@@ -1,0 +1,83 @@
+"""Group commit: concurrent writes share transactions; each is woken once committed."""
+
+from datetime import UTC, datetime
+
+import pytest
+import trio
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gatewayd.storage.tables import blacklist
+from gatewayd.storage.writer import Writer, WriterClosed
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _add(msisdn: str):
+    def operation(connection):
+        connection.execute(
+            insert(blacklist).values(account="acme", msisdn=msisdn, source="cli", time_created=NOW)
+        )
+        return msisdn
+
+    return operation
+
+
+def _committed(engine, msisdn: str) -> bool:
+    with engine.connect() as connection:
+        query = select(func.count()).select_from(blacklist).where(blacklist.c.msisdn == msisdn)
+        return connection.execute(query).scalar_one() == 1
+
+
+async def test_concurrent_writes_are_batched_and_visible_when_woken(engine):
+    writer = Writer(engine)
+    seen_uncommitted = []
+
+    async def request(number: int) -> None:
+        msisdn = f"3247{number:07d}"
+        assert await writer.write(_add(msisdn)) == msisdn
+        if not await trio.to_thread.run_sync(_committed, engine, msisdn):
+            seen_uncommitted.append(msisdn)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            async with trio.open_nursery() as requests:
+                for number in range(300):
+                    requests.start_soon(request, number)
+            writer.close()
+    assert seen_uncommitted == []
+    assert writer.operations == 300
+    assert writer.batches < 300 / 5, "concurrent writes should share transactions"
+
+
+async def test_a_failing_write_fails_alone_and_the_rest_of_its_batch_commits(engine):
+    writer = Writer(engine)
+    outcomes: dict[str, object] = {}
+
+    async def request(msisdn: str) -> None:
+        try:
+            outcomes[msisdn] = await writer.write(_add(msisdn))
+        except IntegrityError as error:
+            outcomes[msisdn] = error
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_add("1000"))
+            async with trio.open_nursery() as requests:
+                for msisdn in ["1001", "1000", "1002", "1003"]:
+                    requests.start_soon(request, msisdn)
+            writer.close()
+    assert isinstance(outcomes["1000"], IntegrityError)
+    assert [outcomes[m] for m in ["1001", "1002", "1003"]] == ["1001", "1002", "1003"]
+    assert all(_committed(engine, m) for m in ["1000", "1001", "1002", "1003"])
+
+
+async def test_a_closed_writer_refuses_new_writes_but_finishes_queued_ones(engine):
+    writer = Writer(engine)
+    writer.close()
+    with pytest.raises(WriterClosed):
+        await writer.write(_add("1"))
+    with trio.fail_after(5):
+        await writer.run()
