@@ -1,0 +1,116 @@
+"""Pure policy rules: time windows (with DST), API times, rate limits, client address."""
+
+import ipaddress
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gatewayd.config.schema import TimeWindowConfig
+from gatewayd.core.api_times import BadTime, format_webhook_time, parse_api_time
+from gatewayd.core.client_address import allowed_by_whitelist, client_address
+from gatewayd.core.ids import new_message_id
+from gatewayd.core.rate_limit import FixedWindowLimiter
+from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
+from gatewayd.core.time_windows import within_windows
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+OFFICE = [TimeWindowConfig(days=["mon", "tue", "wed", "thu", "fri"], start="08:00", end="20:00")]
+NIGHT = [TimeWindowConfig(days=["fri"], start="22:00", end="06:00")]
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_office_hours_are_judged_in_local_time_across_dst():
+    # Winter: Brussels is UTC+1, so 07:30 UTC is 08:30 local (open).
+    assert within_windows(OFFICE, BRUSSELS, utc(2026, 1, 5, 7, 30))
+    # Summer: UTC+2, so 06:30 UTC is 08:30 local (open) and 18:30 UTC is 20:30 (closed).
+    assert within_windows(OFFICE, BRUSSELS, utc(2026, 7, 6, 6, 30))
+    assert not within_windows(OFFICE, BRUSSELS, utc(2026, 7, 6, 18, 30))
+    # Saturday is not listed.
+    assert not within_windows(OFFICE, BRUSSELS, utc(2026, 7, 11, 10, 0))
+
+
+def test_a_window_past_midnight_belongs_to_the_day_it_starts():
+    friday_night = utc(2026, 7, 10, 21, 0)  # 23:00 Friday in Brussels
+    saturday_early = utc(2026, 7, 11, 2, 0)  # 04:00 Saturday
+    saturday_night = utc(2026, 7, 11, 21, 0)  # 23:00 Saturday
+    assert within_windows(NIGHT, BRUSSELS, friday_night)
+    assert within_windows(NIGHT, BRUSSELS, saturday_early)
+    assert not within_windows(NIGHT, BRUSSELS, saturday_night)
+
+
+def test_no_windows_means_always_open_and_24_00_closes_at_midnight():
+    assert within_windows([], BRUSSELS, utc(2026, 1, 1, 3, 0))
+    late = [TimeWindowConfig(start="18:00", end="24:00")]
+    assert late[0].end == time.max
+    assert within_windows(late, BRUSSELS, utc(2026, 1, 1, 22, 59))
+
+
+def test_api_times_in_both_formats_and_the_applications_zone():
+    assert parse_api_time("25-12-2026 09:30", BRUSSELS) == utc(2026, 12, 25, 8, 30)
+    assert parse_api_time("2026-12-25T09:30:00", BRUSSELS) == utc(2026, 12, 25, 8, 30)
+    assert parse_api_time("2026-12-25T09:30:00Z", BRUSSELS) == utc(2026, 12, 25, 9, 30)
+    assert parse_api_time("2026-12-25T09:30:00+05:00", BRUSSELS) == utc(2026, 12, 25, 4, 30)
+
+
+def test_api_times_in_a_dst_gap_move_forward_and_nonsense_is_refused():
+    # 29-03-2026 02:30 does not exist in Brussels (clocks go 02:00 -> 03:00).
+    assert parse_api_time("29-03-2026 02:30", BRUSSELS) == utc(2026, 3, 29, 1, 30)
+    for bad in ["31-02-2026 10:00", "tomorrow", "2026-13-01", ""]:
+        with pytest.raises(BadTime):
+            parse_api_time(bad, BRUSSELS)
+
+
+def test_webhook_time_format():
+    assert format_webhook_time(utc(2026, 7, 1, 10, 0, 5), BRUSSELS) == "2026/07/01 12:00:05"
+
+
+def test_the_debug_rate_limit_counts_a_minute_and_says_when_it_resets():
+    now = [1000.0]
+    limiter = FixedWindowLimiter(30, 60, clock=lambda: now[0])
+    decisions = [limiter.hit("shop") for _ in range(31)]
+    assert [d.allowed for d in decisions] == [True] * 30 + [False]
+    assert (decisions[0].remaining, decisions[29].remaining) == (29, 0)
+    assert dict(decisions[30].headers())["Retry-After"] == "60"
+    assert limiter.hit("other").allowed, "limits are per application"
+    now[0] += 45
+    assert limiter.hit("shop").reset_s == 15
+    now[0] += 15
+    assert limiter.hit("shop").allowed
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies():
+    proxies = [ipaddress.ip_network("10.0.0.0/8")]
+    assert str(client_address("10.1.1.1", "198.51.100.7", proxies)) == "198.51.100.7"
+    assert str(client_address("203.0.113.9", "198.51.100.7", proxies)) == "203.0.113.9"
+    spoofed = client_address("10.1.1.1", "198.51.100.7, 203.0.113.66, 10.2.2.2", proxies)
+    assert str(spoofed) == "203.0.113.66", "the rightmost untrusted hop is the client"
+
+
+def test_whitelists_match_ipv4_ipv6_and_mapped_addresses():
+    whitelist = [ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("2001:db8::/32")]
+    assert allowed_by_whitelist(ipaddress.ip_address("198.51.100.200"), whitelist)
+    assert allowed_by_whitelist(ipaddress.ip_address("2001:db8::1"), whitelist)
+    assert allowed_by_whitelist(ipaddress.ip_address("::ffff:198.51.100.1"), whitelist)
+    assert not allowed_by_whitelist(ipaddress.ip_address("192.0.2.1"), whitelist)
+    assert allowed_by_whitelist(ipaddress.ip_address("192.0.2.1"), [])
+
+
+def test_recipients_are_split_normalized_and_checked():
+    assert split_recipients(" 32470000001, ,32470000002 ") == ["32470000001", "32470000002"]
+    with pytest.raises(TooManyRecipients):
+        split_recipients(",".join(["32470000001"] * 1001))
+    good = check_recipient("+32 470 00 00 01")
+    assert (good.msisdn, good.country, good.valid) == ("32470000001", "BE", True)
+    assert not check_recipient("12ab").valid
+    assert not check_recipient("3212").valid
+    assert check_recipient("32000000000").problem == "not a valid phone number"
+
+
+def test_message_ids_are_unique_and_time_ordered():
+    ids = [new_message_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000 and all(len(i) == 32 for i in ids)
+    assert ids[0][:12] <= ids[-1][:12]
