@@ -21,6 +21,7 @@ from gatewayd.config.loader import load_config
 from gatewayd.config.schema import DatabaseConfig
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
+from gatewayd.protocols.http.server import ListenError
 from gatewayd.sd_notify import Notifier
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
 from gatewayd.storage.migrate import current_revision, head_revision, upgrade
@@ -31,6 +32,10 @@ log = logging.getLogger("gatewayd")
 
 class StartupError(Exception):
     """Something the daemon needs at start is not there; the message is one line for the user."""
+
+
+# Reported as one line and exit status 1, without a traceback.
+_STARTUP_ERRORS = (StartupError, ListenError)
 
 
 @dataclass
@@ -52,9 +57,15 @@ def run(config_path: Path) -> int:
     setup_logging(config.logging)
     try:
         trio.run(serve, config_path)
-    except* StartupError as group:
-        for error in _leaves(group):
+    except BaseExceptionGroup as group:
+        startup_errors, rest = group.split(_STARTUP_ERRORS)
+        if rest is not None or startup_errors is None:
+            raise
+        for error in _leaves(startup_errors):
             print(f"gatewayd: {error}", file=sys.stderr)
+        return 1
+    except _STARTUP_ERRORS as error:
+        print(f"gatewayd: {error}", file=sys.stderr)
         return 1
     return 0
 
@@ -75,6 +86,7 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
         writer = Writer(engine, max_batch=config.database.max_batch)
         metrics = Metrics()
         metrics.watch_writer(writer)
+        metrics.config_generation.set(holder.current.generation)
         runtime = Runtime(
             holder, engine, writer, metrics, notifier, config.node_id or socket.gethostname()
         )
@@ -92,17 +104,18 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
 async def _serve_front_doors(runtime: Runtime, signals) -> None:
     from gatewayd.protocols.http.service import serve_admin, serve_api
 
-    async with trio.open_nursery() as doors:
-        doors.start_soon(_handle_signals, runtime, signals)
-        await doors.start(serve_api, runtime)
-        await doors.start(serve_admin, runtime)
-        doors.start_soon(runtime.notifier.keep_watchdog_fed, lambda: True)
-        runtime.notifier.ready()
-        log.info("gatewayd ready (node %s)", runtime.node_id)
-        await runtime.stop_requested.wait()
-        runtime.notifier.stopping()
-        log.info("stopping: no new requests; finishing those in flight")
-        doors.cancel_scope.cancel()
+    async with trio.open_nursery() as background:
+        background.start_soon(_handle_signals, runtime, signals)
+        background.start_soon(runtime.notifier.keep_watchdog_fed, lambda: True)
+        async with trio.open_nursery() as doors:
+            await doors.start(serve_api, runtime)
+            await doors.start(serve_admin, runtime)
+            runtime.notifier.ready()
+            log.info("gatewayd ready (node %s)", runtime.node_id)
+            await runtime.stop_requested.wait()
+            runtime.notifier.stopping()
+            log.info("stopping: no new requests; finishing those in flight")
+        background.cancel_scope.cancel()
 
 
 async def _handle_signals(runtime: Runtime, signals) -> None:

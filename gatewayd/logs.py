@@ -35,3 +35,5 @@ def setup_logging(config: LoggingConfig) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.level)
+    # Alembic reports every migration step at INFO; only its warnings matter in daemon logs.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

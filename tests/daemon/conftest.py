@@ -50,6 +50,8 @@ def free_port() -> int:
 class NotifyListener:
     """A real NOTIFY_SOCKET: the datagram socket systemd would give the daemon."""
 
+    process: subprocess.Popen[str] | None = None
+
     def __init__(self, directory: Path) -> None:
         self.path = str(directory / "notify.sock")
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -64,7 +66,10 @@ class NotifyListener:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no {field} from the daemon within {timeout}s: {seen}")
-            self.socket.settimeout(remaining)
+            if self.process is not None and self.process.poll() is not None and not self._pending():
+                _, stderr = self.process.communicate()
+                raise AssertionError(f"the daemon exited before {field}: {stderr}")
+            self.socket.settimeout(min(remaining, 0.25))
             try:
                 message = self.socket.recv(4096).decode()
             except TimeoutError:
@@ -73,6 +78,16 @@ class NotifyListener:
             seen.append(message)
             if field in message.split("\n"):
                 return seen
+
+    def _pending(self) -> bool:
+        self.socket.setblocking(False)
+        try:
+            self.socket.recv(1, socket.MSG_PEEK)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            self.socket.setblocking(True)
 
     def close(self) -> None:
         self.socket.close()
@@ -97,6 +112,7 @@ class Daemon:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.notify.process = self.process
         return self
 
     def wait_ready(self) -> None:

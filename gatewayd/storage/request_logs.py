@@ -1,0 +1,31 @@
+"""Debug-mode request logs: what an application sent and what it was answered."""
+
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+
+from gatewayd.storage.tables import request_logs
+
+
+def record(connection: Connection, entry: dict) -> None:
+    connection.execute(insert(request_logs).values(**entry))
+
+
+def recent(
+    connection: Connection,
+    application: str,
+    limit: int = 100,
+    since: datetime | None = None,
+) -> list[dict]:
+    query = select(request_logs).where(request_logs.c.application == application)
+    if since is not None:
+        query = query.where(request_logs.c.time_created >= since)
+    query = query.order_by(request_logs.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def prune(connection: Connection, before: datetime) -> int:
+    """Drop entries older than `before` (debug logs are kept for a limited time)."""
+    return connection.execute(
+        delete(request_logs).where(request_logs.c.time_created < before)
+    ).rowcount
