@@ -57,8 +57,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     problems = [
         line
         for line in result.stderr.splitlines()
-        if ("gatewayd.service" in line
-        and "Unknown" in line)
+        if ("gatewayd.service" in line and "Unknown" in line)
         or "is not executable" in line
         or "Failed" in line
     ]
