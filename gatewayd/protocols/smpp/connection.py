@@ -1,0 +1,210 @@
+"""A Session driven over a trio stream: requests await their responses, the peer's requests
+are answered by a handler, enquire_link keeps the link checked, and everything a dead
+connection leaves unanswered fails with ConnectionLost (the caller re-queues it)."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.codec import Pdu
+from gatewayd.protocols.smpp.session import (
+    BadPdu,
+    PeerUnbound,
+    RequestReceived,
+    ResponseReceived,
+    Session,
+    UnmatchedResponse,
+)
+
+log = logging.getLogger(__name__)
+RequestHandler = Callable[[Pdu], Awaitable[tuple[int, dict[str, Any]]]]
+READ_SIZE = 65_536
+
+
+class ConnectionLost(Exception):
+    """The connection ended before the response came: the request may or may not have arrived."""
+
+
+class ResponseTimeout(Exception):
+    """No response within the response timeout."""
+
+
+@dataclass(eq=False)
+class _Waiter:
+    done: trio.Event = field(default_factory=trio.Event)
+    response: Pdu | None = None
+
+
+class SmppConnection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        session: Session,
+        on_request: RequestHandler,
+        *,
+        name: str,
+        response_timeout_s: float = 10.0,
+        enquire_link_s: float = 30.0,
+        max_inbound: int = 64,
+    ) -> None:
+        self.stream = stream
+        self.session = session
+        self.name = name
+        self._on_request = on_request
+        self._response_timeout_s = response_timeout_s
+        self._enquire_link_s = enquire_link_s
+        self._send_lock = trio.Lock()
+        self._inbound = trio.Semaphore(max_inbound)
+        self._closed = trio.Event()
+        self._last_received = trio.current_time()
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Read and answer until the peer goes or `close()` is called."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._keepalive)
+                task_status.started()
+                await self._read_loop()
+                nursery.cancel_scope.cancel()
+        finally:
+            self._mark_closed()
+            with trio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+    async def request(self, command: str, **fields: Any) -> Pdu:
+        """Send a request; its response (any command_status), or ConnectionLost/ResponseTimeout."""
+        if self.closed:
+            raise ConnectionLost(f"{self.name}: connection closed")
+        waiter = _Waiter()
+        sequence = self.session.send_request(command, waiter, **fields)
+        await self._flush()
+        with trio.move_on_after(self._response_timeout_s):
+            await waiter.done.wait()
+        if waiter.response is not None:
+            return waiter.response
+        if self.closed:
+            raise ConnectionLost(f"{self.name}: connection lost before the {command}_resp")
+        self.session.forget(sequence)
+        raise ResponseTimeout(f"{self.name}: no {command}_resp in {self._response_timeout_s}s")
+
+    async def unbind(self, timeout_s: float = 2.0) -> None:
+        """Say goodbye properly; whatever happens, the connection is closed afterwards."""
+        with trio.move_on_after(timeout_s):
+            try:
+                await self.request("unbind")
+            except (
+                ConnectionLost,
+                ResponseTimeout,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+            ):
+                pass
+        await self.close()
+
+    async def close(self) -> None:
+        self._mark_closed()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        with trio.CancelScope(shield=True):
+            await self.stream.aclose()
+
+    async def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if not data:
+            return
+        async with self._send_lock:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._mark_closed()
+                raise ConnectionLost(f"{self.name}: connection lost while sending") from None
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await self.stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not data:
+                return
+            self._last_received = trio.current_time()
+            for event in self.session.receive_data(data):
+                if not await self._dispatch(event):
+                    return
+
+    async def _dispatch(self, event) -> bool:
+        """Handle one event; False when the connection must end."""
+        if isinstance(event, ResponseReceived):
+            waiter = event.context
+            if isinstance(waiter, _Waiter):
+                waiter.response = event.pdu
+                waiter.done.set()
+        elif isinstance(event, RequestReceived):
+            await self._inbound.acquire()
+            assert self._nursery is not None
+            self._nursery.start_soon(self._answer, event.pdu)
+        elif isinstance(event, BadPdu):
+            log.warning("%s: %s", self.name, event.error)
+            await self._flush_quietly()
+            if event.error.fatal:
+                return False
+        elif isinstance(event, PeerUnbound):
+            await self._flush_quietly()
+            return False
+        elif isinstance(event, UnmatchedResponse):
+            log.info("%s: response to unknown sequence %d", self.name, event.pdu.sequence)
+        await self._flush_quietly()
+        return True
+
+    async def _answer(self, pdu: Pdu) -> None:
+        try:
+            try:
+                status, fields = await self._on_request(pdu)
+            except Exception:
+                log.exception("%s: handling %s failed", self.name, pdu.command)
+                status, fields = codec.ESME_RSYSERR, {}
+            self.session.send_response(pdu, status, **fields)
+            await self._flush_quietly()
+        finally:
+            self._inbound.release()
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except ConnectionLost:
+            pass
+
+    async def _keepalive(self) -> None:
+        """enquire_link after `enquire_link_s` of silence; no answer means the link is dead."""
+        while True:
+            idle_until = self._last_received + self._enquire_link_s
+            if trio.current_time() < idle_until:
+                await trio.sleep_until(idle_until)
+                continue
+            try:
+                await self.request("enquire_link")
+            except (ConnectionLost, ResponseTimeout) as error:
+                log.warning("%s: link check failed: %s", self.name, error)
+                await self.close()
+                return
+            self._last_received = trio.current_time()
+
+    def _mark_closed(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            for context in self.session.take_pending():
+                if isinstance(context, _Waiter):
+                    context.done.set()

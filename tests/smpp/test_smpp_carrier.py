@@ -1,0 +1,104 @@
+"""Binds to a carrier over real sockets, against the simulator: submits, receipts, MO, failures."""
+
+import trio
+
+from gatewayd.core.receipts import parse_receipt
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.client import Outcome
+from gatewayd.protocols.smpp.simulator import SimulatorSettings
+
+SUBMIT = {
+    "source_addr": "8686",
+    "source_addr_ton": 3,
+    "destination_addr": "32470000001",
+    "dest_addr_ton": 1,
+    "dest_addr_npi": 1,
+    "registered_delivery": 1,
+    "short_message": b"hello",
+}
+
+
+async def test_submit_and_receive_the_receipt(start_smpp):
+    simulator, carrier, inbox = await start_smpp()
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.ACCEPTED and result.message_id
+    assert simulator.submitted[0].fields["short_message"] == b"hello"
+    await inbox.wait_for(1)
+    receipt = parse_receipt(inbox.pdus[0].get("short_message"), inbox.pdus[0].fields)
+    assert receipt.message_id == result.message_id and receipt.final
+
+
+async def test_many_submits_through_several_binds_and_a_window(start_smpp):
+    simulator, carrier, _ = await start_smpp(binds=2, window=8)
+    results = []
+
+    async def one(n):
+        results.append(await carrier.submit({**SUBMIT, "short_message": b"m%d" % n}))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(200):
+            nursery.start_soon(one, n)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 200
+    assert len({r.message_id for r in results}) == 200
+    assert simulator.binds == 2
+
+
+async def test_a_throttled_pdu_is_retried_after_a_pause(start_smpp, autojump_clock):
+    simulator, carrier, _ = await start_smpp(SimulatorSettings(receipts=False, throttle_every=2))
+    results = [await carrier.submit(SUBMIT) for _ in range(4)]
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    assert carrier.status_counts[codec.ESME_RTHROTTLED] >= 2
+    assert len(simulator.submitted) == 4
+
+
+async def test_a_connection_dropped_mid_window_hands_submits_back_and_rebinds(start_smpp):
+    simulator, carrier, _ = await start_smpp(
+        SimulatorSettings(receipts=False, drop_every=5), window=10
+    )
+    results = []
+
+    async def one():
+        results.append(await carrier.submit(SUBMIT))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(one)
+    outcomes = [r.outcome for r in results]
+    assert Outcome.RETRY in outcomes, "the submits in flight on the dropped bind come back"
+    assert set(outcomes) <= {Outcome.ACCEPTED, Outcome.RETRY} and len(results) == 10
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    assert (await carrier.submit(SUBMIT)).outcome in (Outcome.ACCEPTED, Outcome.RETRY)
+    assert simulator.binds >= 2, "the carrier bound again"
+
+
+async def test_an_smsc_that_never_answers_times_out_as_retry(start_smpp, autojump_clock):
+    _, carrier, _ = await start_smpp(SimulatorSettings(silent=True), response_timeout_s=2)
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.RETRY and "no submit_sm_resp" in result.reason
+
+
+async def test_a_refused_bind_is_retried_with_backoff(nursery, autojump_clock):
+    from gatewayd.protocols.smpp.client import Carrier, CarrierSettings
+    from gatewayd.protocols.smpp.simulator import Simulator
+    from tests.smpp.conftest import Inbox
+
+    simulator = Simulator(SimulatorSettings(system_id="right", password="pw"))
+    host, port = await nursery.start(simulator.serve, "127.0.0.1", 0)
+    settings = CarrierSettings(
+        name="sim", host=host, port=port, system_id="wrong", reconnect_min_s=1, reconnect_max_s=4
+    )
+    carrier = Carrier(settings, Inbox().on_deliver)
+    await nursery.start(carrier.run)
+    await trio.sleep(20)
+    assert not carrier.healthy() and simulator.binds == 0
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.RETRY
+
+
+async def test_mobile_originated_messages_reach_on_deliver_and_its_status_is_answered(start_smpp):
+    simulator, _, inbox = await start_smpp()
+    status = await simulator.inject_mo("32470000001", "8686", b"STOP")
+    assert status == codec.ESME_ROK and inbox.pdus[0].get("short_message") == b"STOP"
+    inbox.answer = codec.ESME_RX_T_APPN
+    assert await simulator.inject_mo("32470000001", "8686", b"again") == codec.ESME_RX_T_APPN
