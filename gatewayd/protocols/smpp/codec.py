@@ -90,7 +90,7 @@ def frame_length(header: bytes, max_pdu: int = DEFAULT_MAX_PDU) -> int:
 
 def decode(data: bytes) -> Pdu:
     """One whole PDU (header included) -> Pdu, or PduError."""
-    length, command_id, status, sequence = HEADER.unpack_from(data)
+    _length, command_id, status, sequence = HEADER.unpack_from(data)
     try:
         name = command_codes.get_command_name(command_id)
     except Exception:

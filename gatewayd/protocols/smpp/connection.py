@@ -2,6 +2,7 @@
 are answered by a handler, enquire_link keeps the link checked, and everything a dead
 connection leaves unanswered fails with ConnectionLost (the caller re-queues it)."""
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -103,15 +104,10 @@ class SmppConnection:
     async def unbind(self, timeout_s: float = 2.0) -> None:
         """Say goodbye properly; whatever happens, the connection is closed afterwards."""
         with trio.move_on_after(timeout_s):
-            try:
-                await self.request("unbind")
-            except (
-                ConnectionLost,
-                ResponseTimeout,
-                trio.BrokenResourceError,
-                trio.ClosedResourceError,
+            with contextlib.suppress(
+                ConnectionLost, ResponseTimeout, trio.BrokenResourceError, trio.ClosedResourceError
             ):
-                pass
+                await self.request("unbind")
         await self.close()
 
     async def close(self) -> None:
@@ -182,10 +178,8 @@ class SmppConnection:
             self._inbound.release()
 
     async def _flush_quietly(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionLost):
             await self._flush()
-        except ConnectionLost:
-            pass
 
     async def _keepalive(self) -> None:
         """enquire_link after `enquire_link_s` of silence; no answer means the link is dead."""
