@@ -10,7 +10,9 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import trio
@@ -19,10 +21,16 @@ from sqlalchemy import Engine
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import load_config
 from gatewayd.config.schema import DatabaseConfig
+from gatewayd.core.carriers import CarrierPool
+from gatewayd.core.dispatcher import Dispatcher
+from gatewayd.core.inbound import Inbound
+from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.submission import Submitter
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.server import ListenError
 from gatewayd.sd_notify import Notifier
+from gatewayd.storage.claims import release_claims_of
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
 from gatewayd.storage.migrate import current_revision, head_revision, upgrade
 from gatewayd.storage.writer import Writer
@@ -38,6 +46,10 @@ class StartupError(Exception):
 _STARTUP_ERRORS = (StartupError, ListenError)
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Runtime:
     """What every part of the running daemon shares."""
@@ -48,7 +60,11 @@ class Runtime:
     metrics: Metrics
     notifier: Notifier
     node_id: str
+    clock: Callable[[], datetime] = utc_now
     stop_requested: trio.Event = field(default_factory=trio.Event)
+    submitter: Submitter | None = None
+    dispatcher: Dispatcher | None = None
+    carriers: CarrierPool | None = None
 
 
 def run(config_path: Path) -> int:
@@ -91,14 +107,37 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
             holder, engine, writer, metrics, notifier, config.node_id or socket.gethostname()
         )
         try:
-            async with trio.open_nursery() as core:
-                await core.start(writer.run)
-                await _serve_front_doors(runtime, signals)
+            async with trio.open_nursery() as storage:
+                await storage.start(writer.run)
+                await writer.write(lambda c: release_claims_of(c, runtime.node_id))
+                async with trio.open_nursery() as work:
+                    await _start_work(runtime, work)
+                    await _serve_front_doors(runtime, signals)
+                    log.info("unbinding from carriers")
+                    work.cancel_scope.cancel()
                 writer.close()
         finally:
             engine.dispose()
             notifier.close()
     log.info("gatewayd stopped")
+
+
+async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
+    """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
+    receipts = ReceiptMatcher(runtime.holder, runtime.writer, runtime.clock)
+    inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
+    runtime.carriers = CarrierPool(inbound.on_deliver)
+    await nursery.start(runtime.carriers.run, runtime.holder)
+    runtime.dispatcher = Dispatcher(
+        runtime.holder,
+        runtime.writer,
+        runtime.carriers,
+        receipts,
+        runtime.node_id,
+        runtime.clock,
+    )
+    await nursery.start(runtime.dispatcher.run)
+    runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock)
 
 
 async def _serve_front_doors(runtime: Runtime, signals) -> None:

@@ -44,6 +44,15 @@ class FixedWindowLimiter:
         reset = max(1, round(started + self.period_s - now))
         return RateDecision(allowed, self.limit, self.limit - count, reset)
 
+    def peek(self, key: str) -> RateDecision:
+        """Where `key` stands, without counting a request."""
+        now = self._clock()
+        started, count = self._windows.get(key, (now, 0))
+        if now - started >= self.period_s:
+            started, count = now, 0
+        reset = max(1, round(started + self.period_s - now))
+        return RateDecision(count < self.limit, self.limit, self.limit - count, reset)
+
     def _forget_old(self, now: float) -> None:
         if len(self._windows) > 10_000:
             self._windows = {

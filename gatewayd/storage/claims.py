@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, and_, or_, select, true, update
 
+from gatewayd.storage.tables import messages, outbox
+
 
 def claim_due(
     connection: Connection,
@@ -52,5 +54,15 @@ def release(connection: Connection, table: Table, ids: list, node: str) -> None:
         connection.execute(
             update(table)
             .where(table.c.id.in_(ids), table.c.claimed_by == node)
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
+def release_claims_of(connection: Connection, node: str) -> None:
+    """At start: what this node held when it last stopped is free again at once."""
+    for table in (messages, outbox):
+        connection.execute(
+            update(table)
+            .where(table.c.claimed_by == node)
             .values(claimed_by=None, claimed_until=None)
         )

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from gatewayd.metrics import CONTENT_TYPE
+from gatewayd.protocols.http.message_api import MessageApi
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
@@ -51,6 +52,7 @@ def health_routes(router: Router, runtime: "Runtime") -> None:
 async def serve_api(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
     router = Router()
     health_routes(router, runtime)
+    MessageApi(runtime).add_routes(router)
     await _serve(runtime, "api", runtime.holder.current.config.http.listen, router, task_status)
 
 

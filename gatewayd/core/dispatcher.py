@@ -1,0 +1,216 @@
+"""Taking due messages from storage and submitting them to carriers.
+
+A message is claimed (leased to this node), checked for expiry, routed to the first healthy
+carrier of its route, split into parts and submitted part by part. Each accepted part is
+recorded with the carrier's message id before anything else happens to it, so a receipt can
+always find it; a part that was not acknowledged sends the message back to the queue (at
+least once: nothing is lost, a duplicate at the carrier is possible within the window).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import trio
+from sqlalchemy import Connection, Row
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.core.addresses import smpp_time, source_address
+from gatewayd.core.carriers import CarrierPool
+from gatewayd.core.encoding import Encoding, encode_text
+from gatewayd.core.events import status_events
+from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.routing import Routes
+from gatewayd.core.segmentation import build_parts
+from gatewayd.core.statuses import Status
+from gatewayd.protocols.smpp.client import Outcome
+from gatewayd.storage import messages as store
+from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch: int = 200
+    lease: timedelta = timedelta(seconds=120)
+    idle_poll_s: float = 0.5
+    max_in_flight: int = 2000
+    no_route_retry: timedelta = timedelta(seconds=5)
+    max_retry_delay_s: float = 60.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        writer: Writer,
+        carriers: CarrierPool,
+        receipts: ReceiptMatcher,
+        node_id: str,
+        clock: Callable[[], datetime],
+        settings: DispatchSettings = DispatchSettings(),
+    ) -> None:
+        self._holder = holder
+        self._writer = writer
+        self._carriers = carriers
+        self._receipts = receipts
+        self._node = node_id
+        self._clock = clock
+        self._settings = settings
+        self._wakeup = trio.Event()
+        self._slots = trio.Semaphore(settings.max_in_flight)
+        self._routes_generation = -1
+        self._routes: Routes | None = None
+
+    def wake(self) -> None:
+        """New work was stored: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                rows = await self._writer.write(self._claim)
+                for row in rows:
+                    await self._slots.acquire()
+                    nursery.start_soon(self._dispatch_one, row)
+                if len(rows) < self._settings.batch:
+                    with trio.move_on_after(self._settings.idle_poll_s):
+                        await self._wakeup.wait()
+
+    def _claim(self, connection: Connection) -> list[Row]:
+        s = self._settings
+        return store.claim_due_messages(connection, self._node, self._clock(), s.lease, s.batch)
+
+    async def _dispatch_one(self, row: Row) -> None:
+        try:
+            await self._dispatch(row)
+        except Exception:
+            log.exception("dispatching %s failed; it goes back to the queue", row.id)
+            await self._retry(row, "internal error")
+        finally:
+            self._slots.release()
+
+    async def _dispatch(self, row: Row) -> None:
+        now = self._clock()
+        if now >= row.validity_until:
+            await self._finish(row, Status.EXPIRED, "validity ended before submission")
+            return
+        if row.sandbox:
+            await self._finish(
+                row, Status.DELIVERED, Status.DELIVERED.description, time_submitted=now
+            )
+            return
+        chosen = self._choose_carrier(row.recipient)
+        if chosen is None:
+            await self._writer.write(
+                lambda c: store.release_claim(c, row.id, now + self._settings.no_route_retry)
+            )
+            return
+        carrier, config = chosen
+        encoding = Encoding.TEXT if row.encoding == "TEXT" else Encoding.UNICODE
+        parts = build_parts(encode_text(row.body, encoding), config.concatenation, row.concat_ref)
+        done = await self._writer.write(lambda c: store.submitted_parts(c, row.id))
+        sender = row.sender or config.bulk_sender
+        common = {
+            **source_address(sender),
+            "destination_addr": row.recipient,
+            "dest_addr_ton": 1,
+            "dest_addr_npi": 1,
+            "registered_delivery": 1,
+            "validity_period": smpp_time(row.validity_until),
+            "replace_if_present_flag": 1 if row.replace_if_present else 0,
+            "data_coding": 0 if encoding is Encoding.TEXT else 8,
+        }
+        for number, part in enumerate(parts, start=1):
+            if number in done:
+                continue
+            fields: dict[str, Any] = {
+                **common,
+                "short_message": part.short_message,
+                "esm_class": part.esm_class,
+                **part.tlvs,
+            }
+            result = await carrier.submit(fields)
+            if result.outcome is Outcome.REJECTED:
+                await self._finish(
+                    row,
+                    Status.REJECTED,
+                    result.reason,
+                    smpp_status=result.status,
+                    carrier=config.name,
+                )
+                return
+            if result.outcome is Outcome.RETRY:
+                await self._retry(row, result.reason)
+                return
+            await self._receipts.record_part(row, number, config, result.message_id or "")
+        await self._writer.write(lambda c: self._mark_submitted(c, row.id, config.name))
+
+    def _choose_carrier(self, msisdn: str):
+        snapshot = self._holder.current
+        if self._routes is None or self._routes_generation != snapshot.generation:
+            self._routes = Routes(snapshot.config)
+            self._routes_generation = snapshot.generation
+        for name in self._routes.carriers_for(msisdn):
+            found = self._carriers.get(name)
+            if found and found[0].healthy():
+                return found
+        return None
+
+    def _mark_submitted(self, connection: Connection, message_id: str, carrier: str) -> None:
+        now = self._clock()
+        current = store.get_message(connection, message_id)
+        if current is None or Status(current.status).final:
+            store.release_claim(connection, message_id, None)
+            return
+        updated = store.set_status(
+            connection,
+            message_id,
+            status=int(Status.SUBMITTED),
+            status_description=Status.SUBMITTED.description,
+            time_submitted=now,
+            carrier=carrier,
+            next_attempt_at=None,
+            claimed_by=None,
+            claimed_until=None,
+        )
+        self._emit(connection, updated, now)
+
+    async def _finish(self, row: Row, status: Status, description: str, **values: Any) -> None:
+        def finish(connection: Connection) -> None:
+            now = self._clock()
+            updated = store.set_status(
+                connection,
+                row.id,
+                status=int(status),
+                status_description=description[:255],
+                time_done=now,
+                next_attempt_at=None,
+                claimed_by=None,
+                claimed_until=None,
+                **values,
+            )
+            self._emit(connection, updated, now)
+
+        await self._writer.write(finish)
+
+    async def _retry(self, row: Row, reason: str) -> None:
+        delay = min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)
+        log.info("message %s back to the queue for %.0fs: %s", row.id, delay, reason)
+        await self._writer.write(
+            lambda c: store.release_claim(
+                c, row.id, self._clock() + timedelta(seconds=delay), attempts=row.attempts + 1
+            )
+        )
+
+    def _emit(self, connection: Connection, message: Row | None, now: datetime) -> None:
+        if message is None:
+            return
+        app = self._holder.current.directory.by_name.get(message.application)
+        poll, jobs = status_events(message._mapping, app, now)
+        store.add_events(connection, poll, jobs)

@@ -1,0 +1,66 @@
+"""What a status change or an incoming message leaves for the application: a record to poll
+(Status / Incoming endpoints) and, when a webhook is configured, a job in the outbox."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gatewayd.core.directory import App
+from gatewayd.core.records import incoming_record, status_record
+
+UTC_ZONE = ZoneInfo("UTC")
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def status_events(message: Mapping[str, Any], app: App | None, now: datetime) -> Rows:
+    zone = app.config.time_zone if app else UTC_ZONE
+    record = status_record(message, zone)
+    poll = [_poll_row(message["application"], "status", record, now)]
+    url = message.get("status_url")
+    method, form = message.get("status_method"), message.get("status_format")
+    if url is None and app is not None and app.config.webhooks.status is not None:
+        target = app.config.webhooks.status
+        url, method, form = target.url, target.method, target.format
+    jobs = [_job(message["application"], "status", url, method, form, record, now)] if url else []
+    return poll, jobs
+
+
+def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Rows:
+    record = incoming_record(incoming, app.config.time_zone)
+    poll = [_poll_row(app.name, "incoming", record, now)]
+    target = app.config.webhooks.incoming
+    jobs = (
+        [_job(app.name, "incoming", target.url, target.method, target.format, record, now)]
+        if target
+        else []
+    )
+    return poll, jobs
+
+
+def _poll_row(application: str, kind: str, record: dict, now: datetime) -> dict[str, Any]:
+    return {"application": application, "kind": kind, "record": record, "time_created": now}
+
+
+def _job(
+    application: str,
+    kind: str,
+    url: str,
+    method: str | None,
+    form: str | None,
+    record: dict,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "channel": "webhook",
+        "application": application,
+        "kind": kind,
+        "url": url,
+        "method": method or "POST",
+        "format": form or "JSON",
+        "record": record,
+        "state": "pending",
+        "attempts": 0,
+        "time_created": now,
+        "next_attempt_at": now,
+    }

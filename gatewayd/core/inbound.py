@@ -1,0 +1,129 @@
+"""Everything a carrier delivers: receipts go to the matcher, mobile-originated messages are
+reassembled, stored, routed to the application owning the number (STOP/START applied), and
+only then acknowledged: the deliver_sm_resp waits for the commit."""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.core.events import incoming_events
+from gatewayd.core.ids import new_message_id
+from gatewayd.core.keywords import is_start, is_stop
+from gatewayd.core.mo_decoding import ESM_UDHI, Concat, concat_from_sar, decode_user_data, split_udh
+from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.receipts import parse_receipt
+from gatewayd.core.recipients import country_of
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.codec import Pdu
+from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage import incoming as incoming_store
+from gatewayd.storage import messages as message_store
+from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
+ESM_RECEIPT = 0x04
+
+
+class Inbound:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        writer: Writer,
+        receipts: ReceiptMatcher,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._holder = holder
+        self._writer = writer
+        self._receipts = receipts
+        self._clock = clock
+        self.unrouted = 0
+
+    async def on_deliver(self, carrier: str, pdu: Pdu) -> int:
+        """The command_status for the deliver_sm_resp, sent after this returns."""
+        user_data = pdu.get("short_message", b"") or pdu.get("message_payload", b"")
+        esm_class = pdu.get("esm_class", 0)
+        receipt = None
+        if esm_class & ESM_RECEIPT or "receipted_message_id" in pdu.fields:
+            receipt = parse_receipt(user_data, pdu.fields)
+        try:
+            if receipt is not None:
+                await self._receipts.apply(carrier, receipt, user_data.decode("latin-1"))
+            else:
+                await self._writer.write(lambda c: self._store_mo(c, carrier, pdu, user_data))
+        except Exception:
+            log.exception("could not store a deliver_sm from %s; the carrier will retry", carrier)
+            return codec.ESME_RX_T_APPN
+        return codec.ESME_ROK
+
+    def _store_mo(self, connection: Connection, carrier: str, pdu: Pdu, data: bytes) -> None:
+        now = self._clock()
+        data_coding = pdu.get("data_coding", 0)
+        concat: Concat | None = None
+        if pdu.get("esm_class", 0) & ESM_UDHI:
+            concat, data = split_udh(data)
+        else:
+            concat = concat_from_sar(pdu.fields)
+        sender, recipient = pdu.text("source_addr"), pdu.text("destination_addr")
+        if concat is not None and concat.total > 1:
+            fragments = incoming_store.add_fragment(
+                connection,
+                {
+                    "carrier": carrier,
+                    "sender": sender,
+                    "recipient": recipient,
+                    "reference": concat.reference,
+                    "total": concat.total,
+                    "seq": concat.seq,
+                    "data_coding": data_coding,
+                    "payload": data,
+                    "time_received": now,
+                },
+            )
+            if fragments is None:
+                return
+            data = b"".join(fragment.payload for fragment in fragments)
+        self.deliver_text(
+            connection, carrier, sender, recipient, decode_user_data(data_coding, data), now
+        )
+
+    def deliver_text(
+        self,
+        connection: Connection,
+        carrier: str | None,
+        sender: str,
+        recipient: str,
+        text: str,
+        now: datetime,
+    ) -> None:
+        """Store one whole incoming message and hand it to its application."""
+        owner = self._holder.current.directory.by_number.get(recipient)
+        account, app = owner if owner else (None, None)
+        row: dict[str, Any] = {
+            "id": new_message_id(),
+            "account": account.name if account else None,
+            "application": app.name if app else None,
+            "carrier": carrier,
+            "sender": sender,
+            "recipient": recipient,
+            "body": text,
+            "country": country_of(sender),
+            "time_received": now,
+        }
+        incoming_store.insert_incoming(connection, row)
+        if account is not None and account.blacklist:
+            if is_stop(text):
+                blacklist_store.add(connection, account.name, sender, "stop", now)
+                log.info("%s opted out of %s by STOP", sender, account.name)
+            elif is_start(text):
+                blacklist_store.remove(connection, account.name, sender)
+                log.info("%s opted in again to %s", sender, account.name)
+        if app is None:
+            self.unrouted += 1
+            log.warning("incoming message to %s, which no application owns; stored", recipient)
+            return
+        poll, jobs = incoming_events(row, app, now)
+        message_store.add_events(connection, poll, jobs)

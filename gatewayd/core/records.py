@@ -1,0 +1,44 @@
+"""The records the API, polling and webhooks hand out, with RingRing's field names."""
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gatewayd.core.api_times import format_webhook_time
+from gatewayd.core.result_codes import Result
+from gatewayd.core.statuses import Status
+
+
+def status_record(message: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A message's status: StatusMessage answers, Status polling and status webhooks."""
+    status = Status(message["status"])
+    return {
+        "MessageId": message["id"],
+        "Reference": message.get("reference"),
+        "StatusCode": int(status),
+        "StatusDescription": message.get("status_description") or status.description,
+        "TimeScheduled": format_webhook_time(message.get("time_scheduled"), zone),
+        "TimeSubmitted": format_webhook_time(message.get("time_submitted"), zone),
+        "DeliveryTime": format_webhook_time(message.get("time_done"), zone),
+        "Country": message.get("country"),
+        "ResultCode": int(Result.OK),
+        "ResultDescription": Result.OK.description,
+        "From": message["sender"],
+        "To": message["recipient"],
+        "Message": message["body"],
+        "MessageEncoding": message["encoding"],
+        "NumberOfParts": message["number_of_parts"],
+        "NumberOfChars": message["number_of_chars"],
+    }
+
+
+def incoming_record(incoming: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "MessageId": incoming["id"],
+        "Reference": incoming.get("reference"),
+        "From": incoming["sender"],
+        "To": incoming["recipient"],
+        "Message": incoming["body"],
+        "Country": incoming.get("country"),
+        "TimeReceived": format_webhook_time(incoming["time_received"], zone),
+    }

@@ -1,0 +1,211 @@
+"""Accepting messages: the one path every front door (HTTP, e-mail, SMPP) sends through.
+
+authenticate (done by the front door) → message checks (text, encoding, length, sender,
+times) → per-recipient checks (number, blacklist) → time window → store durably → answer.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import trio
+from sqlalchemy import Engine
+
+from gatewayd.config.checks import ALPHANUMERIC_SENDER
+from gatewayd.core.directory import App
+from gatewayd.core.encoding import Encoding, NotEncodable, encode_text, parse_encoding
+from gatewayd.core.events import status_events
+from gatewayd.core.ids import new_message_id
+from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
+from gatewayd.core.result_codes import Result
+from gatewayd.core.segmentation import split_payload
+from gatewayd.core.statuses import Status
+from gatewayd.core.time_windows import within_windows
+from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage import messages as message_store
+from gatewayd.storage.writer import Writer
+
+DEFAULT_VALIDITY = timedelta(hours=72)
+SCHEDULE_GRACE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class StatusWebhook:
+    url: str
+    method: str = "POST"
+    format: str = "JSON"
+
+
+@dataclass
+class SubmitRequest:
+    recipients: str | list[str] | None
+    text: str | None
+    sender: str | None = None
+    sender_id: str | None = None
+    encoding: Encoding | None = None
+    time_scheduled: datetime | None = None
+    time_validity: datetime | None = None
+    reference: str | None = None
+    replace_if_present: bool = False
+    status_webhook: StatusWebhook | None = None
+    sandbox: bool = False
+    front_door: str = "http"
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    to: str
+    message_id: str | None
+    result: Result
+    detail: str | None = None
+
+
+class SubmitRefused(Exception):
+    """The whole request is refused; nothing was stored."""
+
+    def __init__(self, result: Result, detail: str | None = None) -> None:
+        super().__init__(f"{result.description}: {detail}" if detail else result.description)
+        self.result = result
+        self.detail = detail
+
+
+class Submitter:
+    def __init__(self, engine: Engine, writer: Writer, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._clock = clock
+        self._random = random.Random()
+
+    async def submit(self, app: App, request: SubmitRequest) -> list[RecipientResult]:
+        now = self._clock()
+        if not request.text:
+            raise SubmitRefused(Result.EMPTY_MESSAGE)
+        encoding = request.encoding or parse_encoding(app.config.encoding)
+        try:
+            encoded = encode_text(request.text, encoding)
+        except NotEncodable as error:
+            raise SubmitRefused(Result.NOT_ENCODABLE_AS_TEXT, str(error)) from None
+        parts = len(split_payload(encoded))
+        if parts > app.config.max_parts:
+            raise SubmitRefused(
+                Result.TOO_MANY_PARTS, f"{parts} parts, at most {app.config.max_parts}"
+            )
+        sender = self._sender(app, request)
+        scheduled, validity = self._times(request, now)
+        try:
+            entries = split_recipients(request.recipients)
+        except TooManyRecipients as error:
+            raise SubmitRefused(Result.TOO_MANY_RECIPIENTS, str(error)) from None
+        if not entries:
+            raise SubmitRefused(Result.MISSING_FIELD, "to")
+        checked = [check_recipient(entry) for entry in entries]
+        blocked = await self._blacklisted(app, [c.msisdn for c in checked if c.valid])
+        dropped = not within_windows(
+            app.config.time_windows, app.config.time_zone, scheduled or now
+        )
+        results: list[RecipientResult] = []
+        rows = []
+        for recipient in checked:
+            if not recipient.valid:
+                results.append(
+                    RecipientResult(
+                        recipient.msisdn, None, Result.INVALID_NUMBER, recipient.problem
+                    )
+                )
+                continue
+            if recipient.msisdn in blocked:
+                results.append(RecipientResult(recipient.msisdn, None, Result.BLACKLISTED))
+                continue
+            row = self._row(
+                app, request, encoded, parts, sender, recipient, scheduled, validity, dropped, now
+            )
+            rows.append(row)
+            results.append(RecipientResult(recipient.msisdn, row["id"], Result.OK))
+        if rows:
+            events = [status_events(row, app, now) for row in rows] if dropped else []
+
+            def store(connection):
+                message_store.insert_messages(connection, rows)
+                for poll, jobs in events:
+                    message_store.add_events(connection, poll, jobs)
+
+            await self._writer.write(store)
+        return results
+
+    def _sender(self, app: App, request: SubmitRequest) -> str | None:
+        if request.sender:
+            if request.sender in app.numbers:
+                return request.sender
+            if app.config.alphanumeric_sender and ALPHANUMERIC_SENDER.match(request.sender):
+                return request.sender
+            raise SubmitRefused(
+                Result.INVALID_SENDER, f"{request.sender!r} is not a number of this application"
+            )
+        if request.sender_id:
+            if not app.config.alphanumeric_sender:
+                raise SubmitRefused(
+                    Result.INVALID_SENDER,
+                    "alphanumeric senders are not allowed for this application",
+                )
+            if not ALPHANUMERIC_SENDER.match(request.sender_id):
+                raise SubmitRefused(
+                    Result.INVALID_SENDER, "a senderId has 1 to 11 letters, digits or spaces"
+                )
+            return request.sender_id
+        return app.config.default_number
+
+    def _times(self, request: SubmitRequest, now: datetime):
+        scheduled = request.time_scheduled
+        if scheduled is not None and scheduled < now - SCHEDULE_GRACE:
+            raise SubmitRefused(Result.SCHEDULED_IN_THE_PAST)
+        if scheduled is not None and scheduled <= now:
+            scheduled = None
+        validity = request.time_validity or (scheduled or now) + DEFAULT_VALIDITY
+        if validity <= (scheduled or now):
+            raise SubmitRefused(Result.VALIDITY_BEFORE_SCHEDULE)
+        return scheduled, validity
+
+    async def _blacklisted(self, app: App, msisdns: list[str]) -> set[str]:
+        if not app.account.blacklist or not msisdns:
+            return set()
+
+        def read() -> set[str]:
+            with self._engine.connect() as connection:
+                return blacklist_store.blacklisted_among(connection, app.account.name, msisdns)
+
+        return await trio.to_thread.run_sync(read)
+
+    def _row(
+        self, app, request, encoded, parts, sender, recipient, scheduled, validity, dropped, now
+    ) -> dict:
+        status = Status.DROPPED if dropped else Status.SCHEDULED if scheduled else Status.QUEUED
+        webhook = request.status_webhook
+        return {
+            "id": new_message_id(),
+            "account": app.account.name,
+            "application": app.name,
+            "sandbox": request.sandbox,
+            "reference": request.reference,
+            "recipient": recipient.msisdn,
+            "sender": sender,
+            "country": recipient.country,
+            "body": encoded.text,
+            "encoding": encoded.alphabet.value,
+            "number_of_parts": parts,
+            "number_of_chars": encoded.number_of_chars,
+            "concat_ref": self._random.randrange(256),
+            "replace_if_present": request.replace_if_present,
+            "status": int(status),
+            "status_description": status.description,
+            "status_url": webhook.url if webhook else None,
+            "status_method": webhook.method if webhook else None,
+            "status_format": webhook.format if webhook else None,
+            "front_door": request.front_door,
+            "time_created": now,
+            "time_scheduled": scheduled,
+            "time_done": now if dropped else None,
+            "validity_until": validity,
+            "next_attempt_at": None if dropped else (scheduled or now),
+            "attempts": 0,
+        }

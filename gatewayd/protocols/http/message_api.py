@@ -1,0 +1,302 @@
+"""The Message API v1 (wire-compatible with the RingRing Message API) and its sandbox.
+
+Every request: fields → API key → IP whitelist → debug-mode rate limit → endpoint → answer
+(logged, key masked, in debug mode).
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from gatewayd.core.api_times import BadTime, parse_api_time
+from gatewayd.core.client_address import allowed_by_whitelist, client_address
+from gatewayd.core.directory import App
+from gatewayd.core.encoding import parse_encoding
+from gatewayd.core.events import status_events
+from gatewayd.core.masking import mask_body, mask_query
+from gatewayd.core.rate_limit import FixedWindowLimiter
+from gatewayd.core.records import status_record
+from gatewayd.core.result_codes import Result
+from gatewayd.core.statuses import Status
+from gatewayd.core.submission import StatusWebhook, SubmitRefused, SubmitRequest
+from gatewayd.protocols.http.api_fields import (
+    FieldError,
+    bool_field,
+    int_field,
+    read_fields,
+    recipients_field,
+    text_field,
+)
+from gatewayd.protocols.http.messages import Request, Response
+from gatewayd.protocols.http.routing import Router
+from gatewayd.storage import messages as message_store
+from gatewayd.storage import request_logs
+
+if TYPE_CHECKING:
+    from gatewayd.daemon import Runtime
+
+DEBUG_LIMIT_PER_MINUTE = 30
+COMMON = {"apikey"}
+MESSAGE_FIELDS = COMMON | {
+    "to",
+    "message",
+    "from",
+    "senderid",
+    "messageencoding",
+    "timescheduled",
+    "timevalidity",
+    "reference",
+    "replaceifpresent",
+    "statusurl",
+    "statusmethod",
+    "statusformat",
+}
+ID_FIELDS = COMMON | {"messageid"}
+POLL_FIELDS = COMMON | {"maxrecords"}
+
+Endpoint = Callable[[App, dict[str, Any], bool], Awaitable[Response]]
+
+
+class MessageApi:
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self._limiter = FixedWindowLimiter(DEBUG_LIMIT_PER_MINUTE, 60, time.monotonic)
+
+    def add_routes(self, router: Router) -> None:
+        endpoints: list[tuple[str, list[str], set[str], Endpoint, bool]] = [
+            ("message", ["POST"], MESSAGE_FIELDS, self.message, True),
+            ("cancel", ["POST"], ID_FIELDS, self.cancel, True),
+            ("statusmessage", ["POST", "GET"], ID_FIELDS, self.status_message, True),
+            ("status", ["POST", "GET"], POLL_FIELDS, self.status, True),
+            ("incoming", ["POST", "GET"], POLL_FIELDS, self.incoming, False),
+        ]
+        for name, methods, known, endpoint, has_sandbox in endpoints:
+            router.add(f"/sms/v1/{name}", methods, self._wrap(known, endpoint, False))
+            if has_sandbox:
+                router.add(f"/sms/sandbox/{name}", methods, self._wrap(known, endpoint, True))
+
+    def _wrap(self, known: set[str], endpoint: Endpoint, sandbox: bool):
+        async def handle(request: Request) -> Response:
+            started = time.monotonic()
+            app = None
+            try:
+                fields = read_fields(request, known)
+                app = self._authenticate(request, fields)
+                self._check_address(request, app)
+                headers = self._rate_limit(app)
+                response = await endpoint(app, fields, sandbox)
+                response.headers.extend(headers)
+            except FieldError as error:
+                response = Response.error(error.status, error.result, error.detail)
+                if app is not None and app.account.debug:
+                    response.headers.extend(self._limiter.peek(app.name).headers())
+            if app is not None and app.account.debug:
+                await self._log(app, request, response, started)
+            return response
+
+        return handle
+
+    def _authenticate(self, request: Request, fields: dict[str, Any]) -> App:
+        key = text_field(fields, "apikey", 200)
+        if key is None:
+            authorization = request.headers.get("authorization", "")
+            if authorization[:7].lower() == "bearer ":
+                key = authorization[7:].strip()
+            else:
+                key = request.headers.get("x-api-key")
+        app = self.runtime.holder.current.directory.authenticate(key) if key else None
+        if app is None:
+            raise FieldError(401, Result.INVALID_API_KEY)
+        return app
+
+    def _check_address(self, request: Request, app: App) -> None:
+        whitelist = app.account.ip_whitelist
+        if not whitelist:
+            return
+        proxies = self.runtime.holder.current.config.http.trusted_proxies
+        address = client_address(request.peer, request.headers.get("x-forwarded-for"), proxies)
+        if not allowed_by_whitelist(address, whitelist):
+            raise FieldError(403, Result.IP_NOT_ALLOWED, str(address))
+
+    def _rate_limit(self, app: App) -> list[tuple[str, str]]:
+        if not app.account.debug:
+            return []
+        decision = self._limiter.hit(app.name)
+        if not decision.allowed:
+            raise FieldError(
+                429,
+                Result.RATE_LIMITED,
+                f"{DEBUG_LIMIT_PER_MINUTE} requests a minute in debug mode",
+            )
+        return decision.headers()
+
+    async def _log(self, app: App, request: Request, response: Response, started: float) -> None:
+        path = request.path + (
+            f"?{mask_query(request.query_string)}" if request.query_string else ""
+        )
+        entry = {
+            "account": app.account.name,
+            "application": app.name,
+            "time_created": self.runtime.clock(),
+            "client_ip": request.peer,
+            "method": request.method,
+            "path": path[:2000],
+            "status_code": response.status,
+            "request_body": mask_body(request.body, request.content_type)[:65_536],
+            "response_body": response.body.decode("utf-8", "replace")[:65_536],
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
+        await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
+
+    async def message(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+        zone = app.config.time_zone
+        try:
+            scheduled = _time(fields, "timescheduled", zone)
+            validity = _time(fields, "timevalidity", zone)
+            encoding = fields.get("messageencoding")
+            submit = SubmitRequest(
+                recipients=recipients_field(fields),
+                text=text_field(fields, "message", 100_000),
+                sender=text_field(fields, "from", 21),
+                sender_id=text_field(fields, "senderid", 21),
+                encoding=parse_encoding(encoding) if encoding not in (None, "") else None,
+                time_scheduled=scheduled,
+                time_validity=validity,
+                reference=text_field(fields, "reference", 255),
+                replace_if_present=bool_field(fields, "replaceifpresent"),
+                status_webhook=_status_webhook(fields),
+                sandbox=sandbox,
+            )
+        except ValueError as error:
+            raise FieldError(400, Result.INVALID_FIELD, str(error)) from None
+        try:
+            results = await self.runtime.submitter.submit(app, submit)
+        except SubmitRefused as refused:
+            raise FieldError(400, refused.result, refused.detail) from None
+        if self.runtime.dispatcher is not None:
+            self.runtime.dispatcher.wake()
+        accepted = [r for r in results if r.message_id]
+        overall = Result.OK if accepted else Result.NO_RECIPIENT
+        return Response.json(
+            {
+                "MessageCount": len(accepted),
+                "Reference": submit.reference,
+                "Messages": [
+                    {
+                        "MessageId": r.message_id,
+                        "To": r.to,
+                        "ResultCode": int(r.result),
+                        "ResultDescription": _describe(r.result, r.detail),
+                    }
+                    for r in results
+                ],
+                "ResultCode": int(overall),
+                "ResultDescription": overall.description,
+            },
+            200 if accepted else 400,
+        )
+
+    async def cancel(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+        message_id = self._message_id(fields)
+
+        def cancel(connection):
+            current = message_store.get_message(connection, message_id)
+            if current is None or current.application != app.name or current.sandbox != sandbox:
+                return Result.MESSAGE_NOT_FOUND, None
+            now = self.runtime.clock()
+            updated = message_store.cancel_if_waiting(
+                connection,
+                message_id,
+                {
+                    "status": int(Status.CANCELLED),
+                    "status_description": Status.CANCELLED.description,
+                    "time_done": now,
+                    "next_attempt_at": None,
+                },
+            )
+            if updated is None:
+                return Result.NOT_CANCELLABLE, Status(current.status).description
+            poll, jobs = status_events(updated._mapping, app, now)
+            message_store.add_events(connection, poll, jobs)
+            return Result.OK, None
+
+        result, detail = await self.runtime.writer.write(cancel)
+        status = {Result.OK: 200, Result.MESSAGE_NOT_FOUND: 404}.get(result, 409)
+        return Response.json(
+            {
+                "MessageId": message_id,
+                "ResultCode": int(result),
+                "ResultDescription": _describe(result, detail),
+            },
+            status,
+        )
+
+    async def status_message(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+        message_id = self._message_id(fields)
+
+        def read():
+            with self.runtime.engine.connect() as connection:
+                return message_store.get_message(connection, message_id)
+
+        row = await trio.to_thread.run_sync(read)
+        if row is None or row.application != app.name or row.sandbox != sandbox:
+            raise FieldError(404, Result.MESSAGE_NOT_FOUND, message_id)
+        return Response.json(status_record(row._mapping, app.config.time_zone))
+
+    async def status(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+        return await self._poll(app, fields, "status", "StatusMessages")
+
+    async def incoming(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+        return await self._poll(app, fields, "incoming", "IncomingMessages")
+
+    async def _poll(self, app: App, fields: dict[str, Any], kind: str, key: str) -> Response:
+        limit = int_field(fields, "maxrecords", 100, 1, 1000)
+        now = self.runtime.clock()
+        records, remaining = await self.runtime.writer.write(
+            lambda c: message_store.fetch_poll(c, app.name, kind, limit, now)
+        )
+        return Response.json(
+            {
+                key: records,
+                "NumberOfRecords": len(records),
+                "RemainingRecords": remaining,
+                "ResultCode": int(Result.OK),
+                "ResultDescription": Result.OK.description,
+            }
+        )
+
+    @staticmethod
+    def _message_id(fields: dict[str, Any]) -> str:
+        message_id = text_field(fields, "messageid", 64)
+        if message_id is None:
+            raise FieldError(400, Result.MISSING_FIELD, "messageId")
+        return message_id
+
+
+def _time(fields: dict[str, Any], name: str, zone):
+    text = text_field(fields, name, 40)
+    if text is None:
+        return None
+    try:
+        return parse_api_time(text, zone)
+    except BadTime as error:
+        raise FieldError(400, Result.INVALID_TIME, f"{name}: {error}") from None
+
+
+def _status_webhook(fields: dict[str, Any]) -> StatusWebhook | None:
+    url = text_field(fields, "statusurl", 2000)
+    if url is None:
+        return None
+    if not url.lower().startswith(("http://", "https://")):
+        raise FieldError(400, Result.INVALID_FIELD, "statusUrl must be an http(s) URL")
+    method = (text_field(fields, "statusmethod", 4) or "POST").upper()
+    form = (text_field(fields, "statusformat", 4) or "JSON").upper()
+    if method not in ("POST", "GET") or form not in ("JSON", "XML"):
+        raise FieldError(400, Result.INVALID_FIELD, "statusMethod POST|GET, statusFormat JSON|XML")
+    return StatusWebhook(url, method, form)
+
+
+def _describe(result: Result, detail: str | None) -> str:
+    return f"{result.description}: {detail}" if detail else result.description
