@@ -41,6 +41,7 @@ class Writer:
         self._send, self._receive = trio.open_memory_channel[_Pending](queue_size)
         self.batches = 0
         self.operations = 0
+        self._committed = trio.Event()
 
     async def write(self, operation: Operation[T]) -> T:
         """Run `operation` in a transaction; return its result once that has committed."""
@@ -53,6 +54,10 @@ class Writer:
         if pending.error is not None:
             raise pending.error
         return pending.result
+
+    async def wait_commit(self) -> None:
+        """Return after the next batch is written (tests and tools wait on state changes)."""
+        await self._committed.wait()
 
     def close(self) -> None:
         """Accept nothing more; `run` returns once what is queued is written."""
@@ -79,6 +84,8 @@ class Writer:
                     await trio.to_thread.run_sync(self._commit, batch)
                 for pending in batch:
                     pending.done.set()
+                self._committed.set()
+                self._committed = trio.Event()
 
     def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1

@@ -1,0 +1,100 @@
+"""Account and application policies through the running API: whitelist, debug mode, time
+windows, blacklist and STOP, and incoming messages."""
+
+from sqlalchemy import select
+
+from gatewayd.storage.tables import incoming_messages, request_logs
+from tests.api.conftest import KEY
+
+
+def patch_account(**settings):
+    lines = "".join(f"\n    {key}: {value}" for key, value in settings.items())
+    return lambda text: text.replace("    blacklist: true", "    blacklist: true" + lines, 1)
+
+
+async def test_an_address_outside_the_whitelist_gets_403(gateway_factory):
+    gateway = await gateway_factory(accounts_patch=patch_account(ip_whitelist='["10.0.0.0/8"]'))
+    response = await gateway.client.post(
+        "/sms/v1/Message", json={"apiKey": KEY, "to": "32470000001", "message": "x"}
+    )
+    assert response.status_code == 403 and response.json()["ResultCode"] == 202
+
+
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(gateway_factory):
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: patch_account(ip_whitelist='["198.51.100.0/24"]')(text).replace(
+            "max_body_bytes: 65536", 'max_body_bytes: 65536, trusted_proxies: ["127.0.0.0/8"]'
+        )
+    )
+    body = {"apiKey": KEY, "to": "32470000001", "message": "x"}
+    allowed = await gateway.client.post(
+        "/sms/v1/Message", json=body, headers={"X-Forwarded-For": "198.51.100.20"}
+    )
+    refused = await gateway.client.post(
+        "/sms/v1/Message", json=body, headers={"X-Forwarded-For": "203.0.113.5"}
+    )
+    assert (allowed.status_code, refused.status_code) == (200, 403)
+
+
+async def test_debug_mode_limits_to_30_a_minute_and_logs_with_the_key_masked(gateway_factory):
+    gateway = await gateway_factory(accounts_patch=patch_account(debug="true"))
+    body = {"apiKey": KEY, "to": "32470000001", "message": "debug"}
+    answers = [await gateway.client.post("/sms/v1/Message", json=body) for _ in range(31)]
+    assert [a.status_code for a in answers[:30]] == [200] * 30
+    assert answers[0].headers["X-Rate-Limit-Limit"] == "30"
+    assert answers[0].headers["X-Rate-Limit-Remaining"] == "29"
+    assert answers[29].headers["X-Rate-Limit-Remaining"] == "0"
+    assert answers[30].status_code == 429 and answers[30].json()["ResultCode"] == 203
+    assert int(answers[30].headers["Retry-After"]) > 0
+    with gateway.runtime.engine.connect() as connection:
+        logs = connection.execute(select(request_logs)).all()
+    assert len(logs) == 31 and {log.status_code for log in logs} == {200, 429}
+    assert all(KEY not in log.request_body and "shop" in log.request_body for log in logs)
+    assert logs[0].path == "/sms/v1/Message" and '"ResultCode":0' in logs[0].response_body
+
+
+async def test_outside_every_time_window_a_message_is_dropped_with_its_status(gateway_factory):
+    never = '\n        time_windows: [{days: [mon], start: "00:00", end: "00:01"}]'
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: text.replace(
+            "        max_parts: 3", "        max_parts: 3" + never
+        )
+    )
+    answer = await gateway.send(to="32470000001", message="too late")
+    message_id = answer["Messages"][0]["MessageId"]
+    assert answer["Messages"][0]["ResultCode"] == 0
+    status = await gateway.status_of(message_id)
+    assert status["StatusCode"] == 404 and status["StatusDescription"] == "Dropped"
+    polled = (await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})).json()
+    assert polled["StatusMessages"][0]["StatusCode"] == 404
+    assert gateway.simulator.submitted == []
+
+
+async def test_stop_blacklists_the_sender_and_start_lifts_it(gateway):
+    body = {"apiKey": KEY, "to": "32470000001", "message": "offer"}
+    assert (await gateway.simulator.inject_mo("32470000001", "8686", b"  stop ")) == 0
+    refused = (await gateway.client.post("/sms/v1/Message", json=body)).json()
+    assert refused["Messages"][0]["ResultCode"] == 402 and refused["MessageCount"] == 0
+    await gateway.simulator.inject_mo("32470000001", "8686", b"START")
+    accepted = (await gateway.client.post("/sms/v1/Message", json=body)).json()
+    assert accepted["Messages"][0]["ResultCode"] == 0
+
+
+async def test_a_concatenated_incoming_message_is_reassembled_before_it_is_handed_on(gateway):
+    text = "Привет! " * 12
+    data = text.encode("utf-16-be")
+    halves = [data[:134], data[134:]]
+    for seq in (2, 1):  # out of order
+        udh = bytes((6, 0x08, 4, 0x12, 0x34, 2, seq))
+        await gateway.simulator.inject_mo(
+            "32470000001", "8686", udh + halves[seq - 1], data_coding=8, esm_class=0x40
+        )
+    page = (await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY})).json()
+    assert page["NumberOfRecords"] == 1 and page["IncomingMessages"][0]["Message"] == text
+
+
+async def test_an_incoming_message_to_an_unknown_number_is_stored_not_lost(gateway):
+    await gateway.simulator.inject_mo("32470000001", "1234", b"who?")
+    with gateway.runtime.engine.connect() as connection:
+        rows = connection.execute(select(incoming_messages)).all()
+    assert [(r.recipient, r.application, r.body) for r in rows] == [("1234", None, "who?")]
