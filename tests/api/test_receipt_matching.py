@@ -1,0 +1,101 @@
+"""Receipts and parts meet in any order, across id formats; none is dropped."""
+
+from sqlalchemy import select
+
+from gatewayd.core.receipts import Receipt, ReceiptState
+from gatewayd.protocols.smpp.simulator import SimulatorSettings
+from gatewayd.storage import messages as store
+from gatewayd.storage.tables import message_parts, receipts
+
+
+async def _submitted(gateway, text="hello"):
+    answer = await gateway.send(to="32470000001", message=text)
+    return answer["Messages"][0]["MessageId"]
+
+
+async def test_a_receipt_for_an_unknown_id_is_stored_unmatched(gateway):
+    matcher = gateway.runtime.dispatcher._receipts
+    matched = await matcher.apply("sim", Receipt("no-such-id", ReceiptState.DELIVERED), "raw")
+    assert not matched and matcher.unmatched == 1
+    with gateway.runtime.engine.connect() as connection:
+        row = connection.execute(select(receipts)).one()
+    assert (row.carrier_message_id, row.time_matched) == ("no-such-id", None)
+
+
+async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gateway_factory):
+    gateway = await gateway_factory()
+    gateway.simulator.settings.receipts = False
+    matcher = gateway.runtime.dispatcher._receipts
+    await matcher.apply("sim", Receipt("777001", ReceiptState.DELIVERED), "early")
+    gateway.simulator._next_id = 777000  # the next id the simulator gives is 777001
+    message_id = await _submitted(gateway)
+
+    async def delivered():
+        return (await gateway.status_of(message_id))["StatusCode"] == 200
+
+    await gateway.wait_until(delivered)
+    with gateway.runtime.engine.connect() as connection:
+        row = connection.execute(select(receipts)).one()
+    assert row.time_matched is not None
+
+
+async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_factory):
+    gateway = await gateway_factory(accounts_patch=lambda text: text.replace(
+        "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, hex_ids: true}"))
+    message_id = await _submitted(gateway)
+
+    async def delivered():
+        return (await gateway.status_of(message_id))["StatusCode"] == 200
+
+    await gateway.wait_until(delivered)
+    with gateway.runtime.engine.connect() as connection:
+        part = connection.execute(select(message_parts)).one()
+        receipt = connection.execute(select(receipts)).one()
+    assert part.carrier_message_id != receipt.carrier_message_id, "hex id, decimal receipt"
+    assert int(part.carrier_message_id, 16) == int(receipt.carrier_message_id)
+
+
+async def test_an_undeliverable_part_fails_the_whole_message(gateway_factory):
+    gateway = await gateway_factory(accounts_patch=lambda text: text.replace(
+        "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, delivered_ratio: 0}"))
+    message_id = await _submitted(gateway, "x" * 200)
+
+    async def failed():
+        return (await gateway.status_of(message_id))["StatusCode"] == 400
+
+    await gateway.wait_until(failed)
+    status = await gateway.status_of(message_id)
+    assert "UNDELIV" in status["StatusDescription"] and status["DeliveryTime"]
+
+
+async def test_an_expired_message_is_never_sent(gateway):
+    runtime = gateway.runtime
+    answer = await gateway.send(to="32470000001", message="late", timeScheduled="01-01-2099 10:00",
+                                timeValidity="01-01-2099 11:00")
+    message_id = answer["Messages"][0]["MessageId"]
+    from datetime import UTC, datetime
+
+    runtime.clock = lambda: datetime(2099, 1, 2, tzinfo=UTC)
+    runtime.dispatcher._clock = runtime.clock
+
+    async def expired():
+        return (await gateway.status_of(message_id))["StatusCode"] == 401
+
+    runtime.dispatcher.wake()
+    await gateway.wait_until(expired)
+    assert gateway.simulator.submitted == []
+    with runtime.engine.connect() as connection:
+        assert store.get_message(connection, message_id).time_done is not None
+
+
+async def test_a_throttling_smsc_still_gets_everything_once_accepted(gateway_factory):
+    gateway = await gateway_factory()
+    gateway.simulator.settings = SimulatorSettings(receipt_delay_s=0, throttle_every=3)
+    ids = [await _submitted(gateway, f"m{n}") for n in range(6)]
+
+    async def all_delivered():
+        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+
+    await gateway.wait_until(all_delivered, timeout_s=30)
+    bodies = sorted(s.fields["short_message"] for s in gateway.simulator.submitted)
+    assert bodies == sorted(f"m{n}".encode() for n in range(6))
