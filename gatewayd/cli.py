@@ -65,6 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--generate", action="store_true", help="make a new random key and print it with its hash"
     )
     hash_key.set_defaults(handler=_hash_key, config=None)
+
+    simulate = commands.add_parser(
+        "simulate-smsc",
+        help="run the built-in SMSC simulator",
+        description="Run the SMSC simulator: it accepts binds, answers submit_sm, and sends "
+        "delivery receipts, so gatewayd (or any ESME) can be tried without a carrier.",
+    )
+    simulate.add_argument(
+        "--listen", default="127.0.0.1:2775", help="host:port (default %(default)s)"
+    )
+    simulate.add_argument("--system-id", help="accept only this system_id (default: any)")
+    simulate.add_argument("--password", help="with --system-id: the password to require")
+    simulate.add_argument("--receipt-delay", type=float, default=0.5, metavar="SECONDS")
+    simulate.add_argument(
+        "--delivered-ratio",
+        type=float,
+        default=1.0,
+        metavar="0..1",
+        help="share of receipts that say DELIVRD; the rest say UNDELIV",
+    )
+    simulate.add_argument("--hex-ids", action="store_true", help="answer with hexadecimal ids")
+    simulate.add_argument(
+        "--throttle-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer every Nth submit_sm with ESME_RTHROTTLED",
+    )
+    simulate.add_argument(
+        "--drop-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="drop the connection at every Nth submit_sm",
+    )
+    simulate.set_defaults(handler=_simulate_smsc, config=None)
     return parser
 
 
@@ -125,3 +161,32 @@ def _run(args: argparse.Namespace) -> int:
     from gatewayd.daemon import run
 
     return run(args.config)
+
+
+def _simulate_smsc(args: argparse.Namespace) -> int:
+    import logging
+
+    import trio
+
+    from gatewayd.config.types import parse_listen
+    from gatewayd.protocols.smpp.simulator import Simulator, SimulatorSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host, port = parse_listen(args.listen)
+    simulator = Simulator(
+        SimulatorSettings(
+            system_id=args.system_id,
+            password=args.password,
+            receipt_delay_s=args.receipt_delay,
+            delivered_ratio=args.delivered_ratio,
+            hex_ids=args.hex_ids,
+            throttle_every=args.throttle_every,
+            drop_every=args.drop_every,
+        )
+    )
+    try:
+        trio.run(simulator.serve, host, port)
+    except OSError as error:
+        print(f"gatewayd: cannot listen on {args.listen}: {error.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK

@@ -40,8 +40,11 @@ async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gat
 
 
 async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_factory):
-    gateway = await gateway_factory(accounts_patch=lambda text: text.replace(
-        "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, hex_ids: true}"))
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: text.replace(
+            "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, hex_ids: true}"
+        )
+    )
     message_id = await _submitted(gateway)
 
     async def delivered():
@@ -56,8 +59,11 @@ async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_fa
 
 
 async def test_an_undeliverable_part_fails_the_whole_message(gateway_factory):
-    gateway = await gateway_factory(accounts_patch=lambda text: text.replace(
-        "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, delivered_ratio: 0}"))
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: text.replace(
+            "simulator: {receipt_delay_s: 0}", "simulator: {receipt_delay_s: 0, delivered_ratio: 0}"
+        )
+    )
     message_id = await _submitted(gateway, "x" * 200)
 
     async def failed():
@@ -70,8 +76,12 @@ async def test_an_undeliverable_part_fails_the_whole_message(gateway_factory):
 
 async def test_an_expired_message_is_never_sent(gateway):
     runtime = gateway.runtime
-    answer = await gateway.send(to="32470000001", message="late", timeScheduled="01-01-2099 10:00",
-                                timeValidity="01-01-2099 11:00")
+    answer = await gateway.send(
+        to="32470000001",
+        message="late",
+        timeScheduled="01-01-2099 10:00",
+        timeValidity="01-01-2099 11:00",
+    )
     message_id = answer["Messages"][0]["MessageId"]
     from datetime import UTC, datetime
 

@@ -174,21 +174,26 @@ class Carrier:
             response_timeout_s=settings.response_timeout_s,
             enquire_link_s=settings.enquire_link_s,
         )
-        async with trio.open_nursery() as nursery:
-            await nursery.start(connection.run)
+        async with trio.open_nursery() as link:
+            # The reader outlives a cancellation of this bind, so that the unbind below can
+            # be answered; it ends when the connection is closed, which the finally ensures.
+            await link.start(_shielded, connection.run)
             try:
-                await self._bind(connection, mode)
-                self._set_state(stats, connection.session.state.value)
-                log.info("%s: bound (%s)", name, stats.state)
-                if connection.session.state.can_transmit:
-                    for _ in range(settings.window):
-                        nursery.start_soon(self._worker, connection, stats)
-                await connection.wait_closed()
+                async with trio.open_nursery() as workers:
+                    await self._bind(connection, mode)
+                    self._set_state(stats, connection.session.state.value)
+                    log.info("%s: bound (%s)", name, stats.state)
+                    if connection.session.state.can_transmit:
+                        for _ in range(settings.window):
+                            workers.start_soon(self._worker, connection, stats)
+                    await connection.wait_closed()
+                    workers.cancel_scope.cancel()
             finally:
                 with trio.CancelScope(shield=True):
-                    if not connection.closed:
+                    if connection.closed:
+                        await connection.close()
+                    else:
                         await connection.unbind()
-                    nursery.cancel_scope.cancel()
 
     async def _bind(self, connection: SmppConnection, mode: str) -> None:
         command = {"trx": "bind_transceiver", "tx": "bind_transmitter", "rx": "bind_receiver"}
@@ -243,3 +248,8 @@ class Carrier:
             await trio.sleep(pause)
             pause = min(pause * 2, 10.0)
         return SubmitResult(Outcome.RETRY, status=codec.ESME_RTHROTTLED, reason="throttled")
+
+
+async def _shielded(run, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    with trio.CancelScope(shield=True):
+        await run(task_status=task_status)
