@@ -127,6 +127,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     receipts = ReceiptMatcher(runtime.holder, runtime.writer, runtime.clock)
     inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
     runtime.carriers = CarrierPool(inbound.on_deliver)
+    runtime.metrics.watch_carriers(runtime.carriers)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,
@@ -137,7 +138,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         runtime.clock,
     )
     await nursery.start(runtime.dispatcher.run)
-    runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock)
+    runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
 
 
 async def _serve_front_doors(runtime: Runtime, signals) -> None:

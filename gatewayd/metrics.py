@@ -1,11 +1,17 @@
 """Prometheus metrics: one registry per daemon, so tests and embedded runs never collide."""
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gatewayd.protocols.smpp.codec import status_name
 from gatewayd.storage.writer import Writer
+
+if TYPE_CHECKING:
+    from gatewayd.core.carriers import CarrierPool
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -32,6 +38,21 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
+        self.accepted = Counter(
+            "gatewayd_messages_accepted",
+            "Messages accepted (committed)",
+            ["application", "front_door"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "gatewayd_recipients_refused",
+            "Recipients refused by policy",
+            ["application", "reason"],
+            registry=r,
+        )
+
+    def watch_carriers(self, pool: "CarrierPool") -> None:
+        self.registry.register(_CarrierCollector(pool))
 
     def watch_writer(self, writer: Writer) -> None:
         self.registry.register(_WriterCollector(writer))
@@ -58,3 +79,37 @@ class _WriterCollector(Collector):
         yield GaugeMetricFamily(
             "gatewayd_db_write_queue", "Writes waiting for the writer", value=self._writer.queued
         )
+
+
+class _CarrierCollector(Collector):
+    """Bind states, windows in use and submit_sm results of every carrier, read at scrape time."""
+
+    def __init__(self, pool: "CarrierPool") -> None:
+        self._pool = pool
+
+    def collect(self):
+        binds = GaugeMetricFamily(
+            "gatewayd_carrier_binds", "Binds by state", labels=["carrier", "state"]
+        )
+        in_flight = GaugeMetricFamily(
+            "gatewayd_carrier_window_in_use",
+            "submit_sm awaiting a response",
+            labels=["carrier"],
+        )
+        results = CounterMetricFamily(
+            "gatewayd_carrier_submit_results",
+            "submit_sm responses by command_status",
+            labels=["carrier", "status"],
+        )
+        for name, carrier in list(self._pool.carriers.items()):
+            states: dict[str, int] = {}
+            for bind in carrier.binds:
+                states[bind.state] = states.get(bind.state, 0) + 1
+            for state, count in states.items():
+                binds.add_metric([name, state], count)
+            in_flight.add_metric([name], carrier.in_flight)
+            for status, count in list(carrier.status_counts.items()):
+                results.add_metric([name, status_name(status).split(" ")[0]], count)
+        yield binds
+        yield in_flight
+        yield results

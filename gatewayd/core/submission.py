@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import trio
 from sqlalchemy import Engine
@@ -25,6 +26,9 @@ from gatewayd.core.time_windows import within_windows
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as message_store
 from gatewayd.storage.writer import Writer
+
+if TYPE_CHECKING:
+    from gatewayd.metrics import Metrics
 
 DEFAULT_VALIDITY = timedelta(hours=72)
 SCHEDULE_GRACE = timedelta(minutes=1)
@@ -71,7 +75,14 @@ class SubmitRefused(Exception):
 
 
 class Submitter:
-    def __init__(self, engine: Engine, writer: Writer, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        clock: Callable[[], datetime],
+        metrics: "Metrics | None" = None,
+    ) -> None:
+        self._metrics = metrics
         self._engine = engine
         self._writer = writer
         self._clock = clock
@@ -131,7 +142,17 @@ class Submitter:
                     message_store.add_events(connection, poll, jobs)
 
             await self._writer.write(store)
+        if self._metrics is not None:
+            self._count(app, request, results)
         return results
+
+    def _count(self, app: App, request: SubmitRequest, results: list[RecipientResult]) -> None:
+        assert self._metrics is not None
+        for result in results:
+            if result.message_id:
+                self._metrics.accepted.labels(app.name, request.front_door).inc()
+            else:
+                self._metrics.refused.labels(app.name, result.result.name.lower()).inc()
 
     def _sender(self, app: App, request: SubmitRequest) -> str | None:
         if request.sender:

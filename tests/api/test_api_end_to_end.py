@@ -60,3 +60,20 @@ async def test_status_updates_are_handed_out_once_by_polling(gateway):
     delivered = [r["MessageId"] for r in handed_out if r["StatusCode"] == 200]
     assert sorted(delivered) == sorted(ids), "each message's Delivered record exactly once"
     assert {r["StatusCode"] for r in handed_out} <= {110, 200}
+
+
+async def test_metrics_show_binds_submit_results_and_accepted_messages(gateway):
+    answer = await gateway.send(to="32470000001,12", message="count me")
+    message_id = answer["Messages"][0]["MessageId"]
+
+    async def delivered():
+        return (await gateway.status_of(message_id))["StatusCode"] == 200
+
+    await gateway.wait_until(delivered)
+    text = gateway.runtime.metrics.render().decode()
+    assert 'gatewayd_carrier_binds{carrier="sim",state="trx"} 1.0' in text
+    assert 'gatewayd_carrier_submit_results_total{carrier="sim",status="ESME_ROK"} 1.0' in text
+    assert 'gatewayd_messages_accepted_total{application="shop",front_door="http"} 1.0' in text
+    assert (
+        'gatewayd_recipients_refused_total{application="shop",reason="invalid_number"} 1.0' in text
+    )
