@@ -26,9 +26,11 @@ from gatewayd.core.dispatcher import Dispatcher
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.submission import Submitter
+from gatewayd.core.webhook_outbox import WebhookOutbox
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.server import ListenError
+from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.sd_notify import Notifier
 from gatewayd.storage.claims import release_claims_of
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
@@ -65,6 +67,8 @@ class Runtime:
     submitter: Submitter | None = None
     dispatcher: Dispatcher | None = None
     carriers: CarrierPool | None = None
+    egress: Egress | None = None
+    webhooks: WebhookOutbox | None = None
 
 
 def run(config_path: Path) -> int:
@@ -115,6 +119,8 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
                     await _serve_front_doors(runtime, signals)
                     log.info("unbinding from carriers")
                     work.cancel_scope.cancel()
+                if runtime.egress is not None:
+                    await runtime.egress.aclose()
                 writer.close()
         finally:
             engine.dispose()
@@ -138,6 +144,22 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         runtime.clock,
     )
     await nursery.start(runtime.dispatcher.run)
+    hooks = runtime.holder.current.config.webhooks
+    runtime.egress = Egress(
+        [str(address) for address in hooks.source_addresses],
+        connect_timeout_s=hooks.connect_timeout_s,
+        timeout_s=hooks.timeout_s,
+        max_per_host=hooks.max_per_host,
+    )
+    runtime.webhooks = WebhookOutbox(
+        runtime.holder,
+        runtime.writer,
+        runtime.egress,
+        runtime.node_id,
+        runtime.clock,
+        on_attempt=runtime.metrics.count_webhook,
+    )
+    await nursery.start(runtime.webhooks.run)
     runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
 
 

@@ -44,12 +44,29 @@ class Metrics:
             ["application", "front_door"],
             registry=r,
         )
+        self.webhook_attempts = Counter(
+            "gatewayd_webhook_attempts",
+            "Webhook requests by outcome",
+            ["application", "kind", "outcome"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "gatewayd_webhook_request_seconds",
+            "Webhook request duration",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
         self.refused = Counter(
             "gatewayd_recipients_refused",
             "Recipients refused by policy",
             ["application", "reason"],
             registry=r,
         )
+
+    def count_webhook(self, job, attempt) -> None:
+        outcome = "delivered" if attempt.delivered else "failed"
+        self.webhook_attempts.labels(job.application, job.kind, outcome).inc()
+        self.webhook_latency.observe(attempt.duration_s)
 
     def watch_carriers(self, pool: "CarrierPool") -> None:
         self.registry.register(_CarrierCollector(pool))

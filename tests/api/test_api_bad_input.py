@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.api.conftest import KEY
+from tests.gateway import KEY
 
 
 async def post(gateway, body, path="/sms/v1/Message", **kwargs):
@@ -150,7 +150,7 @@ async def test_cancel_a_scheduled_message_then_not_again(gateway):
 
 
 async def test_a_message_of_another_application_is_not_found(gateway):
-    from tests.api.conftest import OTHER_KEY
+    from tests.gateway import OTHER_KEY
 
     _, answer = await post(gateway, {"apiKey": KEY, "to": "32470000001", "message": "mine"})
     message_id = answer["Messages"][0]["MessageId"]

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.api.conftest import KEY
+from tests.gateway import KEY
 
 
 async def test_csharp_client_shape_pascal_case_nulls_and_numeric_encoding(gateway):

@@ -1,7 +1,7 @@
 """A message from the HTTP API to the simulator and back as a status, over real sockets."""
 
 from gatewayd.core.mo_decoding import split_udh
-from tests.api.conftest import KEY
+from tests.gateway import KEY
 
 
 async def test_a_message_is_submitted_and_its_receipt_makes_it_delivered(gateway):

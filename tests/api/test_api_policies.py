@@ -4,7 +4,7 @@ windows, blacklist and STOP, and incoming messages."""
 from sqlalchemy import select
 
 from gatewayd.storage.tables import incoming_messages, request_logs
-from tests.api.conftest import KEY
+from tests.gateway import KEY
 
 
 def patch_account(**settings):

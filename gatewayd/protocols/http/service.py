@@ -53,6 +53,17 @@ async def serve_api(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) ->
     router = Router()
     health_routes(router, runtime)
     MessageApi(runtime).add_routes(router)
+
+    async def source_addresses(_request: Request) -> Response:
+        egress = runtime.egress
+        return Response.json(
+            {
+                "SourceAddresses": egress.usable if egress else [],
+                "Unusable": egress.unusable if egress else {},
+            }
+        )
+
+    router.add("/webhooks/source-addresses", ["GET"], source_addresses)
     await _serve(runtime, "api", runtime.holder.current.config.http.listen, router, task_status)
 
 

@@ -1,0 +1,124 @@
+"""Delivering the webhook outbox: claimed jobs go out concurrently; each outcome is stored.
+
+A 2xx ends a job. Anything else (error status, timeout, refused connection, redirect) is
+tried again after an exponential backoff, until the configured horizon after the job was
+created; then the job is marked failed and counted. Jobs survive restarts (they are rows),
+and a lease keeps two nodes from sending the same job at once.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import trio
+from sqlalchemy import Row
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.protocols.webhooks.egress import Attempt, Egress
+from gatewayd.protocols.webhooks.formats import build_request
+from gatewayd.protocols.webhooks.retry import gives_up, next_delay
+from gatewayd.protocols.webhooks.signing import sign
+from gatewayd.storage import outbox as store
+from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    batch: int = 200
+    lease: timedelta = timedelta(seconds=120)
+    idle_poll_s: float = 0.25
+    concurrency: int = 256
+
+
+class WebhookOutbox:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        writer: Writer,
+        egress: Egress,
+        node_id: str,
+        clock: Callable[[], datetime],
+        settings: OutboxSettings = OutboxSettings(),
+        on_attempt: Callable[[Row, Attempt], None] | None = None,
+    ) -> None:
+        self._holder = holder
+        self._writer = writer
+        self._egress = egress
+        self._node = node_id
+        self._clock = clock
+        self._settings = settings
+        self._slots = trio.Semaphore(settings.concurrency)
+        self._wakeup = trio.Event()
+        self._random = random.Random()
+        self._on_attempt = on_attempt
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                jobs = await self._writer.write(self._claim)
+                for job in jobs:
+                    await self._slots.acquire()
+                    nursery.start_soon(self._deliver, job)
+                if len(jobs) < self._settings.batch:
+                    with trio.move_on_after(self._settings.idle_poll_s):
+                        await self._wakeup.wait()
+
+    def _claim(self, connection) -> list[Row]:
+        settings = self._settings
+        return store.claim_jobs(
+            connection, "webhook", self._node, self._clock(), settings.lease, settings.batch
+        )
+
+    async def _deliver(self, job: Row) -> None:
+        try:
+            request = build_request(
+                job.kind, job.method or "POST", job.format or "JSON", job.url, job.record
+            )
+            headers = self._signature(job.application, request)
+            attempt = await self._egress.send(request, headers)
+            if self._on_attempt is not None:
+                self._on_attempt(job, attempt)
+            await self._writer.write(lambda c: self._record(c, job, attempt))
+        finally:
+            self._slots.release()
+
+    def _signature(self, application: str, request) -> dict[str, str]:
+        app = self._holder.current.directory.by_name.get(application)
+        secret = app.config.webhooks.signing_secret if app else None
+        if secret is None:
+            return {}
+        return sign(
+            secret.get_secret_value(), int(time.time()), request.method, request.url, request.body
+        )
+
+    def _record(self, connection, job: Row, attempt: Attempt) -> None:
+        now = self._clock()
+        attempts = job.attempts + 1
+        if attempt.delivered:
+            store.finish(connection, job.id, "delivered", now, attempts)
+            return
+        config = self._holder.current.config.webhooks
+        if gives_up(job.time_created, now, config.retry_horizon_s):
+            log.error(
+                "webhook %d to %s failed for good after %d attempts: %s",
+                job.id,
+                job.url,
+                attempts,
+                attempt.summary,
+            )
+            store.finish(connection, job.id, "failed", now, attempts, attempt.summary[:255])
+            return
+        delay = next_delay(attempts, config.retry_base_s, config.retry_max_s, self._random)
+        store.retry_later(
+            connection, job.id, now + timedelta(seconds=delay), attempts, attempt.summary
+        )

@@ -1,0 +1,99 @@
+"""Webhooks end to end: from an API request or an incoming message to a receiver, durably."""
+
+from datetime import timedelta
+
+import trio
+from sqlalchemy import select
+
+from gatewayd.storage.tables import outbox
+
+HOOKS = """
+        webhooks:
+          status: {{url: "{url}", method: POST, format: JSON}}
+          incoming: {{url: "{url}", method: GET, format: XML}}
+          signing_secret: hook-secret"""
+
+
+def with_hooks(receiver, sources: str = "[]"):
+    def patch(text: str) -> str:
+        text = text.replace(
+            "        max_parts: 3", "        max_parts: 3" + HOOKS.format(url=receiver.url)
+        )
+        return text.replace("carriers:", f"webhooks: {{source_addresses: {sources}}}\ncarriers:", 1)
+
+    return patch
+
+
+async def test_a_sent_message_produces_its_status_webhooks_from_a_source_address(
+    gateway_factory, receiver
+):
+    gateway = await gateway_factory(accounts_patch=with_hooks(receiver, '["127.0.0.2"]'))
+    answer = await gateway.send(to="32470000001", message="hook me", reference="ref-9")
+    message_id = answer["Messages"][0]["MessageId"]
+    with trio.fail_after(10):
+        while not any(b'"StatusCode":200' in r.body for r in receiver.requests):
+            await receiver.changed.wait()
+    final = next(r for r in receiver.requests if b'"StatusCode":200' in r.body)
+    assert final.peer == "127.0.0.2"
+    assert b'"MessageId":"%s"' % message_id.encode() in final.body and b'"ref-9"' in final.body
+    assert final.headers["x-gatewayd-signature"].startswith("sha256=")
+    addresses = (await gateway.client.get("/webhooks/source-addresses")).json()
+    assert addresses["SourceAddresses"] == ["127.0.0.2"]
+
+
+async def test_an_incoming_message_reaches_the_incoming_webhook_as_get(gateway_factory, receiver):
+    gateway = await gateway_factory(accounts_patch=with_hooks(receiver))
+    await gateway.simulator.inject_mo("32470000001", "8686", b"Hello back")
+    await receiver.wait_for(1)
+    request = receiver.requests[0]
+    assert request.method == "GET" and request.query["Message"] == "Hello back"
+    assert request.query["From"] == "32470000001" and request.query["To"] == "8686"
+
+
+async def test_a_receiver_that_is_down_gets_every_webhook_once_it_is_back(
+    gateway_factory, receiver
+):
+    gateway = await gateway_factory(accounts_patch=with_hooks(receiver))
+    runtime = gateway.runtime
+    receiver.status = 503
+    for n in range(3):
+        await gateway.simulator.inject_mo("32470000001", "8686", b"msg %d" % n)
+
+    def states():
+        with runtime.engine.connect() as connection:
+            return sorted(connection.execute(select(outbox.c.state, outbox.c.attempts)).all())
+
+    await gateway.wait_until(lambda: states() == [("pending", 1)] * 3)
+    receiver.status = 200
+    later = runtime.webhooks._clock() + timedelta(hours=1)
+    runtime.webhooks._clock = lambda: later
+    runtime.webhooks.wake()
+    await receiver.wait_for(6)
+
+    await gateway.wait_until(lambda: all(state == "delivered" for state, _ in states()))
+    assert states() == [("delivered", 2)] * 3
+    delivered = sorted(r.query["Message"] for r in receiver.requests[3:])
+    assert delivered == ["msg 0", "msg 1", "msg 2"]
+
+
+async def test_a_job_past_the_horizon_is_marked_failed(gateway_factory, receiver):
+    gateway = await gateway_factory(accounts_patch=with_hooks(receiver))
+    runtime = gateway.runtime
+    receiver.status = 500
+    await gateway.simulator.inject_mo("32470000001", "8686", b"never")
+
+    def attempts():
+        with runtime.engine.connect() as connection:
+            return connection.execute(select(outbox.c.attempts)).scalar_one()
+
+    await gateway.wait_until(lambda: attempts() == 1)
+    later = runtime.webhooks._clock() + timedelta(days=2)
+    runtime.webhooks._clock = lambda: later
+    runtime.webhooks.wake()
+
+    def state():
+        with runtime.engine.connect() as connection:
+            return connection.execute(select(outbox.c.state)).scalar_one()
+
+    await gateway.wait_until(lambda: state() == "failed")
+    assert len(receiver.requests) == 2
