@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gatewayd.cli_tools import add_commands
 from gatewayd.config.errors import ConfigError
 from gatewayd.config.loader import load_config
 from gatewayd.config.secrets import hash_api_key
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop the connection at every Nth submit_sm",
     )
     simulate.set_defaults(handler=_simulate_smsc, config=None)
+    add_commands(commands, _config_option)
     return parser
 
 

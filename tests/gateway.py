@@ -13,17 +13,19 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import parse_config
 from gatewayd.daemon import Runtime, _start_work, prepare_database
 from gatewayd.metrics import Metrics
-from gatewayd.protocols.http.service import serve_api
+from gatewayd.protocols.http.service import serve_admin, serve_api
 from gatewayd.protocols.smpp.simulator import Simulator
 from gatewayd.sd_notify import Notifier
 from gatewayd.storage.writer import Writer
 
 KEY = "shop-key-0123456789"
 OTHER_KEY = "other-key-0123456789"
+ADMIN_TOKEN = "admin-token-123"
 
 BASE_CONFIG = """
 database: {{url: "{url}"}}
 http: {{listen: ["127.0.0.1:0"], max_body_bytes: 65536}}
+admin: {{listen: ["127.0.0.1:0"], token: admin-token-123}}
 carriers:
   - name: sim
     simulator: {{receipt_delay_s: 0}}
@@ -50,6 +52,7 @@ accounts:
 class Gateway:
     runtime: Runtime
     client: httpx.AsyncClient
+    admin: httpx.AsyncClient
     simulator: Simulator
 
     async def wait_until(self, condition: Callable[[], object], timeout_s: float = 10) -> None:
@@ -95,10 +98,16 @@ def gateway_factory(nursery, database_url, tmp_path):
         await _start_work(runtime, nursery)
         addresses = await nursery.start(serve_api, runtime)
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{addresses[0][1]}", timeout=10)
+        admin_addresses = await nursery.start(serve_admin, runtime)
+        admin = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{admin_addresses[0][1]}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
         simulator = runtime.carriers.simulators["sim"]
         with trio.fail_after(10):
             await runtime.carriers.carriers["sim"].wait_healthy()
-        return Gateway(runtime, client, simulator)
+        return Gateway(runtime, client, admin, simulator)
 
     return start
 

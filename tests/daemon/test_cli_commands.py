@@ -57,3 +57,34 @@ def test_migrate_brings_a_new_sqlite_database_to_head(run_cli, tmp_path):
 def test_every_command_has_help(run_cli, command):
     result = run_cli(command, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: gatewayd " + command)
+
+
+def test_blacklist_add_list_export_remove_from_the_command_line(run_cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n")
+    assert run_cli("migrate", "--config", str(config)).returncode == 0
+    common = ["--config", str(config), "--account", "acme"]
+    added = run_cli("blacklist", "add", *common, "+32470000001", "--note", "phoned")
+    assert added.returncode == 0 and added.stdout.strip() == "32470000001: added"
+    assert (
+        run_cli("blacklist", "add", *common, "32470000001")
+        .stdout.strip()
+        .endswith("already listed")
+    )
+    listing = run_cli("blacklist", "list", *common).stdout
+    assert listing.startswith("32470000001  cli") and listing.rstrip().endswith("phoned")
+    export = run_cli("blacklist", "export", *common).stdout.splitlines()
+    assert export[0] == "msisdn,source,note,time_created" and export[1].startswith("32470000001,")
+    assert run_cli("blacklist", "remove", *common, "32470000001").stdout.strip().endswith("removed")
+    assert run_cli("blacklist", "list", *common).stdout == ""
+    bad = run_cli("blacklist", "add", *common, "12")
+    assert bad.returncode == 1 and "not a phone number" in bad.stderr
+
+
+def test_logs_and_stats_commands_read_the_database(run_cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n")
+    assert run_cli("migrate", "--config", str(config)).returncode == 0
+    logs = run_cli("logs", "--config", str(config), "--application", "shop")
+    stats = run_cli("stats", "--config", str(config), "--application", "shop")
+    assert (logs.returncode, logs.stdout, stats.returncode, stats.stdout) == (0, "", 0, "")

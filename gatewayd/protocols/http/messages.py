@@ -18,6 +18,7 @@ class Request:
     body: bytes
     peer: str
     listener: str
+    params: dict[str, str] = field(default_factory=dict)
 
     @property
     def query(self) -> dict[str, str]:

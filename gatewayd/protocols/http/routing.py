@@ -5,11 +5,21 @@ from gatewayd.protocols.http.messages import Handler, Request, Response
 
 
 class Router:
+    """Exact paths, plus templates with `{name}` segments (their values in request.params)."""
+
     def __init__(self) -> None:
         self._routes: dict[str, dict[str, Handler]] = {}
+        self._templates: list[tuple[list[str], dict[str, Handler]]] = []
 
     def add(self, path: str, methods: list[str], handler: Handler) -> None:
-        by_method = self._routes.setdefault(path.lower().rstrip("/") or "/", {})
+        key = path.lower().rstrip("/") or "/"
+        if "{" in key:
+            by_method = next((m for s, m in self._templates if s == key.split("/")), None)
+            if by_method is None:
+                by_method = {}
+                self._templates.append((key.split("/"), by_method))
+        else:
+            by_method = self._routes.setdefault(key, {})
         for method in methods:
             by_method[method.upper()] = handler
         if "GET" in by_method and "HEAD" not in by_method:
@@ -17,6 +27,8 @@ class Router:
 
     async def __call__(self, request: Request) -> Response:
         by_method = self._routes.get(request.path.lower().rstrip("/") or "/")
+        if by_method is None:
+            by_method = self._match_template(request)
         if by_method is None:
             return Response.error(404, Result.NOT_FOUND, request.path)
         handler = by_method.get(request.method)
@@ -26,3 +38,19 @@ class Router:
                 405, Result.METHOD_NOT_ALLOWED, request.method, [("Allow", allowed)]
             )
         return await handler(request)
+
+    def _match_template(self, request: Request) -> dict[str, Handler] | None:
+        segments = (request.path.rstrip("/") or "/").split("/")
+        for template, by_method in self._templates:
+            if len(template) != len(segments):
+                continue
+            params = {}
+            for pattern, segment in zip(template, segments, strict=True):
+                if pattern.startswith("{") and pattern.endswith("}"):
+                    params[pattern[1:-1]] = segment
+                elif pattern != segment.lower():
+                    break
+            else:
+                request.params = params
+                return by_method
+        return None

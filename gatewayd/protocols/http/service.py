@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from gatewayd.metrics import CONTENT_TYPE
+from gatewayd.protocols.http.admin_api import AdminApi
 from gatewayd.protocols.http.message_api import MessageApi
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
@@ -75,6 +76,7 @@ async def serve_admin(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) 
         return Response(200, runtime.metrics.render(), [("Content-Type", CONTENT_TYPE)])
 
     router.add("/metrics", ["GET"], metrics)
+    AdminApi(runtime).add_routes(router)
     await _serve(runtime, "admin", runtime.holder.current.config.admin.listen, router, task_status)
 
 

@@ -1,0 +1,141 @@
+"""The admin API (its own listener, loopback by default): request logs of debug mode,
+statistics, and the blacklist. Every request needs `Authorization: Bearer <admin.token>`;
+without a configured token the admin API refuses everything but /metrics and health."""
+
+import csv
+import hmac
+import io
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import trio
+
+from gatewayd.core.recipients import check_recipient
+from gatewayd.core.result_codes import Result
+from gatewayd.protocols.http.api_fields import FieldError, int_field, read_fields, text_field
+from gatewayd.protocols.http.messages import Request, Response
+from gatewayd.protocols.http.routing import Router
+from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage import request_logs, stats
+
+if TYPE_CHECKING:
+    from gatewayd.daemon import Runtime
+
+
+class AdminApi:
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+
+    def add_routes(self, router: Router) -> None:
+        router.add("/admin/applications/{application}/logs", ["GET"], self._guard(self.logs))
+        router.add("/admin/applications/{application}/stats", ["GET"], self._guard(self.stats))
+        router.add(
+            "/admin/accounts/{account}/blacklist", ["GET", "POST"], self._guard(self.blacklist)
+        )
+        router.add(
+            "/admin/accounts/{account}/blacklist.csv", ["GET"], self._guard(self.blacklist_csv)
+        )
+        router.add(
+            "/admin/accounts/{account}/blacklist/{msisdn}",
+            ["DELETE"],
+            self._guard(self.unblacklist),
+        )
+
+    def _guard(self, handler):
+        async def guarded(request: Request) -> Response:
+            token = self.runtime.holder.current.config.admin.token
+            given = request.headers.get("authorization", "")
+            expected = f"Bearer {token.get_secret_value()}" if token else None
+            if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+                return Response.error(401, Result.INVALID_API_KEY, "admin token required")
+            try:
+                return await handler(request)
+            except FieldError as error:
+                return Response.error(error.status, error.result, error.detail)
+
+        return guarded
+
+    def _application(self, request: Request) -> str:
+        name = request.params["application"]
+        if name not in self.runtime.holder.current.directory.by_name:
+            raise FieldError(404, Result.NOT_FOUND, f"no application {name!r}")
+        return name
+
+    def _account(self, request: Request) -> str:
+        name = request.params["account"]
+        if all(a.name != name for a in self.runtime.holder.current.config.accounts):
+            raise FieldError(404, Result.NOT_FOUND, f"no account {name!r}")
+        return name
+
+    async def _read(self, query):
+        def run():
+            with self.runtime.engine.connect() as connection:
+                return query(connection)
+
+        return await trio.to_thread.run_sync(run)
+
+    async def logs(self, request: Request) -> Response:
+        application = self._application(request)
+        limit = int_field(read_fields(request, {"limit"}), "limit", 100, 1, 10_000)
+        entries = await self._read(lambda c: request_logs.recent(c, application, limit))
+        for entry in entries:
+            entry["time_created"] = entry["time_created"].isoformat()
+        return Response.json({"application": application, "logs": entries})
+
+    async def stats(self, request: Request) -> Response:
+        application = self._application(request)
+        days = int_field(read_fields(request, {"days"}), "days", 30, 1, 3660)
+        since = self.runtime.clock() - timedelta(days=days)
+        counts = await self._read(lambda c: stats.daily_counts(c, application, since))
+        return Response.json({"application": application, "days": counts})
+
+    async def blacklist(self, request: Request) -> Response:
+        account = self._account(request)
+        if request.method == "GET":
+            entries = await self._read(lambda c: blacklist_store.entries(c, account))
+            return Response.json({"account": account, "entries": [_entry(e) for e in entries]})
+        fields = read_fields(request, {"msisdn", "note"})
+        recipient = check_recipient(text_field(fields, "msisdn", 20) or "")
+        if not recipient.valid:
+            raise FieldError(400, Result.INVALID_NUMBER, recipient.problem)
+        note = text_field(fields, "note", 255)
+        now = self.runtime.clock()
+        added = await self.runtime.writer.write(
+            lambda c: blacklist_store.add(c, account, recipient.msisdn, "admin", now, note)
+        )
+        return Response.json({"msisdn": recipient.msisdn, "added": added}, 201 if added else 200)
+
+    async def unblacklist(self, request: Request) -> Response:
+        account = self._account(request)
+        msisdn = request.params["msisdn"]
+        removed = await self.runtime.writer.write(
+            lambda c: blacklist_store.remove(c, account, msisdn)
+        )
+        if not removed:
+            raise FieldError(404, Result.NOT_FOUND, f"{msisdn} is not on the blacklist")
+        return Response.json({"msisdn": msisdn, "removed": True})
+
+    async def blacklist_csv(self, request: Request) -> Response:
+        account = self._account(request)
+        entries = await self._read(lambda c: blacklist_store.entries(c, account))
+        return Response.text(blacklist_as_csv(entries), content_type="text/csv; charset=utf-8")
+
+
+def blacklist_as_csv(entries: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["msisdn", "source", "note", "time_created"])
+    for entry in entries:
+        writer.writerow(
+            [
+                entry["msisdn"],
+                entry["source"],
+                entry["note"] or "",
+                entry["time_created"].isoformat(),
+            ]
+        )
+    return out.getvalue()
+
+
+def _entry(entry: dict) -> dict:
+    return {**entry, "time_created": entry["time_created"].isoformat()}
