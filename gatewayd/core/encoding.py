@@ -5,6 +5,7 @@ dashes, ellipsis, odd spaces, accented letters) and falls back to UCS-2 only whe
 cannot be replaced. Text does the same replacements and refuses what is left.
 """
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -100,7 +101,8 @@ def not_in_gsm(text: str) -> list[str]:
 def encode_text(text: str, encoding: Encoding) -> EncodedText:
     if encoding is Encoding.UNICODE:
         return _ucs2(text)
-    replaced = transliterate(text)
+    # NFC first: 'e' + combining acute is 'é', which GSM has.
+    replaced = transliterate(unicodedata.normalize("NFC", text))
     missing = not_in_gsm(replaced)
     if not missing:
         return EncodedText(replaced, Alphabet.GSM, tuple(gsm_unit(c) for c in replaced))

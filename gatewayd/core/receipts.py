@@ -43,7 +43,7 @@ STATUS_OF_STATE = {
     ReceiptState.DELETED: Status.UNDELIVERABLE,
     ReceiptState.UNDELIVERABLE: Status.UNDELIVERABLE,
     ReceiptState.UNKNOWN: Status.UNKNOWN,
-    ReceiptState.REJECTED: Status.UNDELIVERABLE,
+    ReceiptState.REJECTED: Status.REJECTED,
 }
 
 _FIELD = re.compile(

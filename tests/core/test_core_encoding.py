@@ -40,6 +40,11 @@ def test_auto_replaces_faithfully_and_falls_back_to_unicode_only_when_needed():
     assert encode_text("ok 😀", Encoding.AUTO).number_of_chars == 5, "a surrogate pair counts 2"
 
 
+def test_decomposed_accents_are_composed_before_choosing_the_alphabet():
+    encoded = encode_text("cafe\u0301", Encoding.AUTO)
+    assert encoded.alphabet is Alphabet.GSM and encoded.text == "café"
+
+
 def test_text_refuses_what_it_cannot_carry_and_names_it():
     with pytest.raises(NotEncodable) as raised:
         encode_text("hi 😀", Encoding.TEXT)

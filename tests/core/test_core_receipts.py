@@ -43,6 +43,10 @@ def test_tlvs_win_over_text():
     )
 
 
+def test_a_rejected_receipt_makes_the_message_rejected():
+    assert parse_receipt("id:9 stat:REJECTD err:011").status is Status.REJECTED
+
+
 def test_intermediate_states_are_not_final():
     assert not parse_receipt("id:1 stat:ENROUTE").final
     assert not parse_receipt("id:1 stat:ACCEPTD").final
