@@ -26,6 +26,7 @@ from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import build_parts
 from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp.client import Outcome
+from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
 
@@ -100,6 +101,9 @@ class Dispatcher:
         if now >= row.validity_until:
             await self._finish(row, Status.EXPIRED, "validity ended before submission")
             return
+        if row.time_scheduled is not None and await self._opted_out_since(row):
+            await self._finish(row, Status.BLACKLISTED, "the recipient opted out before sending")
+            return
         if row.sandbox:
             await self._finish(
                 row, Status.DELIVERED, Status.DELIVERED.description, time_submitted=now
@@ -150,6 +154,16 @@ class Dispatcher:
                 return
             await self._receipts.record_part(row, number, config, result.message_id or "")
         await self._writer.write(lambda c: self._mark_submitted(c, row.id, config.name))
+
+    async def _opted_out_since(self, row: Row) -> bool:
+        """A scheduled message's recipient may have texted STOP since it was accepted."""
+        app = self._holder.current.directory.by_name.get(row.application)
+        if app is None or not app.account.blacklist:
+            return False
+        found = await self._writer.write(
+            lambda c: blacklist_store.blacklisted_among(c, row.account, [row.recipient])
+        )
+        return bool(found)
 
     def _choose_carrier(self, msisdn: str):
         snapshot = self._holder.current

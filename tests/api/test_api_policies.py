@@ -98,3 +98,20 @@ async def test_an_incoming_message_to_an_unknown_number_is_stored_not_lost(gatew
     with gateway.runtime.engine.connect() as connection:
         rows = connection.execute(select(incoming_messages)).all()
     assert [(r.recipient, r.application, r.body) for r in rows] == [("1234", None, "who?")]
+
+
+async def test_a_scheduled_message_to_someone_who_opted_out_since_is_not_sent(gateway):
+    from datetime import UTC, datetime
+
+    answer = await gateway.send(to="32470000001", message="later", timeScheduled="01-01-2099 10:00")
+    message_id = answer["Messages"][0]["MessageId"]
+    await gateway.simulator.inject_mo("32470000001", "8686", b"STOP")
+    runtime = gateway.runtime
+    runtime.dispatcher._clock = lambda: datetime(2099, 1, 1, 12, tzinfo=UTC)
+    runtime.dispatcher.wake()
+
+    async def blacklisted():
+        return (await gateway.status_of(message_id))["StatusCode"] == 403
+
+    await gateway.wait_until(blacklisted)
+    assert gateway.simulator.submitted == []
