@@ -8,6 +8,7 @@ from gatewayd.metrics import CONTENT_TYPE
 from gatewayd.protocols.http.admin_api import AdminApi
 from gatewayd.protocols.http.message_api import MessageApi
 from gatewayd.protocols.http.messages import Request, Response
+from gatewayd.protocols.http.openapi import openapi_document
 from gatewayd.protocols.http.routing import Router
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection
@@ -65,6 +66,12 @@ async def serve_api(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) ->
         )
 
     router.add("/webhooks/source-addresses", ["GET"], source_addresses)
+    document = Response.json(openapi_document())
+
+    async def openapi(_request: Request) -> Response:
+        return Response(document.status, document.body, list(document.headers))
+
+    router.add("/openapi.json", ["GET"], openapi)
     await _serve(runtime, "api", runtime.holder.current.config.http.listen, router, task_status)
 
 

@@ -1,0 +1,213 @@
+"""The OpenAPI 3.0 description of the Message API, served at /openapi.json.
+
+Checked against the running server by schemathesis in the tests (tests/api/test_openapi.py):
+what it says must be what the server does.
+"""
+
+from typing import Any
+
+from gatewayd.core.result_codes import Result
+
+_RESULT = {
+    "ResultCode": {"type": "integer", "enum": [int(r) for r in Result]},
+    "ResultDescription": {"type": "string"},
+}
+_ERROR = {"type": "object", "required": list(_RESULT), "properties": _RESULT}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_STATUS_RECORD = {
+    "type": "object",
+    "properties": {
+        "MessageId": {"type": "string"},
+        "Reference": _NULLABLE_STRING,
+        "StatusCode": {"type": "integer"},
+        "StatusDescription": {"type": "string"},
+        "TimeScheduled": _NULLABLE_STRING,
+        "TimeSubmitted": _NULLABLE_STRING,
+        "DeliveryTime": _NULLABLE_STRING,
+        "Country": _NULLABLE_STRING,
+        "From": _NULLABLE_STRING,
+        "To": {"type": "string"},
+        "Message": {"type": "string"},
+        "MessageEncoding": {"type": "string", "enum": ["TEXT", "UNICODE"]},
+        "NumberOfParts": {"type": "integer"},
+        "NumberOfChars": {"type": "integer"},
+        **_RESULT,
+    },
+}
+_INCOMING_RECORD = {
+    "type": "object",
+    "properties": {
+        "MessageId": {"type": "string"},
+        "Reference": _NULLABLE_STRING,
+        "From": {"type": "string"},
+        "To": {"type": "string"},
+        "Message": {"type": "string"},
+        "Country": _NULLABLE_STRING,
+        "TimeReceived": {"type": "string"},
+    },
+}
+_API_KEY = {"apiKey": {"type": "string", "description": "or Authorization: Bearer / X-Api-Key"}}
+_MESSAGE_REQUEST = {
+    "type": "object",
+    "properties": {
+        **_API_KEY,
+        "to": {"type": "string", "description": "MSISDNs, comma separated, at most 1000"},
+        "message": {"type": "string"},
+        "from": {"type": "string"},
+        "senderId": {"type": "string"},
+        "messageEncoding": {"type": "string", "enum": ["Text", "Unicode", "Auto", "0", "8"]},
+        "timeScheduled": {"type": "string", "description": "dd-MM-yyyy HH:mm or ISO 8601"},
+        "timeValidity": {"type": "string"},
+        "reference": {"type": "string"},
+        "replaceIfPresent": {"type": "boolean"},
+        "statusUrl": {"type": "string"},
+        "statusMethod": {"type": "string", "enum": ["POST", "GET"]},
+        "statusFormat": {"type": "string", "enum": ["JSON", "XML"]},
+    },
+}
+_MESSAGE_RESPONSE = {
+    "type": "object",
+    "required": ["MessageCount", "Messages", *_RESULT],
+    "properties": {
+        "MessageCount": {"type": "integer"},
+        "Reference": _NULLABLE_STRING,
+        "Messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"MessageId": _NULLABLE_STRING, "To": {"type": "string"}, **_RESULT},
+            },
+        },
+        **_RESULT,
+    },
+}
+_ID_REQUEST = {"type": "object", "properties": {**_API_KEY, "messageId": {"type": "string"}}}
+_POLL_REQUEST = {
+    "type": "object",
+    "properties": {**_API_KEY, "maxRecords": {"type": "integer", "minimum": 1, "maximum": 1000}},
+}
+
+
+def _poll_response(key: str, record: dict) -> dict:
+    return {
+        "type": "object",
+        "required": [key, "NumberOfRecords", "RemainingRecords"],
+        "properties": {
+            key: {"type": "array", "items": record},
+            "NumberOfRecords": {"type": "integer"},
+            "RemainingRecords": {"type": "integer"},
+            **_RESULT,
+        },
+    }
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(summary: str, request: dict | None, ok: dict, errors: list[int]) -> dict:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": "success", "content": _json(ok)}}
+        | {str(code): {"description": "error", "content": _json(_ERROR)} for code in errors},
+    }
+    if request is not None:
+        operation["requestBody"] = {"required": False, "content": _json(request)}
+    return operation
+
+
+def _query(properties: dict) -> list[dict]:
+    return [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in properties
+    ]
+
+
+def openapi_document() -> dict:
+    paths: dict[str, Any] = {}
+    common = [400, 401, 403, 413, 415, 429]
+    for base in ("v1", "sandbox"):
+        prefix = f"/sms/{base}"
+        paths[f"{prefix}/Message"] = {
+            "post": _operation(
+                "Send a message to one or more recipients",
+                _MESSAGE_REQUEST,
+                _MESSAGE_RESPONSE,
+                common,
+            )
+        }
+        paths[f"{prefix}/Cancel"] = {
+            "post": _operation(
+                "Cancel a scheduled message",
+                _ID_REQUEST,
+                _ERROR | {"properties": {"MessageId": {"type": "string"}, **_RESULT}},
+                [*common, 404, 409],
+            )
+        }
+        status_message = _operation(
+            "The status of one message", _ID_REQUEST, _STATUS_RECORD, [*common, 404]
+        )
+        get_status = {k: v for k, v in status_message.items() if k != "requestBody"}
+        paths[f"{prefix}/StatusMessage"] = {
+            "post": status_message,
+            "get": get_status | {"parameters": _query(_ID_REQUEST["properties"])},
+        }
+        status = _operation(
+            "Status updates not fetched before",
+            _POLL_REQUEST,
+            _poll_response("StatusMessages", _STATUS_RECORD),
+            common,
+        )
+        paths[f"{prefix}/Status"] = {
+            "post": status,
+            "get": {k: v for k, v in status.items() if k != "requestBody"}
+            | {"parameters": _query(_POLL_REQUEST["properties"])},
+        }
+    incoming = _operation(
+        "Incoming messages not fetched before",
+        _POLL_REQUEST,
+        _poll_response("IncomingMessages", _INCOMING_RECORD),
+        common,
+    )
+    paths["/sms/v1/Incoming"] = {
+        "post": incoming,
+        "get": {k: v for k, v in incoming.items() if k != "requestBody"}
+        | {"parameters": _query(_POLL_REQUEST["properties"])},
+    }
+    paths["/healthz"] = {
+        "get": {"summary": "The process runs", "responses": {"200": {"description": "alive"}}}
+    }
+    paths["/readyz"] = {
+        "get": {
+            "summary": "Configuration loaded and database answering",
+            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+        }
+    }
+    paths["/webhooks/source-addresses"] = {
+        "get": {
+            "summary": "The addresses webhooks are sent from",
+            "responses": {
+                "200": {
+                    "description": "the addresses",
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "SourceAddresses": {"type": "array", "items": {"type": "string"}}
+                            },
+                        }
+                    ),
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "gatewayd Message API",
+            "version": "1",
+            "description": "Wire-compatible with the RingRing Message API. Paths and "
+            "JSON keys are case-insensitive.",
+        },
+        "paths": paths,
+    }
