@@ -17,6 +17,7 @@ from gatewayd.core.mo_decoding import ESM_UDHI, Concat, concat_from_sar, decode_
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.receipts import parse_receipt
 from gatewayd.core.recipients import country_of
+from gatewayd.core.submission import confirmation_row
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.storage import blacklist as blacklist_store
@@ -115,12 +116,20 @@ class Inbound:
         }
         incoming_store.insert_incoming(connection, row)
         if account is not None and account.blacklist:
+            reply = None
             if is_stop(text):
                 blacklist_store.add(connection, account.name, sender, "stop", now)
                 log.info("%s opted out of %s by STOP", sender, account.name)
+                reply = account.stop_reply
             elif is_start(text):
                 blacklist_store.remove(connection, account.name, sender)
                 log.info("%s opted in again to %s", sender, account.name)
+                reply = account.start_reply
+            if reply and app is not None:
+                # The confirmation goes out even though the number is now blacklisted.
+                message_store.insert_messages(
+                    connection, [confirmation_row(app, sender, recipient, reply, now)]
+                )
         if app is None:
             self.unrouted += 1
             log.warning("incoming message to %s, which no application owns; stored", recipient)

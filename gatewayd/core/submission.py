@@ -230,3 +230,31 @@ class Submitter:
             "next_attempt_at": None if dropped else (scheduled or now),
             "attempts": 0,
         }
+
+
+def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -> dict:
+    """A reply the gateway itself sends (STOP/START confirmations): no policy applies."""
+    encoded = encode_text(text, Encoding.AUTO)
+    return {
+        "id": new_message_id(),
+        "account": app.account.name,
+        "application": app.name,
+        "sandbox": False,
+        "reference": "opt-out confirmation",
+        "recipient": to,
+        "sender": sender,
+        "country": None,
+        "body": encoded.text,
+        "encoding": encoded.alphabet.value,
+        "number_of_parts": len(split_payload(encoded)),
+        "number_of_chars": encoded.number_of_chars,
+        "concat_ref": random.randrange(256),
+        "replace_if_present": False,
+        "status": int(Status.QUEUED),
+        "status_description": Status.QUEUED.description,
+        "front_door": "system",
+        "time_created": now,
+        "validity_until": now + DEFAULT_VALIDITY,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }

@@ -115,3 +115,16 @@ async def test_a_scheduled_message_to_someone_who_opted_out_since_is_not_sent(ga
 
     await gateway.wait_until(blacklisted)
     assert gateway.simulator.submitted == []
+
+
+async def test_stop_is_confirmed_by_a_reply_from_the_number_it_was_sent_to(gateway_factory):
+    gateway = await gateway_factory(
+        accounts_patch=patch_account(
+            stop_reply='"You will get no more messages. START to resubscribe."'
+        )
+    )
+    await gateway.simulator.inject_mo("32470000001", "8686", b"Stop")
+    await gateway.simulator.wait_until(lambda: len(gateway.simulator.submitted) == 1)
+    reply = gateway.simulator.submitted[0].fields
+    assert reply["destination_addr"] == b"32470000001" and reply["source_addr"] == b"8686"
+    assert reply["short_message"].startswith(b"You will get no more messages.")

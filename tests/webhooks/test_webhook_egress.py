@@ -123,3 +123,17 @@ async def test_signatures_verify_and_detect_tampering(receiver):
     assert not verify("s3cret", timestamp, seen.body + b" ", signature)
     assert not verify("other", timestamp, seen.body, signature)
     await egress.aclose()
+
+
+async def test_a_receiver_that_closes_the_connection_is_a_failure(nursery):
+    async def slam(stream):
+        await stream.receive_some(1000)
+        await stream.aclose()
+
+    listeners = await nursery.start(trio.serve_tcp, slam, 0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    egress = Egress([])
+    attempt = await egress.send(
+        build_request("status", "POST", "JSON", f"http://127.0.0.1:{port}/x", RECORD), {})
+    assert not attempt.delivered and attempt.status is None and attempt.error
+    await egress.aclose()
