@@ -1,6 +1,7 @@
 """One webhook request: formats, source addresses, signatures, and every way it can fail."""
 
 import json
+from functools import partial
 from urllib.parse import parse_qsl
 
 import trio
@@ -130,7 +131,7 @@ async def test_a_receiver_that_closes_the_connection_is_a_failure(nursery):
         await stream.receive_some(1000)
         await stream.aclose()
 
-    listeners = await nursery.start(trio.serve_tcp, slam, 0, host="127.0.0.1")
+    listeners = await nursery.start(partial(trio.serve_tcp, slam, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
     egress = Egress([])
     attempt = await egress.send(
