@@ -19,8 +19,12 @@ from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
 
 SETTINGS = [(1, 1), (1, 10), (1, 64), (2, 1), (2, 10), (2, 64)]
 FIELDS = {
-    "source_addr": "8686", "source_addr_ton": 3, "destination_addr": "32470000001",
-    "dest_addr_ton": 1, "dest_addr_npi": 1, "registered_delivery": 0,
+    "source_addr": "8686",
+    "source_addr_ton": 3,
+    "destination_addr": "32470000001",
+    "dest_addr_ton": 1,
+    "dest_addr_npi": 1,
+    "registered_delivery": 0,
     "short_message": b"benchmark message of a typical length, about sixty characters",
 }
 
@@ -36,8 +40,15 @@ async def no_deliveries(carrier, pdu) -> int:
 
 
 async def measure(port: int, binds: int, window: int, submits: int) -> tuple[float, int]:
-    settings = CarrierSettings(name="bench", host="127.0.0.1", port=port, system_id="bench",
-                               binds=binds, window=window, queue_wait_s=60)
+    settings = CarrierSettings(
+        name="bench",
+        host="127.0.0.1",
+        port=port,
+        system_id="bench",
+        binds=binds,
+        window=window,
+        queue_wait_s=60,
+    )
     carrier = Carrier(settings, no_deliveries)
     failures = 0
     async with trio.open_nursery() as nursery:
@@ -70,7 +81,8 @@ def main() -> None:
     port = free_port()
     simulator = subprocess.Popen(
         [sys.executable, "-m", "gatewayd", "simulate-smsc", "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.DEVNULL)
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

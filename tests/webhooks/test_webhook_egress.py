@@ -135,6 +135,36 @@ async def test_a_receiver_that_closes_the_connection_is_a_failure(nursery):
     port = listeners[0].socket.getsockname()[1]
     egress = Egress([])
     attempt = await egress.send(
-        build_request("status", "POST", "JSON", f"http://127.0.0.1:{port}/x", RECORD), {})
+        build_request("status", "POST", "JSON", f"http://127.0.0.1:{port}/x", RECORD), {}
+    )
     assert not attempt.delivered and attempt.status is None and attempt.error
+    await egress.aclose()
+
+
+async def test_a_pooled_connection_the_receiver_closed_is_replaced(nursery):
+    connections = []
+
+    async def answer_once(stream):
+        connections.append(stream)
+        await stream.receive_some(65536)
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await stream.aclose()  # no "Connection: close": the client finds out on reuse
+
+    listeners = await nursery.start(partial(trio.serve_tcp, answer_once, 0, host="127.0.0.1"))
+    url = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/x"
+    egress = Egress([])
+    for _ in range(3):
+        attempt = await egress.send(build_request("status", "POST", "JSON", url, RECORD), {})
+        assert attempt.delivered, attempt.error
+    assert len(connections) == 3
+    await egress.aclose()
+
+
+async def test_keep_alive_connections_are_reused(receiver):
+    egress = Egress([])
+    for _ in range(5):
+        await egress.send(build_request("status", "POST", "JSON", receiver.url, RECORD), {})
+    assert len(receiver.requests) == 5
+    (pool,) = egress._clients[None]._idle.values()
+    assert len(pool) == 1, "one connection carried all five requests"
     await egress.aclose()

@@ -1,0 +1,129 @@
+"""Webhook deliveries per second from gatewayd's egress to a fast receiver.
+
+The receiver is gatewayd's own HTTP server in a separate process answering 200 at once; the
+sender posts JSON status records through `Egress`, the exact code path the outbox uses (h11
+keep-alive pools on trio), with 1, 4 and 32 requests in flight. The same load through an
+httpx.AsyncClient on trio is measured beside it: the transport gatewayd replaced.
+
+    .venv/bin/python bench/webhooks.py [--requests 3000]
+"""
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+
+import trio
+
+from gatewayd.protocols.webhooks.egress import Egress
+from gatewayd.protocols.webhooks.formats import build_request
+
+RECEIVER = """
+import trio
+from gatewayd.protocols.http.messages import Response
+from gatewayd.protocols.http.server import HttpServer, ServerLimits
+
+async def ok(request):
+    return Response(200, b"ok")
+
+trio.run(HttpServer("receiver", ["127.0.0.1:{port}"], ok, ServerLimits()).run)
+"""
+RECORD = {
+    "MessageId": "01a2" * 8,
+    "Reference": "order-42",
+    "StatusCode": 200,
+    "StatusDescription": "Delivered",
+    "To": "32470000001",
+    "Message": "Hello",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def measure(url: str, requests: int, concurrency: int) -> tuple[float, float, int]:
+    egress = Egress([], max_per_host=concurrency)
+    latencies: list[float] = []
+    failures = 0
+    remaining = requests
+
+    async def sender():
+        nonlocal remaining, failures
+        while remaining > 0:
+            remaining -= 1
+            attempt = await egress.send(build_request("status", "POST", "JSON", url, RECORD), {})
+            latencies.append(attempt.duration_s)
+            failures += not attempt.delivered
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(sender)
+    elapsed = time.perf_counter() - started
+    await egress.aclose()
+    latencies.sort()
+    return requests / elapsed, latencies[int(len(latencies) * 0.99)] * 1000, failures
+
+
+async def measure_httpx(url: str, requests: int, concurrency: int) -> tuple[float, float, int]:
+    import httpx
+
+    latencies: list[float] = []
+    failures = 0
+    remaining = requests
+    request = build_request("status", "POST", "JSON", url, RECORD)
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def sender():
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                response = await client.post(url, content=request.body, headers=request.headers)
+                latencies.append(time.perf_counter() - started)
+                failures += response.status_code != 200
+
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(sender)
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return requests / elapsed, latencies[int(len(latencies) * 0.99)] * 1000, failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER.replace("{port}", str(port))])
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/hook"
+        print(f"{args.requests} JSON status webhooks per setting, receiver in its own process")
+        print(f"{'transport':22} {'in flight':>9} {'deliveries/s':>13} {'p99 ms':>8} {'failed':>7}")
+        for name, function in [
+            ("gatewayd (h11 pools)", measure),
+            ("httpx.AsyncClient", measure_httpx),
+        ]:
+            for concurrency in (1, 4, 32):
+                rate, p99, failures = trio.run(function, url, args.requests, concurrency)
+                print(f"{name:22} {concurrency:>9} {rate:>13,.0f} {p99:>8.1f} {failures:>7}")
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
