@@ -24,6 +24,7 @@ from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.dispatcher import Dispatcher
 from gatewayd.core.inbound import Inbound
+from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import WebhookOutbox
@@ -67,6 +68,7 @@ class Runtime:
     submitter: Submitter | None = None
     dispatcher: Dispatcher | None = None
     carriers: CarrierPool | None = None
+    inbound: Inbound | None = None
     egress: Egress | None = None
     webhooks: WebhookOutbox | None = None
 
@@ -131,9 +133,11 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
 async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
     receipts = ReceiptMatcher(runtime.holder, runtime.writer, runtime.clock)
-    inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
+    inbound = runtime.inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
     runtime.carriers = CarrierPool(inbound.on_deliver)
     runtime.metrics.watch_carriers(runtime.carriers)
+    runtime.metrics.watch_inbound(inbound, receipts)
+    await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,

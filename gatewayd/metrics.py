@@ -68,6 +68,10 @@ class Metrics:
         self.webhook_attempts.labels(job.application, job.kind, outcome).inc()
         self.webhook_latency.observe(attempt.duration_s)
 
+    def watch_inbound(self, inbound, receipts) -> None:
+        """Incoming messages to numbers no application owns; receipts matching no part."""
+        self.registry.register(_InboundCollector(inbound, receipts))
+
     def watch_carriers(self, pool: "CarrierPool") -> None:
         self.registry.register(_CarrierCollector(pool))
 
@@ -130,3 +134,21 @@ class _CarrierCollector(Collector):
         yield binds
         yield in_flight
         yield results
+
+
+class _InboundCollector(Collector):
+    def __init__(self, inbound, receipts) -> None:
+        self._inbound = inbound
+        self._receipts = receipts
+
+    def collect(self):
+        yield CounterMetricFamily(
+            "gatewayd_incoming_unrouted",
+            "Incoming messages to numbers no application owns",
+            value=self._inbound.unrouted,
+        )
+        yield CounterMetricFamily(
+            "gatewayd_receipts_unmatched",
+            "Delivery receipts that matched no submitted part",
+            value=self._receipts.unmatched,
+        )

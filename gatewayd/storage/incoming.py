@@ -20,21 +20,35 @@ def add_fragment(connection: Connection, row: dict[str, Any]) -> list[Row] | Non
             connection.execute(insert(mo_fragments).values(**row))
         except IntegrityError:
             savepoint.rollback()
-    group = (
-        (mo_fragments.c.carrier == row["carrier"])
-        & (mo_fragments.c.sender == row["sender"])
-        & (mo_fragments.c.recipient == row["recipient"])
-        & (mo_fragments.c.reference == row["reference"])
-        & (mo_fragments.c.total == row["total"])
-    )
-    count = connection.execute(select(func.count()).where(group)).scalar_one()
+    count = connection.execute(select(func.count()).where(_group(row))).scalar_one()
     if count < row["total"]:
         return None
+    return take_group(connection, row)
+
+
+def take_group(connection: Connection, key: Any) -> list[Row]:
+    """Remove and return the fragments of one message, in order."""
+    group = _group(key)
     fragments = connection.execute(
         select(mo_fragments).where(group).order_by(mo_fragments.c.seq)
     ).all()
     connection.execute(delete(mo_fragments).where(group))
     return fragments
+
+
+def _group(key: Any):
+    """The fragments of one message; `key` is a fragment row (dict) or a group row."""
+
+    def get(name: str) -> Any:
+        return key[name] if isinstance(key, dict) else getattr(key, name)
+
+    return (
+        (mo_fragments.c.carrier == get("carrier"))
+        & (mo_fragments.c.sender == get("sender"))
+        & (mo_fragments.c.recipient == get("recipient"))
+        & (mo_fragments.c.reference == get("reference"))
+        & (mo_fragments.c.total == get("total"))
+    )
 
 
 def stale_fragment_groups(connection: Connection, before: datetime) -> list[Row]:

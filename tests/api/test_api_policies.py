@@ -128,3 +128,20 @@ async def test_stop_is_confirmed_by_a_reply_from_the_number_it_was_sent_to(gatew
     reply = gateway.simulator.submitted[0].fields
     assert reply["destination_addr"] == b"32470000001" and reply["source_addr"] == b"8686"
     assert reply["short_message"].startswith(b"You will get no more messages.")
+
+
+async def test_an_incomplete_concatenated_message_is_handed_on_after_the_timeout(gateway):
+    from datetime import timedelta
+
+    from gatewayd.core.mo_timeouts import FragmentSweeper
+
+    udh = bytes((5, 0, 3, 0x42, 3, 1))
+    await gateway.simulator.inject_mo("32470000001", "8686", udh + b"first part ", esm_class=0x40)
+    runtime = gateway.runtime
+    sweeper = FragmentSweeper(runtime.inbound, runtime.writer, runtime.clock, timeout=timedelta(0))
+    assert await sweeper.sweep() == 1
+    page = (await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY})).json()
+    assert page["IncomingMessages"][0]["Message"] == "first part  […]"
+    assert await sweeper.sweep() == 0
+    metrics = runtime.metrics.render().decode()
+    assert "gatewayd_incoming_unrouted_total 0.0" in metrics
