@@ -38,6 +38,7 @@ class DispatchSettings:
     batch: int = 200
     lease: timedelta = timedelta(seconds=120)
     idle_poll_s: float = 0.5
+    claim_gather_s: float = 0.005
     max_in_flight: int = 2000
     no_route_retry: timedelta = timedelta(seconds=5)
     max_retry_delay_s: float = 60.0
@@ -82,6 +83,8 @@ class Dispatcher:
                 if len(rows) < self._settings.batch:
                     with trio.move_on_after(self._settings.idle_poll_s):
                         await self._wakeup.wait()
+                    # Let a burst of new messages gather: one claim takes them all.
+                    await trio.sleep(self._settings.claim_gather_s)
 
     def _claim(self, connection: Connection) -> list[Row]:
         s = self._settings
@@ -118,7 +121,9 @@ class Dispatcher:
         carrier, config = chosen
         encoding = Encoding.TEXT if row.encoding == "TEXT" else Encoding.UNICODE
         parts = build_parts(encode_text(row.body, encoding), config.concatenation, row.concat_ref)
-        done = await self._writer.write(lambda c: store.submitted_parts(c, row.id))
+        done: set[int] = set()
+        if row.attempts:
+            done = await self._writer.write(lambda c: store.submitted_parts(c, row.id))
         sender = row.sender or config.bulk_sender
         common = {
             **source_address(sender),
@@ -152,8 +157,14 @@ class Dispatcher:
             if result.outcome is Outcome.RETRY:
                 await self._retry(row, result.reason)
                 return
-            await self._receipts.record_part(row, number, config, result.message_id or "")
-        await self._writer.write(lambda c: self._mark_submitted(c, row.id, config.name))
+            last = number == len(parts)
+            await self._receipts.record_part(
+                row,
+                number,
+                config,
+                result.message_id or "",
+                then=(lambda c: self._mark_submitted(c, row.id, config.name)) if last else None,
+            )
 
     async def _opted_out_since(self, row: Row) -> bool:
         """A scheduled message's recipient may have texted STOP since it was accepted."""

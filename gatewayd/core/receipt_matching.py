@@ -38,8 +38,15 @@ class ReceiptMatcher:
         return "auto"
 
     async def record_part(
-        self, message: Row, part_no: int, carrier: CarrierConfig, carrier_id: str
+        self,
+        message: Row,
+        part_no: int,
+        carrier: CarrierConfig,
+        carrier_id: str,
+        then: Callable[[Connection], None] | None = None,
     ) -> None:
+        """Record a submitted part (and apply receipts that came first); `then` runs in the
+        same transaction (the dispatcher marks the message Submitted with its last part)."""
         mode = carrier.message_id_format
         key = storage_key(carrier_id, mode)
 
@@ -58,18 +65,13 @@ class ReceiptMatcher:
                 },
             )
             candidates = lookup_keys(carrier_id, mode) if mode == "auto" else [key]
-            for candidate in candidates:
-                for early in store.unmatched_receipts(connection, carrier.name, candidate):
-                    store.mark_receipt_matched(connection, early.id, now)
-                    if early.state in _FINAL_STATES:
-                        self._apply(
-                            connection,
-                            message.id,
-                            part_no,
-                            ReceiptState(early.state),
-                            early.error,
-                            now,
-                        )
+            for early in store.unmatched_receipts(connection, carrier.name, candidates):
+                store.mark_receipt_matched(connection, early.id, now)
+                if early.state in _FINAL_STATES:
+                    state = ReceiptState(early.state)
+                    self._apply(connection, message.id, part_no, state, early.error, now)
+            if then is not None:
+                then(connection)
 
         await self._writer.write(record)
 

@@ -124,12 +124,12 @@ def store_receipt(connection: Connection, row: dict[str, Any]) -> None:
     connection.execute(insert(receipts).values(**row))
 
 
-def unmatched_receipts(connection: Connection, carrier: str, key: str) -> list[Row]:
+def unmatched_receipts(connection: Connection, carrier: str, keys: list[str]) -> list[Row]:
     return connection.execute(
         select(receipts)
         .where(
             receipts.c.carrier == carrier,
-            receipts.c.carrier_id_key == key,
+            receipts.c.carrier_id_key.in_(keys),
             receipts.c.time_matched.is_(None),
         )
         .order_by(receipts.c.id)
