@@ -15,33 +15,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import free_port, wait_port
 
 KEY = "bench-key-0123456789"
 POSTGRES = os.environ.get("GATEWAYD_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 RECIPIENTS = [f"3247{n:07d}" for n in range(100)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[str, float]:

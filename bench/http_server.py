@@ -11,11 +11,11 @@ server is backed by a measurement on the machine at hand.
 import argparse
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
+
+from common import free_port, wait_port
 
 GATEWAYD_SERVER = """
 import trio
@@ -77,30 +77,13 @@ def importable(*modules: str) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server on port {port} did not start")
-
-
 def measure(name: str, source: str, seconds: int, connections: int) -> dict[str, str]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(source).replace("{port}", str(port))]
     )
     try:
-        wait_listening(port)
+        wait_port(port)
         output = subprocess.run(
             [
                 "wrk",

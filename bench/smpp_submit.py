@@ -8,12 +8,12 @@ enough concurrency to keep every window full.
 """
 
 import argparse
-import socket
 import subprocess
 import sys
 import time
 
 import trio
+from common import free_port, wait_port
 
 from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
 
@@ -27,12 +27,6 @@ FIELDS = {
     "registered_delivery": 0,
     "short_message": b"benchmark message of a typical length, about sixty characters",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def no_deliveries(carrier, pdu) -> int:
@@ -84,13 +78,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port)
         print(f"{args.submits} submit_sm per setting, simulator in its own process, loopback")
         print(f"{'binds':>5} {'window':>6} {'submits/s':>10} {'not accepted':>13}")
         for binds, window in SETTINGS:

@@ -9,12 +9,12 @@ httpx.AsyncClient on trio is measured beside it: the transport gatewayd replaced
 """
 
 import argparse
-import socket
 import subprocess
 import sys
 import time
 
 import trio
+from common import free_port, wait_port
 
 from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.protocols.webhooks.formats import build_request
@@ -37,12 +37,6 @@ RECORD = {
     "To": "32470000001",
     "Message": "Hello",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def measure(url: str, requests: int, concurrency: int) -> tuple[float, float, int]:
@@ -103,13 +97,7 @@ def main() -> None:
     port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER.replace("{port}", str(port))])
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port)
         url = f"http://127.0.0.1:{port}/hook"
         print(f"{args.requests} JSON status webhooks per setting, receiver in its own process")
         print(f"{'transport':22} {'in flight':>9} {'deliveries/s':>13} {'p99 ms':>8} {'failed':>7}")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import trio
 from sqlalchemy import Connection, Row
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
+from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.events import status_events
 from gatewayd.core.receipt_matching import ReceiptMatcher
@@ -62,29 +62,19 @@ class Dispatcher:
         self._node = node_id
         self._clock = clock
         self._settings = settings
-        self._wakeup = trio.Event()
-        self._slots = trio.Semaphore(settings.max_in_flight)
+        self._loop = ClaimLoop(
+            writer,
+            self._claim,
+            self._dispatch_one,
+            batch=settings.batch,
+            concurrency=settings.max_in_flight,
+            idle_poll_s=settings.idle_poll_s,
+            gather_s=settings.claim_gather_s,
+        )
+        self.wake = self._loop.wake
+        self.run = self._loop.run
         self._routes_generation = -1
         self._routes: Routes | None = None
-
-    def wake(self) -> None:
-        """New work was stored: look now rather than at the next poll."""
-        self._wakeup.set()
-
-    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            task_status.started()
-            while True:
-                self._wakeup = trio.Event()
-                rows = await self._writer.write(self._claim)
-                for row in rows:
-                    await self._slots.acquire()
-                    nursery.start_soon(self._dispatch_one, row)
-                if len(rows) < self._settings.batch:
-                    with trio.move_on_after(self._settings.idle_poll_s):
-                        await self._wakeup.wait()
-                    # Let a burst of new messages gather: one claim takes them all.
-                    await trio.sleep(self._settings.claim_gather_s)
 
     def _claim(self, connection: Connection) -> list[Row]:
         s = self._settings
@@ -96,8 +86,6 @@ class Dispatcher:
         except Exception:
             log.exception("dispatching %s failed; it goes back to the queue", row.id)
             await self._retry(row, "internal error")
-        finally:
-            self._slots.release()
 
     async def _dispatch(self, row: Row) -> None:
         now = self._clock()

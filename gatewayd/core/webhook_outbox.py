@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import trio
 from sqlalchemy import Row
 
 from gatewayd.config.holder import ConfigHolder
+from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.protocols.webhooks.egress import Attempt, Egress
 from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
@@ -52,26 +52,18 @@ class WebhookOutbox:
         self._node = node_id
         self._clock = clock
         self._settings = settings
-        self._slots = trio.Semaphore(settings.concurrency)
-        self._wakeup = trio.Event()
+        self._loop = ClaimLoop(
+            writer,
+            self._claim,
+            self._deliver,
+            batch=settings.batch,
+            concurrency=settings.concurrency,
+            idle_poll_s=settings.idle_poll_s,
+        )
+        self.wake = self._loop.wake
+        self.run = self._loop.run
         self._random = random.Random()
         self._on_attempt = on_attempt
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            task_status.started()
-            while True:
-                self._wakeup = trio.Event()
-                jobs = await self._writer.write(self._claim)
-                for job in jobs:
-                    await self._slots.acquire()
-                    nursery.start_soon(self._deliver, job)
-                if len(jobs) < self._settings.batch:
-                    with trio.move_on_after(self._settings.idle_poll_s):
-                        await self._wakeup.wait()
 
     def _claim(self, connection) -> list[Row]:
         settings = self._settings
@@ -80,17 +72,14 @@ class WebhookOutbox:
         )
 
     async def _deliver(self, job: Row) -> None:
-        try:
-            request = build_request(
-                job.kind, job.method or "POST", job.format or "JSON", job.url, job.record
-            )
-            headers = self._signature(job.application, request)
-            attempt = await self._egress.send(request, headers)
-            if self._on_attempt is not None:
-                self._on_attempt(job, attempt)
-            await self._writer.write(lambda c: self._record(c, job, attempt))
-        finally:
-            self._slots.release()
+        request = build_request(
+            job.kind, job.method or "POST", job.format or "JSON", job.url, job.record
+        )
+        headers = self._signature(job.application, request)
+        attempt = await self._egress.send(request, headers)
+        if self._on_attempt is not None:
+            self._on_attempt(job, attempt)
+        await self._writer.write(lambda c: self._record(c, job, attempt))
 
     def _signature(self, application: str, request) -> dict[str, str]:
         app = self._holder.current.directory.by_name.get(application)

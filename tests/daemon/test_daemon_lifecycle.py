@@ -69,18 +69,24 @@ def test_a_broken_file_on_reload_is_refused_and_the_old_configuration_serves(dae
     assert "reload refused, keeping the running configuration: http.lisen: unknown key" in stderr
 
 
+def run_until_exit(directory, config: str) -> tuple[int, str]:
+    """Start the daemon on `config`, expecting it to stop by itself: (status, stderr)."""
+    instance = Daemon(directory, config)
+    try:
+        instance.start()
+        _, stderr = instance.process.communicate(timeout=30)
+    finally:
+        instance.close()
+    return instance.process.returncode, stderr
+
+
 def test_a_port_in_use_is_one_clear_line_and_a_failure_exit(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        instance = Daemon(tmp_path, daemon_config(tmp_path, port, free_port()))
-        try:
-            instance.start()
-            _, stderr = instance.process.communicate(timeout=30)
-        finally:
-            instance.close()
-    assert instance.process.returncode == 1
+        status, stderr = run_until_exit(tmp_path, daemon_config(tmp_path, port, free_port()))
+    assert status == 1
     lines = [line for line in stderr.splitlines() if line.startswith("gatewayd: ")]
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0]
     assert "Traceback" not in stderr
@@ -90,13 +96,8 @@ def test_an_unreachable_database_is_one_clear_line_and_a_failure_exit(tmp_path):
     config = daemon_config(tmp_path, free_port(), free_port()).replace(
         f"sqlite:///{tmp_path}/gatewayd.db", "postgresql://nobody@127.0.0.1:9/none"
     )
-    instance = Daemon(tmp_path, config)
-    try:
-        instance.start()
-        _, stderr = instance.process.communicate(timeout=30)
-    finally:
-        instance.close()
-    assert instance.process.returncode == 1
+    status, stderr = run_until_exit(tmp_path, config)
+    assert status == 1
     assert "gatewayd: database postgresql+psycopg://nobody@127.0.0.1:9/none" in stderr
     assert "Traceback" not in stderr
 
@@ -119,13 +120,8 @@ def test_postgres_that_is_not_migrated_is_refused_with_the_command_to_run(tmp_pa
             config = daemon_config(tmp_path, free_port(), free_port()).replace(
                 f"sqlite:///{tmp_path}/gatewayd.db", f"{base}/{name}"
             )
-            instance = Daemon(tmp_path, config)
-            try:
-                instance.start()
-                _, stderr = instance.process.communicate(timeout=30)
-            finally:
-                instance.close()
-            assert instance.process.returncode == 1
+            status, stderr = run_until_exit(tmp_path, config)
+            assert status == 1
             assert "database schema is at revision none" in stderr
             assert "run `gatewayd migrate`" in stderr
         finally:

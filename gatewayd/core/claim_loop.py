@@ -1,0 +1,57 @@
+"""The loop both the dispatcher and the webhook outbox run: claim due rows in batches, handle
+each in its own task (at most `concurrency` at once), and when the batch was not full, wait
+for a wake-up or the idle poll before claiming again."""
+
+from collections.abc import Awaitable, Callable
+
+import trio
+from sqlalchemy import Connection, Row
+
+from gatewayd.storage.writer import Writer
+
+
+class ClaimLoop:
+    def __init__(
+        self,
+        writer: Writer,
+        claim: Callable[[Connection], list[Row]],
+        handle: Callable[[Row], Awaitable[None]],
+        *,
+        batch: int,
+        concurrency: int,
+        idle_poll_s: float,
+        gather_s: float = 0.0,
+    ) -> None:
+        self._writer = writer
+        self._claim = claim
+        self._handle = handle
+        self._batch = batch
+        self._idle_poll_s = idle_poll_s
+        self._gather_s = gather_s
+        self._slots = trio.Semaphore(concurrency)
+        self._wakeup = trio.Event()
+
+    def wake(self) -> None:
+        """New work was stored: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                rows = await self._writer.write(self._claim)
+                for row in rows:
+                    await self._slots.acquire()
+                    nursery.start_soon(self._handle_one, row)
+                if len(rows) < self._batch:
+                    with trio.move_on_after(self._idle_poll_s):
+                        await self._wakeup.wait()
+                    # Let a burst gather, so that one claim takes it whole.
+                    await trio.sleep(self._gather_s)
+
+    async def _handle_one(self, row: Row) -> None:
+        try:
+            await self._handle(row)
+        finally:
+            self._slots.release()
