@@ -169,6 +169,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
 
 async def _serve_front_doors(runtime: Runtime, signals) -> None:
     from gatewayd.protocols.http.service import serve_admin, serve_api
+    from gatewayd.protocols.smtp.server import serve_smtp
 
     async with trio.open_nursery() as background:
         background.start_soon(_handle_signals, runtime, signals)
@@ -176,6 +177,8 @@ async def _serve_front_doors(runtime: Runtime, signals) -> None:
         async with trio.open_nursery() as doors:
             await doors.start(serve_api, runtime)
             await doors.start(serve_admin, runtime)
+            if runtime.holder.current.config.smtp is not None:
+                await doors.start(serve_smtp, runtime)
             runtime.notifier.ready()
             log.info("gatewayd ready (node %s)", runtime.node_id)
             await runtime.stop_requested.wait()

@@ -15,6 +15,7 @@ from gatewayd.daemon import Runtime, _start_work, prepare_database
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.service import serve_admin, serve_api
 from gatewayd.protocols.smpp.simulator import Simulator
+from gatewayd.protocols.smtp.server import serve_smtp
 from gatewayd.sd_notify import Notifier
 from gatewayd.storage.writer import Writer
 
@@ -54,6 +55,7 @@ class Gateway:
     client: httpx.AsyncClient
     admin: httpx.AsyncClient
     simulator: Simulator
+    smtp_port: int = 0
 
     async def wait_until(self, condition: Callable[[], object], timeout_s: float = 10) -> None:
         """Re-check `condition` after every commit, for at most `timeout_s` seconds."""
@@ -107,7 +109,11 @@ def gateway_factory(nursery, database_url, tmp_path):
         simulator = runtime.carriers.simulators["sim"]
         with trio.fail_after(10):
             await runtime.carriers.carriers["sim"].wait_healthy()
-        return Gateway(runtime, client, admin, simulator)
+        smtp_port = 0
+        if config.smtp is not None:
+            smtp_addresses = await nursery.start(serve_smtp, runtime)
+            smtp_port = smtp_addresses[0][1]
+        return Gateway(runtime, client, admin, simulator, smtp_port)
 
     return start
 

@@ -1,0 +1,169 @@
+"""E-mail to SMS: aiosmtpd in its own thread, handing each mail to the trio core.
+
+Mail to `<msisdn>@<domain>` becomes an SMS from the application that authenticated (SMTP
+AUTH: the application's name and one of its API keys), or whose allowed sender address sent
+it from an address on the account's IP whitelist. Each recipient is answered in the
+dialogue: 550 for a number that cannot exist or is blacklisted. The 250 after DATA comes only
+once the messages are stored.
+"""
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from gatewayd.config.types import parse_listen
+from gatewayd.core.client_address import allowed_by_whitelist, client_address
+from gatewayd.core.directory import App
+from gatewayd.core.recipients import check_recipient
+from gatewayd.core.submission import SubmitRefused, SubmitRequest
+from gatewayd.protocols.smtp.mail_text import NoText, sms_text
+from gatewayd.storage import blacklist as blacklist_store
+
+if TYPE_CHECKING:
+    from gatewayd.daemon import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class SmsMailHandler:
+    def __init__(self, runtime: "Runtime", token: trio.lowlevel.TrioToken) -> None:
+        self.runtime = runtime
+        self.token = token
+
+    @property
+    def config(self):
+        return self.runtime.holder.current.config.smtp
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        app = self.runtime.holder.current.directory.authenticate(
+            auth_data.password.decode("utf-8", "replace")
+        )
+        if app is None or app.name != login:
+            log.warning("SMTP AUTH refused for %r from %s", login, session.peer[0])
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=app.name)
+
+    def _application(self, session: Session, envelope: Envelope) -> App | None:
+        directory = self.runtime.holder.current.directory
+        if session.authenticated and session.auth_data:
+            return directory.by_name.get(session.auth_data)
+        sender = (envelope.mail_from or "").lower()
+        address = client_address(session.peer[0], None, [])
+        for app in directory.by_name.values():
+            allowed = {a.lower() for a in app.config.smtp.allowed_senders}
+            whitelist = app.account.ip_whitelist
+            if sender in allowed and whitelist and allowed_by_whitelist(address, whitelist):
+                return app
+        return None
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        app = self._application(session, envelope)
+        if app is None:
+            return "530 5.7.0 Authentication required (or an allowed sender and address)"
+        local, _, domain = address.rpartition("@")
+        if domain.lower() != self.config.domain.lower():
+            return f"550 5.1.2 Only <number>@{self.config.domain} is delivered here"
+        recipient = check_recipient(local)
+        if not recipient.valid:
+            return f"550 5.1.1 {local}: {recipient.problem}"
+        if app.account.blacklist and await self._call(self._blacklisted, app, recipient.msisdn):
+            return f"550 5.7.1 {recipient.msisdn}: recipient is blacklisted"
+        envelope.rcpt_tos.append(recipient.msisdn)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        app = self._application(session, envelope)
+        if app is None:
+            return "530 5.7.0 Authentication required"
+        try:
+            text = sms_text(envelope.original_content or envelope.content, self.config.use_subject)
+        except NoText as error:
+            return f"550 5.6.0 {error}"
+        request = SubmitRequest(recipients=list(envelope.rcpt_tos), text=text, front_door="smtp")
+        try:
+            results = await self._call(self.runtime.submitter.submit, app, request)
+        except SubmitRefused as refused:
+            return f"550 5.6.0 {refused}"
+        if self.runtime.dispatcher is not None:
+            await self._call(_wake, self.runtime)
+        ids = [r.message_id for r in results if r.message_id]
+        if not ids:
+            return "550 5.1.1 no recipient accepted"
+        return f"250 2.0.0 Queued as {','.join(ids)}"
+
+    async def _call(self, function, *args):
+        """Run `function` in the trio core from aiosmtpd's loop, without blocking that loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, partial(trio.from_thread.run, function, *args, trio_token=self.token)
+        )
+
+    async def _blacklisted(self, app: App, msisdn: str) -> bool:
+        def read() -> bool:
+            with self.runtime.engine.connect() as connection:
+                return bool(
+                    blacklist_store.blacklisted_among(connection, app.account.name, [msisdn])
+                )
+
+        return await trio.to_thread.run_sync(read)
+
+
+def _tls_context(config) -> ssl.SSLContext | None:
+    """STARTTLS, when a certificate is configured."""
+    if not config.tls_certificate:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_certificate, config.tls_key)
+    return context
+
+
+async def _wake(runtime: "Runtime") -> None:
+    runtime.dispatcher.wake()
+
+
+async def serve_smtp(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run one aiosmtpd controller per listen address until cancelled."""
+    config = runtime.holder.current.config.smtp
+    handler = SmsMailHandler(runtime, trio.lowlevel.current_trio_token())
+    controllers = []
+    try:
+        for listen in config.listen:
+            host, port = parse_listen(listen)
+            loopback = ipaddress.ip_address(host).is_loopback if host[0].isdigit() else False
+            controller = Controller(
+                handler,
+                hostname=host,
+                port=port,
+                server_hostname=config.domain,
+                authenticator=handler.authenticate,
+                data_size_limit=config.max_message_bytes,
+                auth_require_tls=not (config.auth_without_tls or loopback),
+            )
+            await trio.to_thread.run_sync(controller.start)
+            controllers.append(controller)
+        addresses = [c.server.sockets[0].getsockname()[:2] for c in controllers]
+        task_status.started(addresses)
+        await runtime.stop_requested.wait()
+    finally:
+        with trio.CancelScope(shield=True):
+            for controller in controllers:
+                await trio.to_thread.run_sync(controller.stop)
