@@ -26,11 +26,13 @@ from gatewayd.core.dispatcher import Dispatcher
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.smpp_outbox import SmppOutbox
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import WebhookOutbox
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.server import ListenError
+from gatewayd.protocols.smpp.front_door import SmppFrontDoor
 from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.sd_notify import Notifier
 from gatewayd.storage.claims import release_claims_of
@@ -71,6 +73,7 @@ class Runtime:
     inbound: Inbound | None = None
     egress: Egress | None = None
     webhooks: WebhookOutbox | None = None
+    smpp_door: SmppFrontDoor | None = None
 
 
 def run(config_path: Path) -> int:
@@ -164,6 +167,10 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         on_attempt=runtime.metrics.count_webhook,
     )
     await nursery.start(runtime.webhooks.run)
+    if runtime.holder.current.config.smpp_server is not None:
+        runtime.smpp_door = SmppFrontDoor(runtime)
+        outbox = SmppOutbox(runtime.writer, runtime.smpp_door.binds, runtime.node_id, runtime.clock)
+        await nursery.start(outbox.run)
     runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
 
 
@@ -179,6 +186,8 @@ async def _serve_front_doors(runtime: Runtime, signals) -> None:
             await doors.start(serve_admin, runtime)
             if runtime.holder.current.config.smtp is not None:
                 await doors.start(serve_smtp, runtime)
+            if runtime.smpp_door is not None:
+                await doors.start(runtime.smpp_door.serve)
             runtime.notifier.ready()
             log.info("gatewayd ready (node %s)", runtime.node_id)
             await runtime.stop_requested.wait()

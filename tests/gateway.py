@@ -56,6 +56,8 @@ class Gateway:
     admin: httpx.AsyncClient
     simulator: Simulator
     smtp_port: int = 0
+    smpp_port: int = 0
+    nursery: trio.Nursery | None = None
 
     async def wait_until(self, condition: Callable[[], object], timeout_s: float = 10) -> None:
         """Re-check `condition` after every commit, for at most `timeout_s` seconds."""
@@ -113,7 +115,11 @@ def gateway_factory(nursery, database_url, tmp_path):
         if config.smtp is not None:
             smtp_addresses = await nursery.start(serve_smtp, runtime)
             smtp_port = smtp_addresses[0][1]
-        return Gateway(runtime, client, admin, simulator, smtp_port)
+        smpp_port = 0
+        if runtime.smpp_door is not None:
+            smpp_addresses = await nursery.start(runtime.smpp_door.serve)
+            smpp_port = smpp_addresses[0][1]
+        return Gateway(runtime, client, admin, simulator, smtp_port, smpp_port, nursery)
 
     return start
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from gatewayd.core.directory import App
 from gatewayd.core.records import incoming_record, status_record
+from gatewayd.core.statuses import Status
 
 UTC_ZONE = ZoneInfo("UTC")
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -23,6 +24,8 @@ def status_events(message: Mapping[str, Any], app: App | None, now: datetime) ->
         target = app.config.webhooks.status
         url, method, form = target.url, target.method, target.format
     jobs = [_job(message["application"], "status", url, method, form, record, now)] if url else []
+    if message.get("front_door") == "smpp" and Status(message["status"]).final:
+        jobs.append(_smpp_job(message["application"], "status", record, now))
     return poll, jobs
 
 
@@ -35,6 +38,8 @@ def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Row
         if target
         else []
     )
+    if app.config.smpp is not None:
+        jobs.append(_smpp_job(app.name, "incoming", record, now))
     return poll, jobs
 
 
@@ -58,6 +63,20 @@ def _job(
         "url": url,
         "method": method or "POST",
         "format": form or "JSON",
+        "record": record,
+        "state": "pending",
+        "attempts": 0,
+        "time_created": now,
+        "next_attempt_at": now,
+    }
+
+
+def _smpp_job(application: str, kind: str, record: dict, now: datetime) -> dict[str, Any]:
+    """A deliver_sm for the application's SMPP receiver binds."""
+    return {
+        "channel": "smpp",
+        "application": application,
+        "kind": kind,
         "record": record,
         "state": "pending",
         "attempts": 0,

@@ -141,3 +141,36 @@ async def test_a_net_smpp_esme_binds_submits_and_gets_its_receipt_from_our_smsc(
     assert simulator.submitted[0].fields["short_message"] == b"hello from perl"
     assert lines[1].startswith(f"RECEIPT id:{message_id} ") and "stat:DELIVRD" in lines[1]
     assert lines[2] == "DONE"
+
+
+async def test_a_net_smpp_esme_sends_through_gatewayd_and_gets_the_real_receipt(gateway_factory):
+    def with_perl_app(text: str) -> str:
+        return (
+            text.replace(
+                "        max_parts: 3",
+                '        max_parts: 3\n        smpp: {system_id: perl, password: "secret"}',
+            )
+            + '\nsmpp_server: {listen: ["127.0.0.1:0"]}\n'
+        )
+
+    gateway = await gateway_factory(accounts_patch=with_perl_app)
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [
+                "perl",
+                str(SCRIPT.with_name("perl_esme.pl")),
+                str(gateway.smpp_port),
+                "perl",
+                "secret",
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    lines = result.stdout.decode().splitlines()
+    assert result.returncode == 0, result.stderr
+    status, message_id = lines[0].split()[1:]
+    assert status == "0" and len(message_id) == 32
+    assert gateway.simulator.submitted[0].fields["short_message"] == b"hello from perl"
+    assert lines[1].startswith(f"RECEIPT id:{message_id} ") and "stat:DELIVRD" in lines[1]
+    assert (await gateway.status_of(message_id))["StatusCode"] == 200

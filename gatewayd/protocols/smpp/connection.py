@@ -122,11 +122,18 @@ class SmppConnection:
         if not data:
             return
         async with self._send_lock:
-            try:
-                await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._mark_closed()
-                raise ConnectionLost(f"{self.name}: connection lost while sending") from None
+            # A peer that stops reading must not hold us: past the response timeout the
+            # connection is given up (what it had in flight comes back as ConnectionLost).
+            with trio.move_on_after(self._response_timeout_s) as stuck:
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._mark_closed()
+                    raise ConnectionLost(f"{self.name}: connection lost while sending") from None
+            if stuck.cancelled_caught:
+                log.warning("%s: the peer does not read; closing", self.name)
+                await self.close()
+                raise ConnectionLost(f"{self.name}: the peer stopped reading")
 
     async def _read_loop(self) -> None:
         while True:

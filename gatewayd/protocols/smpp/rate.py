@@ -21,3 +21,7 @@ class TokenBucket:
                 self._tokens = 1
                 self._updated = trio.current_time()
             self._tokens -= 1
+
+    def tokens_available(self) -> float:
+        now = trio.current_time()
+        return min(self.capacity, self._tokens + (now - self._updated) * self.rate)

@@ -1,0 +1,216 @@
+"""The SMPP server front door: applications (and partner carriers) bind to gatewayd.
+
+submit_sm goes through exactly the same core as the HTTP API (Submitter); receipts and
+incoming messages for the application come back as deliver_sm on its receiver-capable binds
+(see smpp_outbox). Wrong passwords slow down the address that tries them.
+"""
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from gatewayd.config.types import parse_listen
+from gatewayd.core.client_address import allowed_by_whitelist, client_address
+from gatewayd.core.directory import App
+from gatewayd.core.encoding import Encoding
+from gatewayd.core.ids import new_message_id
+from gatewayd.core.mo_decoding import ESM_UDHI, concat_from_sar, decode_user_data, split_udh
+from gatewayd.core.result_codes import Result
+from gatewayd.core.submission import SubmitRefused, SubmitRequest
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.codec import Pdu
+from gatewayd.protocols.smpp.connection import SmppConnection
+from gatewayd.protocols.smpp.rate import TokenBucket
+from gatewayd.protocols.smpp.session import Session
+from gatewayd.storage import incoming as fragment_store
+
+if TYPE_CHECKING:
+    from gatewayd.daemon import Runtime
+
+log = logging.getLogger(__name__)
+MAX_LOGIN_DELAY_S = 10.0
+REFUSALS = {
+    Result.INVALID_NUMBER: codec.ESME_RINVDSTADR,
+    Result.BLACKLISTED: codec.ESME_RX_P_APPN,
+    Result.INVALID_SENDER: codec.ESME_RINVSRCADR,
+    Result.EMPTY_MESSAGE: codec.ESME_RINVMSGLEN,
+    Result.TOO_MANY_PARTS: codec.ESME_RINVMSGLEN,
+    Result.NOT_ENCODABLE_AS_TEXT: codec.ESME_RINVMSGLEN,
+    Result.SCHEDULED_IN_THE_PAST: codec.ESME_RINVSCHED,
+    Result.VALIDITY_BEFORE_SCHEDULE: codec.ESME_RINVEXPIRY,
+}
+
+
+@dataclass(eq=False)
+class Bind:
+    """One bound ESME session."""
+
+    app: App
+    connection: SmppConnection
+    tps: TokenBucket | None = None
+
+    @property
+    def can_receive(self) -> bool:
+        return self.connection.session.state.can_receive and not self.connection.closed
+
+
+@dataclass
+class BindRegistry:
+    by_application: dict[str, list[Bind]] = field(default_factory=dict)
+
+    def add(self, bind: Bind) -> None:
+        self.by_application.setdefault(bind.app.name, []).append(bind)
+
+    def remove(self, bind: Bind) -> None:
+        binds = self.by_application.get(bind.app.name, [])
+        if bind in binds:
+            binds.remove(bind)
+
+    def count(self, application: str) -> int:
+        return len(self.by_application.get(application, []))
+
+    def receiver(self, application: str) -> Bind | None:
+        receivers = [b for b in self.by_application.get(application, []) if b.can_receive]
+        return min(receivers, key=lambda b: b.connection.session.outstanding, default=None)
+
+
+class SmppFrontDoor:
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self.binds = BindRegistry()
+        self._failures: dict[str, int] = {}
+
+    @property
+    def config(self):
+        return self.runtime.holder.current.config.smpp_server
+
+    async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        listeners = []
+        for listen in self.config.listen:
+            host, port = parse_listen(listen)
+            listeners += await trio.open_tcp_listeners(port, host=host)
+        task_status.started([listener.socket.getsockname()[:2] for listener in listeners])
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, self._session, listeners)
+            await self.runtime.stop_requested.wait()
+            for binds in list(self.binds.by_application.values()):
+                for bind in list(binds):
+                    await bind.connection.unbind()
+            nursery.cancel_scope.cancel()
+
+    async def _session(self, stream: trio.SocketStream) -> None:
+        peer = stream.socket.getpeername()[0]
+        state: dict[str, Bind] = {}
+        connection = SmppConnection(
+            stream,
+            Session(self.config.max_pdu_bytes),
+            lambda pdu: self._on_request(pdu, peer, connection, state),
+            name=f"esme@{peer}",
+            enquire_link_s=60,
+        )
+        try:
+            await connection.run()
+        finally:
+            if "bind" in state:
+                self.binds.remove(state["bind"])
+                log.info("%s unbound (%s)", state["bind"].app.name, peer)
+
+    async def _on_request(
+        self, pdu: Pdu, peer: str, connection: SmppConnection, state: dict[str, Bind]
+    ) -> tuple[int, dict]:
+        if pdu.command.startswith("bind_"):
+            return await self._bind(pdu, peer, connection, state)
+        bind = state.get("bind")
+        if bind is None:
+            return codec.ESME_RINVBNDSTS, {}
+        if pdu.command in ("submit_sm", "data_sm"):
+            if not connection.session.state.can_transmit:
+                return codec.ESME_RINVBNDSTS, {}
+            return await self._submit(bind, pdu)
+        return codec.ESME_RINVCMDID, {}
+
+    async def _bind(
+        self, pdu: Pdu, peer: str, connection: SmppConnection, state: dict[str, Bind]
+    ) -> tuple[int, dict]:
+        if "bind" in state:
+            return codec.ESME_RALYBND, {}
+        system_id, password = pdu.text("system_id"), pdu.text("password")
+        app = self.runtime.holder.current.directory.by_smpp_system_id.get(system_id)
+        settings = app.config.smpp if app else None
+        if (
+            app is None
+            or settings is None
+            or not hmac.compare_digest(
+                password.encode(), settings.password.get_secret_value().encode()
+            )
+        ):
+            failures = self._failures[peer] = self._failures.get(peer, 0) + 1
+            delay = min(MAX_LOGIN_DELAY_S, self.config.failed_login_delay_s * failures)
+            log.warning("SMPP bind refused for %r from %s (%d failures)", system_id, peer, failures)
+            await trio.sleep(delay)
+            return (codec.ESME_RINVSYSID if app is None else codec.ESME_RINVPASWD), {}
+        whitelist = settings.ip_whitelist or app.account.ip_whitelist
+        if not allowed_by_whitelist(client_address(peer, None, []), whitelist):
+            log.warning("SMPP bind of %s refused from %s: not whitelisted", system_id, peer)
+            return codec.ESME_RBINDFAIL, {}
+        if self.binds.count(app.name) >= settings.max_binds:
+            return codec.ESME_RBINDFAIL, {}
+        self._failures.pop(peer, None)
+        bind = Bind(app, connection, TokenBucket(settings.max_tps) if settings.max_tps else None)
+        state["bind"] = bind
+        self.binds.add(bind)
+        log.info("%s bound as %s from %s", app.name, pdu.command.removeprefix("bind_"), peer)
+        return codec.ESME_ROK, {"system_id": self.config.system_id}
+
+    async def _submit(self, bind: Bind, pdu: Pdu) -> tuple[int, dict]:
+        if bind.tps is not None and bind.tps.tokens_available() < 1:
+            return codec.ESME_RTHROTTLED, {}
+        if bind.tps is not None:
+            await bind.tps.acquire()
+        data = pdu.get("short_message", b"") or pdu.get("message_payload", b"")
+        data_coding = pdu.get("data_coding", 0)
+        if pdu.get("esm_class", 0) & ESM_UDHI:
+            concat, data = split_udh(data)
+        else:
+            concat = concat_from_sar(pdu.fields)
+        source, destination = pdu.text("source_addr"), pdu.text("destination_addr")
+        if concat is not None and concat.total > 1:
+            whole = await self.runtime.writer.write(
+                lambda c: fragment_store.add_fragment(
+                    c,
+                    {
+                        "carrier": f"esme:{bind.app.name}",
+                        "sender": source,
+                        "recipient": destination,
+                        "reference": concat.reference,
+                        "total": concat.total,
+                        "seq": concat.seq,
+                        "data_coding": data_coding,
+                        "payload": data,
+                        "time_received": self.runtime.clock(),
+                    },
+                )
+            )
+            if whole is None:
+                return codec.ESME_ROK, {"message_id": new_message_id()}
+            data = b"".join(fragment.payload for fragment in whole)
+        request = SubmitRequest(
+            recipients=[destination],
+            text=decode_user_data(data_coding, data),
+            sender=source or None,
+            encoding=Encoding.UNICODE if data_coding == 8 else Encoding.AUTO,
+            replace_if_present=bool(pdu.get("replace_if_present_flag", 0)),
+            front_door="smpp",
+        )
+        try:
+            (result,) = await self.runtime.submitter.submit(bind.app, request)
+        except SubmitRefused as refused:
+            return REFUSALS.get(refused.result, codec.ESME_RSUBMITFAIL), {}
+        if result.message_id is None:
+            return REFUSALS.get(result.result, codec.ESME_RSUBMITFAIL), {}
+        if self.runtime.dispatcher is not None:
+            self.runtime.dispatcher.wake()
+        return codec.ESME_ROK, {"message_id": result.message_id}

@@ -1,0 +1,181 @@
+"""Applications binding to gatewayd over SMPP: the same policies as HTTP, receipts back as
+deliver_sm, and bad logins slowed down. The ESME is our own carrier client here; an ESME
+nobody here wrote (Net::SMPP) is in tests/interop."""
+
+import trio
+
+from gatewayd.core.receipts import ReceiptState, parse_receipt
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
+
+SMPP_APP = """
+        smpp: {system_id: shop, password: "pw-shop", max_binds: 2}"""
+
+
+def with_smpp_app(text: str) -> str:
+    return text.replace("        max_parts: 3", "        max_parts: 3" + SMPP_APP) + (
+        '\nsmpp_server: {listen: ["127.0.0.1:0"], failed_login_delay_s: 0.01}\n'
+    )
+
+
+class Esme:
+    def __init__(self) -> None:
+        self.delivered: list[codec.Pdu] = []
+        self.changed = trio.Event()
+
+    async def on_deliver(self, carrier: str, pdu: codec.Pdu) -> int:
+        self.delivered.append(pdu)
+        self.changed.set()
+        self.changed = trio.Event()
+        return codec.ESME_ROK
+
+    async def wait_for(self, count: int) -> None:
+        with trio.fail_after(10):
+            while len(self.delivered) < count:
+                await self.changed.wait()
+
+
+async def bound_esme(nursery, port: int, password: str = "pw-shop"):
+    esme = Esme()
+    carrier = Carrier(
+        CarrierSettings(
+            name="app",
+            host="127.0.0.1",
+            port=port,
+            system_id="shop",
+            password=password,
+            reconnect_min_s=0.05,
+        ),
+        esme.on_deliver,
+    )
+    await nursery.start(carrier.run)
+    return esme, carrier
+
+
+SUBMIT = {
+    "source_addr": "8686",
+    "destination_addr": "32470000001",
+    "registered_delivery": 1,
+    "short_message": b"via SMPP",
+}
+
+
+async def test_a_submit_reaches_the_carrier_and_its_receipt_comes_back(gateway_factory, nursery):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    esme, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.ACCEPTED
+    await gateway.simulator.wait_until(lambda: len(gateway.simulator.submitted) == 1)
+    assert gateway.simulator.submitted[0].fields["short_message"] == b"via SMPP"
+    await esme.wait_for(1)
+    receipt = parse_receipt(esme.delivered[0].get("short_message"), esme.delivered[0].fields)
+    assert receipt.message_id == result.message_id and receipt.state is ReceiptState.DELIVERED
+    status = await gateway.status_of(result.message_id)
+    assert status["StatusCode"] == 200
+
+
+async def test_policies_refuse_with_fitting_smpp_statuses(gateway_factory, nursery):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    await gateway.admin.post("/admin/accounts/acme/blacklist", json={"msisdn": "32470000002"})
+    _, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    cases = [
+        ({"destination_addr": "12"}, codec.ESME_RINVDSTADR),
+        ({"destination_addr": "32470000002"}, codec.ESME_RX_P_APPN),
+        ({"source_addr": "9999"}, codec.ESME_RINVSRCADR),
+        ({"short_message": b""}, codec.ESME_RINVMSGLEN),
+    ]
+    for change, status in cases:
+        result = await carrier.submit({**SUBMIT, **change})
+        assert (result.outcome, result.status) == (Outcome.REJECTED, status), change
+
+
+async def test_incoming_messages_to_the_applications_number_arrive_as_deliver_sm(
+    gateway_factory, nursery
+):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    esme, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    await gateway.simulator.inject_mo("32470000001", "8686", b"Hi shop")
+    await esme.wait_for(1)
+    pdu = esme.delivered[0]
+    assert (pdu.text("source_addr"), pdu.text("destination_addr")) == ("32470000001", "8686")
+    assert pdu.get("short_message") == b"Hi shop"
+
+
+async def test_a_wrong_password_is_refused_and_nothing_is_bound(gateway_factory, nursery):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    _, carrier = await bound_esme(nursery, gateway.smpp_port, password="wrong")
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.RETRY and not carrier.healthy()
+    assert gateway.runtime.smpp_door.binds.count("shop") == 0
+
+
+async def test_a_concatenated_submit_is_reassembled_into_one_message(gateway_factory, nursery):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    _, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    halves = [b"A" * 153, b"B" * 20]
+    ids = []
+    for seq, half in enumerate(halves, start=1):
+        udh = bytes((5, 0, 3, 7, 2, seq))
+        result = await carrier.submit({**SUBMIT, "esm_class": 0x40, "short_message": udh + half})
+        assert result.outcome is Outcome.ACCEPTED
+        ids.append(result.message_id)
+    status = await gateway.status_of(ids[-1])
+    assert status["Message"] == "A" * 153 + "B" * 20 and status["NumberOfParts"] == 2
+
+
+async def test_more_binds_than_allowed_are_refused(gateway_factory, nursery):
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    carriers = [(await bound_esme(nursery, gateway.smpp_port))[1] for _ in range(3)]
+    with trio.fail_after(10):
+        for carrier in carriers[:2]:
+            await carrier.wait_healthy()
+    assert gateway.runtime.smpp_door.binds.count("shop") == 2
+    assert not carriers[2].healthy()
+
+
+async def test_garbage_and_oversized_pdus_get_a_nack_and_the_server_stays_up(gateway_factory):
+    import struct
+
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    for garbage in (
+        struct.pack(">LLLL", 16, 0xDEAD, 0, 5),
+        struct.pack(">LLLL", 10_000_000, 4, 0, 6) + b"x" * 64,
+    ):
+        stream = await trio.open_tcp_stream("127.0.0.1", gateway.smpp_port)
+        async with stream:
+            await stream.send_all(garbage)
+            with trio.fail_after(5):
+                answer = await stream.receive_some(100)
+        nack = codec.decode(answer[:16])
+        assert nack.command == "generic_nack" and nack.status in (
+            codec.ESME_RINVCMDID,
+            codec.ESME_RINVCMDLEN,
+        )
+    _, carrier = await bound_esme_after(gateway)
+    assert (await carrier.submit(SUBMIT)).outcome is Outcome.ACCEPTED
+
+
+async def bound_esme_after(gateway):
+    esme = Esme()
+    carrier = Carrier(
+        CarrierSettings(
+            name="app",
+            host="127.0.0.1",
+            port=gateway.smpp_port,
+            system_id="shop",
+            password="pw-shop",
+        ),
+        esme.on_deliver,
+    )
+    await gateway.nursery.start(carrier.run)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    return esme, carrier
