@@ -156,9 +156,10 @@ class SmppConnection:
                 waiter.response = event.pdu
                 waiter.done.set()
         elif isinstance(event, RequestReceived):
-            await self._inbound.acquire()
+            window = self._inbound
+            await window.acquire()
             assert self._nursery is not None
-            self._nursery.start_soon(self._answer, event.pdu)
+            self._nursery.start_soon(self._answer, event.pdu, window)
         elif isinstance(event, BadPdu):
             log.warning("%s: %s", self.name, event.error)
             await self._flush_quietly()
@@ -172,7 +173,11 @@ class SmppConnection:
         await self._flush_quietly()
         return True
 
-    async def _answer(self, pdu: Pdu) -> None:
+    def set_inbound_window(self, size: int) -> None:
+        """How many of the peer's requests may be handled at once (its window with us)."""
+        self._inbound = trio.Semaphore(size)
+
+    async def _answer(self, pdu: Pdu, window: trio.Semaphore) -> None:
         try:
             try:
                 status, fields = await self._on_request(pdu)
@@ -182,7 +187,7 @@ class SmppConnection:
             self.session.send_response(pdu, status, **fields)
             await self._flush_quietly()
         finally:
-            self._inbound.release()
+            window.release()
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ConnectionLost):

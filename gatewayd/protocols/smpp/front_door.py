@@ -159,6 +159,7 @@ class SmppFrontDoor:
         if self.binds.count(app.name) >= settings.max_binds:
             return codec.ESME_RBINDFAIL, {}
         self._failures.pop(peer, None)
+        connection.set_inbound_window(settings.window)
         bind = Bind(app, connection, TokenBucket(settings.max_tps) if settings.max_tps else None)
         state["bind"] = bind
         self.binds.add(bind)
