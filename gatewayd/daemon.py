@@ -135,7 +135,10 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
 
 async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
-    receipts = ReceiptMatcher(runtime.holder, runtime.writer, runtime.clock)
+    metrics = runtime.metrics
+    receipts = ReceiptMatcher(
+        runtime.holder, runtime.writer, runtime.clock, metrics.count_status, metrics.observe_receipt
+    )
     inbound = runtime.inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
     runtime.carriers = CarrierPool(inbound.on_deliver)
     runtime.metrics.watch_carriers(runtime.carriers)
@@ -149,6 +152,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         receipts,
         runtime.node_id,
         runtime.clock,
+        on_status=metrics.count_status,
     )
     await nursery.start(runtime.dispatcher.run)
     hooks = runtime.holder.current.config.webhooks

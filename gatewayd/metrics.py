@@ -56,12 +56,31 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.statuses = Counter(
+            "gatewayd_message_statuses",
+            "Messages reaching Submitted or a final status",
+            ["application", "carrier", "status"],
+            registry=r,
+        )
+        self.receipt_latency = Histogram(
+            "gatewayd_receipt_latency_seconds",
+            "From submit_sm_resp to the final receipt",
+            ["carrier"],
+            buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 86400),
+            registry=r,
+        )
         self.refused = Counter(
             "gatewayd_recipients_refused",
             "Recipients refused by policy",
             ["application", "reason"],
             registry=r,
         )
+
+    def count_status(self, application: str, carrier: str, status) -> None:
+        self.statuses.labels(application, carrier, status.description).inc()
+
+    def observe_receipt(self, carrier: str, seconds: float) -> None:
+        self.receipt_latency.labels(carrier).observe(max(seconds, 0.0))
 
     def count_webhook(self, job, attempt) -> None:
         outcome = "delivered" if attempt.delivered else "failed"

@@ -21,7 +21,7 @@ from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.events import status_events
-from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.receipt_matching import ReceiptMatcher, StatusCallback
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import build_parts
 from gatewayd.core.statuses import Status
@@ -54,7 +54,9 @@ class Dispatcher:
         node_id: str,
         clock: Callable[[], datetime],
         settings: DispatchSettings = DispatchSettings(),
+        on_status: StatusCallback | None = None,
     ) -> None:
+        self._on_status = on_status
         self._holder = holder
         self._writer = writer
         self._carriers = carriers
@@ -153,6 +155,8 @@ class Dispatcher:
                 result.message_id or "",
                 then=(lambda c: self._mark_submitted(c, row.id, config.name)) if last else None,
             )
+        if self._on_status is not None:
+            self._on_status(row.application, config.name, Status.SUBMITTED)
 
     async def _opted_out_since(self, row: Row) -> bool:
         """A scheduled message's recipient may have texted STOP since it was accepted."""
@@ -211,6 +215,8 @@ class Dispatcher:
             self._emit(connection, updated, now)
 
         await self._writer.write(finish)
+        if self._on_status is not None:
+            self._on_status(row.application, values.get("carrier") or "", status)
 
     async def _retry(self, row: Row, reason: str) -> None:
         delay = min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)

@@ -22,13 +22,23 @@ from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
+StatusCallback = Callable[[str, str, Status], None]
 
 
 class ReceiptMatcher:
-    def __init__(self, holder: ConfigHolder, writer: Writer, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        writer: Writer,
+        clock: Callable[[], datetime],
+        on_status: StatusCallback | None = None,
+        on_receipt: Callable[[str, float], None] | None = None,
+    ):
         self._holder = holder
         self._writer = writer
         self._clock = clock
+        self._on_status = on_status
+        self._on_receipt = on_receipt
         self.unmatched = 0
 
     def _id_format(self, carrier: str) -> str:
@@ -50,7 +60,10 @@ class ReceiptMatcher:
         mode = carrier.message_id_format
         key = storage_key(carrier_id, mode)
 
+        finals: list[tuple[str, str, Status]] = []
+
         def record(connection: Connection) -> None:
+            finals.clear()
             now = self._clock()
             store.record_part(
                 connection,
@@ -69,17 +82,32 @@ class ReceiptMatcher:
                 store.mark_receipt_matched(connection, early.id, now)
                 if early.state in _FINAL_STATES:
                     state = ReceiptState(early.state)
-                    self._apply(connection, message.id, part_no, state, early.error, now)
+                    self._apply(
+                        connection,
+                        message.id,
+                        part_no,
+                        state,
+                        early.error,
+                        now,
+                        carrier.name,
+                        finals,
+                    )
             if then is not None:
                 then(connection)
 
         await self._writer.write(record)
+        self._report(finals)
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
         """Store and apply one receipt; False when no submitted part matches it (yet)."""
         keys = lookup_keys(receipt.message_id, self._id_format(carrier))
 
+        finals: list[tuple[str, str, Status]] = []
+        latency: list[float] = []
+
         def apply(connection: Connection) -> bool:
+            finals.clear()
+            latency.clear()
             now = self._clock()
             part = store.parts_for_receipt(connection, carrier, keys)
             store.store_receipt(
@@ -98,12 +126,23 @@ class ReceiptMatcher:
             if part is None:
                 return False
             if receipt.final:
+                latency.append((now - part.time_submitted).total_seconds())
                 self._apply(
-                    connection, part.message_id, part.part_no, receipt.state, receipt.error, now
+                    connection,
+                    part.message_id,
+                    part.part_no,
+                    receipt.state,
+                    receipt.error,
+                    now,
+                    carrier,
+                    finals,
                 )
             return True
 
         matched = await self._writer.write(apply)
+        self._report(finals)
+        if self._on_receipt is not None and latency:
+            self._on_receipt(carrier, latency[0])
         if not matched:
             self.unmatched += 1
             log.warning(
@@ -122,6 +161,8 @@ class ReceiptMatcher:
         state: ReceiptState,
         error: str | None,
         now: datetime,
+        carrier: str,
+        finals: list[tuple[str, str, Status]],
     ) -> None:
         delivered = state is ReceiptState.DELIVERED
         store.set_part_state(
@@ -149,6 +190,13 @@ class ReceiptMatcher:
         app = self._holder.current.directory.by_name.get(message.application)
         poll, jobs = status_events(updated._mapping, app, now)
         store.add_events(connection, poll, jobs)
+        finals.append((message.application, carrier, status))
+
+    def _report(self, finals: list[tuple[str, str, Status]]) -> None:
+        """Count final statuses once their transaction has committed."""
+        if self._on_status is not None:
+            for application, carrier, status in finals:
+                self._on_status(application, carrier, status)
 
 
 _FINAL_STATES = {state.value for state in STATUS_OF_STATE}
