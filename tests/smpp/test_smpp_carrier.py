@@ -102,3 +102,50 @@ async def test_mobile_originated_messages_reach_on_deliver_and_its_status_is_ans
     assert status == codec.ESME_ROK and inbox.pdus[0].get("short_message") == b"STOP"
     inbox.answer = codec.ESME_RX_T_APPN
     assert await simulator.inject_mo("32470000001", "8686", b"again") == codec.ESME_RX_T_APPN
+
+
+async def test_a_silent_link_is_checked_with_enquire_link_then_dropped_and_rebound(
+    nursery, autojump_clock
+):
+    """The SMSC binds us, then never answers again: enquire_link finds out, we reconnect."""
+    from functools import partial
+
+    from gatewayd.protocols.smpp.client import Carrier, CarrierSettings
+    from gatewayd.protocols.smpp.session import RequestReceived, Session
+    from tests.smpp.conftest import Inbox
+
+    binds = []
+
+    async def mute_smsc(stream):
+        session = Session()
+        async with stream:
+            while data := await stream.receive_some(65536):
+                answered_bind = False
+                for event in session.receive_data(data):
+                    if isinstance(event, RequestReceived) and event.pdu.command.startswith("bind"):
+                        binds.append(event.pdu.command)
+                        session.send_response(event.pdu, system_id="mute")
+                        answered_bind = True
+                reply = session.data_to_send()  # enquire_link_resp is dropped: the link is mute
+                if answered_bind:
+                    await stream.send_all(reply)
+
+    listeners = await nursery.start(partial(trio.serve_tcp, mute_smsc, 0, host="127.0.0.1"))
+    port = listeners[0].socket.getsockname()[1]
+    carrier = Carrier(
+        CarrierSettings(
+            name="mute",
+            host="127.0.0.1",
+            port=port,
+            system_id="gw",
+            enquire_link_s=30,
+            response_timeout_s=5,
+            reconnect_min_s=1,
+            reconnect_max_s=2,
+        ),
+        Inbox().on_deliver,
+    )
+    await nursery.start(carrier.run)
+    await carrier.wait_healthy()
+    await trio.sleep(30 + 5 + 3)
+    assert binds.count("bind_transceiver") >= 2, "the dead link was replaced by a new bind"

@@ -179,3 +179,29 @@ async def bound_esme_after(gateway):
     with trio.fail_after(10):
         await carrier.wait_healthy()
     return esme, carrier
+
+
+async def test_a_receipt_waits_in_storage_until_the_application_binds_again(gateway_factory):
+    from gatewayd.core.receipts import Receipt
+
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    gateway.simulator.settings.receipts = False
+    async with trio.open_nursery() as first_bind:
+        _, carrier = await bound_esme(first_bind, gateway.smpp_port)
+        with trio.fail_after(10):
+            await carrier.wait_healthy()
+        result = await carrier.submit(SUBMIT)
+        await gateway.simulator.wait_until(lambda: len(gateway.simulator.submitted) == 1)
+        first_bind.cancel_scope.cancel()
+    carrier_id = gateway.simulator.submitted[0].message_id
+
+    async def submitted():
+        return (await gateway.status_of(result.message_id))["StatusCode"] == 110
+
+    await gateway.wait_until(submitted)
+    matcher = gateway.runtime.dispatcher._receipts
+    await matcher.apply("sim", Receipt(carrier_id, ReceiptState.DELIVERED), "late receipt")
+    esme, _ = await bound_esme_after(gateway)
+    await esme.wait_for(1)
+    receipt = parse_receipt(esme.delivered[0].get("short_message"), esme.delivered[0].fields)
+    assert receipt.message_id == result.message_id and receipt.state is ReceiptState.DELIVERED
