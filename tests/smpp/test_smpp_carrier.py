@@ -149,3 +149,47 @@ async def test_a_silent_link_is_checked_with_enquire_link_then_dropped_and_rebou
     await carrier.wait_healthy()
     await trio.sleep(30 + 5 + 3)
     assert binds.count("bind_transceiver") >= 2, "the dead link was replaced by a new bind"
+
+
+async def test_binds_over_tls_and_a_certificate_that_is_not_trusted_is_refused(nursery):
+    import ssl
+
+    import trustme
+
+    from gatewayd.protocols.smpp.client import Carrier, CarrierSettings
+    from gatewayd.protocols.smpp.simulator import Simulator
+    from tests.smpp.conftest import Inbox
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    simulator = Simulator(SimulatorSettings(receipt_delay_s=0))
+    host, port = await nursery.start(
+        lambda task_status: simulator.serve("127.0.0.1", 0, task_status, tls=server_context)
+    )
+
+    def settings(verify: bool) -> CarrierSettings:
+        return CarrierSettings(
+            name="tls",
+            host=host,
+            port=port,
+            system_id="gw",
+            tls=True,
+            tls_verify=verify,
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.1,
+        )
+
+    trusting = Carrier(settings(False), Inbox().on_deliver)
+    await nursery.start(trusting.run)
+    with trio.fail_after(10):
+        await trusting.wait_healthy()
+    assert (await trusting.submit(SUBMIT)).outcome is Outcome.ACCEPTED
+    assert simulator.submitted[0].fields["short_message"] == b"hello"
+
+    verifying = Carrier(settings(True), Inbox().on_deliver)
+    await nursery.start(verifying.run)
+    binds_before = simulator.binds
+    with trio.move_on_after(1):
+        await verifying.wait_healthy()
+    assert not verifying.healthy() and simulator.binds == binds_before

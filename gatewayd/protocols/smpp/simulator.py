@@ -7,6 +7,7 @@ connections, never answers, uses hex ids, or injects mobile-originated messages.
 
 import logging
 import random
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -74,13 +75,17 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 2775,
         task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """Serve until cancelled; with `tls`, every connection is SMPP over TLS."""
         listeners = await trio.open_tcp_listeners(port, host=host)
         address = listeners[0].socket.getsockname()[:2]
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started(address)
             log.info("SMSC simulator listening on %s:%d", *address)
+            if tls is not None:
+                listeners = [trio.SSLListener(listener, tls) for listener in listeners]
             await trio.serve_listeners(self._handle_stream, listeners, handler_nursery=nursery)
 
     async def inject_mo(
@@ -122,7 +127,7 @@ class Simulator:
         ]
         return self._random.choice(receivers) if receivers else None
 
-    async def _handle_stream(self, stream: trio.SocketStream) -> None:
+    async def _handle_stream(self, stream: trio.abc.Stream) -> None:
         session = Session()
         client = _Client(None)  # type: ignore[arg-type]
         connection = SmppConnection(
