@@ -10,9 +10,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import trio
@@ -22,6 +20,7 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import load_config
 from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.carriers import CarrierPool
+from gatewayd.core.clock import Clock
 from gatewayd.core.dispatcher import Dispatcher
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_timeouts import FragmentSweeper
@@ -51,10 +50,6 @@ class StartupError(Exception):
 _STARTUP_ERRORS = (StartupError, ListenError)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Runtime:
     """What every part of the running daemon shares."""
@@ -65,12 +60,13 @@ class Runtime:
     metrics: Metrics
     notifier: Notifier
     node_id: str
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = field(default_factory=Clock)
     stop_requested: trio.Event = field(default_factory=trio.Event)
     submitter: Submitter | None = None
     dispatcher: Dispatcher | None = None
     carriers: CarrierPool | None = None
     inbound: Inbound | None = None
+    receipts: ReceiptMatcher | None = None
     egress: Egress | None = None
     webhooks: WebhookOutbox | None = None
     smpp_door: SmppFrontDoor | None = None
@@ -136,7 +132,7 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
 async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
     metrics = runtime.metrics
-    receipts = ReceiptMatcher(
+    receipts = runtime.receipts = ReceiptMatcher(
         runtime.holder, runtime.writer, runtime.clock, metrics.count_status, metrics.observe_receipt
     )
     inbound = runtime.inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)

@@ -107,7 +107,7 @@ async def test_a_scheduled_message_to_someone_who_opted_out_since_is_not_sent(ga
     message_id = answer["Messages"][0]["MessageId"]
     await gateway.simulator.inject_mo("32470000001", "8686", b"STOP")
     runtime = gateway.runtime
-    runtime.dispatcher._clock = lambda: datetime(2099, 1, 1, 12, tzinfo=UTC)
+    runtime.clock.set(datetime(2099, 1, 1, 12, tzinfo=UTC))
     runtime.dispatcher.wake()
 
     async def blacklisted():

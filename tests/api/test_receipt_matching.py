@@ -14,7 +14,7 @@ async def _submitted(gateway, text="hello"):
 
 
 async def test_a_receipt_for_an_unknown_id_is_stored_unmatched(gateway):
-    matcher = gateway.runtime.dispatcher._receipts
+    matcher = gateway.runtime.receipts
     matched = await matcher.apply("sim", Receipt("no-such-id", ReceiptState.DELIVERED), "raw")
     assert not matched and matcher.unmatched == 1
     with gateway.runtime.engine.connect() as connection:
@@ -25,7 +25,7 @@ async def test_a_receipt_for_an_unknown_id_is_stored_unmatched(gateway):
 async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gateway_factory):
     gateway = await gateway_factory()
     gateway.simulator.settings.receipts = False
-    matcher = gateway.runtime.dispatcher._receipts
+    matcher = gateway.runtime.receipts
     await matcher.apply("sim", Receipt("777001", ReceiptState.DELIVERED), "early")
     gateway.simulator._next_id = 777000  # the next id the simulator gives is 777001
     message_id = await _submitted(gateway)
@@ -85,8 +85,7 @@ async def test_an_expired_message_is_never_sent(gateway):
     message_id = answer["Messages"][0]["MessageId"]
     from datetime import UTC, datetime
 
-    runtime.clock = lambda: datetime(2099, 1, 2, tzinfo=UTC)
-    runtime.dispatcher._clock = runtime.clock
+    runtime.clock.set(datetime(2099, 1, 2, tzinfo=UTC))
 
     async def expired():
         return (await gateway.status_of(message_id))["StatusCode"] == 401

@@ -199,7 +199,7 @@ async def test_a_receipt_waits_in_storage_until_the_application_binds_again(gate
         return (await gateway.status_of(result.message_id))["StatusCode"] == 110
 
     await gateway.wait_until(submitted)
-    matcher = gateway.runtime.dispatcher._receipts
+    matcher = gateway.runtime.receipts
     await matcher.apply("sim", Receipt(carrier_id, ReceiptState.DELIVERED), "late receipt")
     esme, _ = await bound_esme_after(gateway)
     await esme.wait_for(1)

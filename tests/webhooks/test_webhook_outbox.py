@@ -65,8 +65,7 @@ async def test_a_receiver_that_is_down_gets_every_webhook_once_it_is_back(
 
     await gateway.wait_until(lambda: states() == [("pending", 1)] * 3)
     receiver.status = 200
-    later = runtime.webhooks._clock() + timedelta(hours=1)
-    runtime.webhooks._clock = lambda: later
+    runtime.clock.advance(timedelta(hours=1))
     runtime.webhooks.wake()
     await receiver.wait_for(6)
 
@@ -87,8 +86,7 @@ async def test_a_job_past_the_horizon_is_marked_failed(gateway_factory, receiver
             return connection.execute(select(outbox.c.attempts)).scalar_one()
 
     await gateway.wait_until(lambda: attempts() == 1)
-    later = runtime.webhooks._clock() + timedelta(days=2)
-    runtime.webhooks._clock = lambda: later
+    runtime.clock.advance(timedelta(days=2))
     runtime.webhooks.wake()
 
     def state():
