@@ -205,3 +205,17 @@ async def test_a_receipt_waits_in_storage_until_the_application_binds_again(gate
     await esme.wait_for(1)
     receipt = parse_receipt(esme.delivered[0].get("short_message"), esme.delivered[0].fields)
     assert receipt.message_id == result.message_id and receipt.state is ReceiptState.DELIVERED
+
+
+async def test_the_per_bind_tps_limit_throttles_and_the_esme_retries(gateway_factory, nursery):
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: with_smpp_app(text).replace(
+            "max_binds: 2}", "max_binds: 2, max_tps: 2}"
+        )
+    )
+    _, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    results = [await carrier.submit({**SUBMIT, "short_message": b"m%d" % n}) for n in range(5)]
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    assert carrier.status_counts.get(codec.ESME_RTHROTTLED, 0) >= 1

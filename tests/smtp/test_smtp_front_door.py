@@ -160,3 +160,16 @@ async def test_broken_mime_is_answered_not_crashed_on(mail_gateway):
         send, mail_gateway.smtp_port, mail(), [f"32470000001@{DOMAIN}"], ("shop", KEY)
     )
     assert second == {}, "the server still serves"
+
+
+async def test_the_subject_comes_first_when_configured(gateway_factory):
+    gateway = await gateway_factory(extra=smtp_section(free_port(), ", use_subject: true"))
+    await trio.to_thread.run_sync(
+        send,
+        gateway.smtp_port,
+        mail("the body", subject="Alert"),
+        [f"32470000001@{DOMAIN}"],
+        ("shop", KEY),
+    )
+    await gateway.simulator.wait_until(lambda: len(gateway.simulator.submitted) == 1)
+    assert gateway.simulator.submitted[0].fields["short_message"] == b"Alert\nthe body"
