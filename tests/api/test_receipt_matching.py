@@ -108,3 +108,16 @@ async def test_a_throttling_smsc_still_gets_everything_once_accepted(gateway_fac
     await gateway.wait_until(all_delivered, timeout_s=30)
     bodies = sorted(s.fields["short_message"] for s in gateway.simulator.submitted)
     assert bodies == sorted(f"m{n}".encode() for n in range(6))
+
+
+async def test_a_carrier_that_drops_the_connection_mid_window_loses_nothing(gateway_factory):
+    gateway = await gateway_factory()
+    gateway.simulator.settings = SimulatorSettings(receipt_delay_s=0, drop_every=4)
+    ids = [await _submitted(gateway, f"d{n}") for n in range(8)]
+
+    async def all_delivered():
+        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+
+    await gateway.wait_until(all_delivered, timeout_s=60)
+    sent = {s.fields["short_message"] for s in gateway.simulator.submitted}
+    assert sent == {f"d{n}".encode() for n in range(8)}
