@@ -181,11 +181,7 @@ class Dispatcher:
 
     def _mark_submitted(self, connection: Connection, message_id: str, carrier: str) -> None:
         now = self._clock()
-        current = store.get_message(connection, message_id)
-        if current is None or Status(current.status).final:
-            store.release_claim(connection, message_id, None)
-            return
-        updated = store.set_status(
+        updated = store.set_status_if_waiting(
             connection,
             message_id,
             status=int(Status.SUBMITTED),
@@ -196,6 +192,9 @@ class Dispatcher:
             claimed_by=None,
             claimed_until=None,
         )
+        if updated is None:  # a receipt that came first already made it final
+            store.release_claim(connection, message_id, None)
+            return
         self._emit(connection, updated, now)
 
     async def _finish(self, row: Row, status: Status, description: str, **values: Any) -> None:

@@ -110,20 +110,21 @@ class ReceiptMatcher:
             latency.clear()
             now = self._clock()
             part = store.parts_for_receipt(connection, carrier, keys)
-            store.store_receipt(
-                connection,
-                {
-                    "carrier": carrier,
-                    "carrier_message_id": receipt.message_id,
-                    "carrier_id_key": keys[0],
-                    "state": receipt.state.value,
-                    "error": receipt.error,
-                    "raw": raw[:1000],
-                    "time_received": now,
-                    "time_matched": now if part is not None else None,
-                },
-            )
             if part is None:
+                # Kept until its part is recorded (it overtook the submit_sm_resp) or for
+                # an operator to look at; a matched receipt lives on in its part's state.
+                store.store_receipt(
+                    connection,
+                    {
+                        "carrier": carrier,
+                        "carrier_message_id": receipt.message_id,
+                        "carrier_id_key": keys[0],
+                        "state": receipt.state.value,
+                        "error": receipt.error,
+                        "raw": raw[:1000],
+                        "time_received": now,
+                    },
+                )
                 return False
             if receipt.final:
                 latency.append((now - part.time_submitted).total_seconds())
@@ -175,9 +176,10 @@ class ReceiptMatcher:
             status = STATUS_OF_STATE[state]
             description = f"{status.description} (receipt {state.value}, err {error or '-'})"
         else:
-            states = store.part_states(connection, message_id)
-            if len(states) < message.number_of_parts or any(s != "delivered" for s in states):
-                return
+            if message.number_of_parts > 1:
+                states = store.part_states(connection, message_id)
+                if len(states) < message.number_of_parts or any(s != "delivered" for s in states):
+                    return
             status, description = Status.DELIVERED, Status.DELIVERED.description
         updated = store.set_status(
             connection,

@@ -66,6 +66,7 @@ class Simulator:
         self._next_id = self._random.randrange(10_000, 1_000_000)
         self._clients: list[_Client] = []
         self._submits = 0
+        self._held_receipts: list[dict] = []
         self._nursery: trio.Nursery | None = None
         self.bound = trio.Event()
         self.changed = trio.Event()
@@ -162,6 +163,8 @@ class Simulator:
         client.system_id = pdu.text("system_id")
         self.binds += 1
         self.bound.set()
+        if self._held_receipts and self._nursery is not None:
+            self._nursery.start_soon(self._release_held_receipts)
         self._notify()
         return codec.ESME_ROK, {"system_id": "simulator"}
 
@@ -202,26 +205,40 @@ class Simulator:
             f"id:{receipt_id} sub:001 dlvrd:{'001' if delivered else '000'} submit date:{now} "
             f"done date:{now} stat:{stat} err:{error} text:"
         ).encode()
-        target = client if client.connection.session.state.can_receive else self._receiver()
-        if target is None or target.connection.closed:
-            log.info("simulator: no receiver bound for the receipt of %s", message_id)
+        fields = {
+            "source_addr": pdu.text("destination_addr"),
+            "source_addr_ton": 1,
+            "source_addr_npi": 1,
+            "destination_addr": pdu.text("source_addr"),
+            "esm_class": 0x04,
+            "short_message": text,
+            "receipted_message_id": receipt_id,
+            "message_state": state,
+        }
+        preferred = client if client.connection.session.state.can_receive else None
+        await self._deliver_receipt(fields, preferred)
+
+    async def _deliver_receipt(self, fields: dict, preferred: _Client | None = None) -> None:
+        """Send a receipt; like a real SMSC, keep it while no receiver is bound."""
+        target = preferred if preferred and not preferred.connection.closed else self._receiver()
+        if target is None:
+            self._held_receipts.append(fields)
             return
         try:
-            await target.connection.request(
-                "deliver_sm",
-                source_addr=pdu.text("destination_addr"),
-                source_addr_ton=1,
-                source_addr_npi=1,
-                destination_addr=pdu.text("source_addr"),
-                esm_class=0x04,
-                short_message=text,
-                receipted_message_id=receipt_id,
-                message_state=state,
-            )
+            await target.connection.request("deliver_sm", **fields)
             self.receipts_sent += 1
             self._notify()
-        except (ConnectionLost, ResponseTimeout) as error:
-            log.info("simulator: receipt for %s not delivered: %s", message_id, error)
+        except (ConnectionLost, ResponseTimeout):
+            self._held_receipts.append(fields)
+
+    async def _release_held_receipts(self) -> None:
+        # Our bind_resp goes out after the bind handler returns: wait for the bind to be up.
+        with trio.move_on_after(1):
+            while self._receiver() is None:
+                await trio.sleep(0.01)
+        held, self._held_receipts = self._held_receipts, []
+        for fields in held:
+            await self._deliver_receipt(fields)
 
     def _notify(self) -> None:
         self.changed.set()
