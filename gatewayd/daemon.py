@@ -24,6 +24,7 @@ from gatewayd.core.clock import Clock
 from gatewayd.core.dispatcher import Dispatcher
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_timeouts import FragmentSweeper
+from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.smpp_outbox import SmppOutbox
 from gatewayd.core.submission import Submitter
@@ -140,6 +141,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
     await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
+    await nursery.start(ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock).run)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,

@@ -34,7 +34,7 @@ STATUS_DESCRIPTIONS = {
     Status.SCHEDULED: "accepted, waiting for its scheduled time",
     Status.SUBMITTED: "submitted to a carrier, waiting for the delivery receipt",
     Status.DELIVERED: "delivered to the handset",
-    Status.UNKNOWN: "the carrier could not tell what became of it",
+    Status.UNKNOWN: "the carrier could not tell, or no receipt came before validity ended",
     Status.UNDELIVERABLE: "the carrier could not deliver it",
     Status.EXPIRED: "its validity ended before it could be delivered",
     Status.REJECTED: "refused by the carrier (the SMPP error is in StatusDescription)",

@@ -174,3 +174,24 @@ def fetch_poll(
         )
     remaining = connection.execute(select(func.count()).where(waiting)).scalar_one()
     return [row.record for row in rows], remaining
+
+
+def end_overdue_submissions(
+    connection: Connection, validity_before: datetime, limit: int = 500, **values: Any
+) -> list[Row]:
+    """Give Submitted messages whose validity ended before `validity_before` their final
+    values; a conditional update, so two nodes never end the same message twice."""
+    overdue = (
+        select(messages.c.id)
+        .where(
+            messages.c.status == int(Status.SUBMITTED), messages.c.validity_until < validity_before
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return connection.execute(
+        update(messages)
+        .where(messages.c.id.in_(overdue), messages.c.status == int(Status.SUBMITTED))
+        .values(**values)
+        .returning(*messages.c)
+    ).all()

@@ -121,3 +121,25 @@ async def test_a_carrier_that_drops_the_connection_mid_window_loses_nothing(gate
     await gateway.wait_until(all_delivered, timeout_s=60)
     sent = {s.fields["short_message"] for s in gateway.simulator.submitted}
     assert sent == {f"d{n}".encode() for n in range(8)}
+
+
+async def test_a_message_whose_receipt_never_comes_ends_unknown_after_its_validity(gateway):
+    from datetime import timedelta
+
+    from gatewayd.core.receipt_deadline import ReceiptDeadline
+
+    gateway.simulator.settings.receipts = False
+    message_id = await _submitted(gateway)
+
+    async def submitted():
+        return (await gateway.status_of(message_id))["StatusCode"] == 110
+
+    await gateway.wait_until(submitted)
+    runtime = gateway.runtime
+    deadline = ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock)
+    assert await deadline.sweep() == 0, "still within its validity"
+    runtime.clock.advance(timedelta(hours=72 + 2))
+    assert await deadline.sweep() == 1
+    status = await gateway.status_of(message_id)
+    assert status["StatusCode"] == 300 and "no delivery receipt" in status["StatusDescription"]
+    assert await deadline.sweep() == 0
