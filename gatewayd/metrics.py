@@ -76,6 +76,10 @@ class Metrics:
             registry=r,
         )
 
+    def count_http(self, listener: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(listener, str(status)).inc()
+        self.http_latency.labels(listener).observe(seconds)
+
     def count_status(self, application: str, carrier: str, status) -> None:
         self.statuses.labels(application, carrier, status.description).inc()
 

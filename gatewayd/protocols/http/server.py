@@ -7,6 +7,8 @@ answers them with `Connection: close`.
 """
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -48,8 +50,15 @@ class _Reject(Exception):
 
 class HttpServer:
     def __init__(
-        self, name: str, listen: list[str], handler: Handler, limits: ServerLimits
+        self,
+        name: str,
+        listen: list[str],
+        handler: Handler,
+        limits: ServerLimits,
+        on_response: Callable[[str, int, float], None] | None = None,
     ) -> None:
+        """`on_response(listener, status, seconds)` is told of every answer (for metrics)."""
+        self.on_response = on_response
         self.name = name
         self._listen = listen
         self._handler = handler
@@ -152,7 +161,12 @@ class _Connection:
                 return
             self.server._mark_busy(True)
             try:
-                await self._send(await self._handle(head))
+                started = time.perf_counter()
+                response = await self._handle(head)
+                await self._send(response)
+                if self.server.on_response is not None:
+                    elapsed = time.perf_counter() - started
+                    self.server.on_response(self.server.name, response.status, elapsed)
             except _Reject as reject:
                 await self._send_error(reject.response)
                 return

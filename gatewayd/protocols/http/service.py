@@ -88,7 +88,7 @@ async def serve_admin(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) 
 
 
 async def _serve(runtime: "Runtime", name: str, listen: list[str], router: Router, task_status):
-    server = HttpServer(name, listen, router, limits_for(runtime))
+    server = HttpServer(name, listen, router, limits_for(runtime), runtime.metrics.count_http)
     async with trio.open_nursery() as nursery:
         addresses = await nursery.start(server.run)
         task_status.started(addresses)
