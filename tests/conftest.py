@@ -11,7 +11,7 @@ from gatewayd.config.schema import DatabaseConfig
 from gatewayd.storage.engine import open_engine
 from gatewayd.storage.migrate import upgrade
 
-pytest_plugins = ["tests.gateway"]
+pytest_plugins = ["tests.gateway", "tests.figures"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "GATEWAYD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
