@@ -147,16 +147,9 @@ class Dispatcher:
             if result.outcome is Outcome.RETRY:
                 await self._retry(row, result.reason)
                 return
-            last = number == len(parts)
             await self._receipts.record_part(
-                row,
-                number,
-                config,
-                result.message_id or "",
-                then=(lambda c: self._mark_submitted(c, row.id, config.name)) if last else None,
+                row, number, config, result.message_id or "", last=number == len(parts)
             )
-        if self._on_status is not None:
-            self._on_status(row.application, config.name, Status.SUBMITTED)
 
     async def _opted_out_since(self, row: Row) -> bool:
         """A scheduled message's recipient may have texted STOP since it was accepted."""
@@ -178,24 +171,6 @@ class Dispatcher:
             if found and found[0].healthy():
                 return found
         return None
-
-    def _mark_submitted(self, connection: Connection, message_id: str, carrier: str) -> None:
-        now = self._clock()
-        updated = store.set_status_if_waiting(
-            connection,
-            message_id,
-            status=int(Status.SUBMITTED),
-            status_description=Status.SUBMITTED.description,
-            time_submitted=now,
-            carrier=carrier,
-            next_attempt_at=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        if updated is None:  # a receipt that came first already made it final
-            store.release_claim(connection, message_id, None)
-            return
-        self._emit(connection, updated, now)
 
     async def _finish(self, row: Row, status: Status, description: str, **values: Any) -> None:
         def finish(connection: Connection) -> None:

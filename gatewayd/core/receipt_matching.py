@@ -4,11 +4,17 @@ A part is recorded as soon as its submit_sm_resp arrives; a receipt looks the pa
 carrier's message id (see carrier_ids). A receipt that finds no part is stored unmatched; when
 the part is recorded later (the receipt overtook the response) it is applied then. A message
 is Delivered when all its parts are, and fails as soon as one part fails.
+
+Both steps are bulk operations of the writer: the parts recorded and the receipts received
+while one transaction was being written are written together by the next, a few statements
+for the whole batch rather than a few per message.
 """
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Row
 
@@ -23,6 +29,54 @@ from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
 StatusCallback = Callable[[str, str, Status], None]
+Final = tuple[str, str, Status]
+
+
+@dataclass(frozen=True)
+class SubmittedPart:
+    """A part the carrier accepted; with the last part its message becomes Submitted."""
+
+    message: Row
+    part_no: int
+    carrier: CarrierConfig
+    carrier_id: str
+    last: bool
+
+
+@dataclass(frozen=True)
+class ReceivedReceipt:
+    carrier: str
+    keys: list[str]
+    receipt: Receipt
+    raw: str
+
+
+@dataclass(frozen=True)
+class _FinalReceipt:
+    """A final receipt matched to its part (a stored row, or one recorded in this batch)."""
+
+    part: Any
+    state: ReceiptState
+    error: str | None
+    carrier: str
+
+
+@dataclass
+class _Applied:
+    matched: bool = False
+    latency_s: float | None = None
+    finals: list[Final] = field(default_factory=list)
+
+
+@dataclass
+class _Outcomes:
+    """What one transaction decided: statuses to write, events to add, finals to report."""
+
+    now: datetime
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    final_statuses: list[dict[str, Any]] = field(default_factory=list)
+    poll: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ReceiptMatcher:
@@ -39,6 +93,8 @@ class ReceiptMatcher:
         self._clock = clock
         self._on_status = on_status
         self._on_receipt = on_receipt
+        self._parts = _RecordParts(self)
+        self._receipts = _ApplyReceipts(self)
         self.unmatched = 0
 
     def _id_format(self, carrier: str) -> str:
@@ -48,103 +104,25 @@ class ReceiptMatcher:
         return "auto"
 
     async def record_part(
-        self,
-        message: Row,
-        part_no: int,
-        carrier: CarrierConfig,
-        carrier_id: str,
-        then: Callable[[Connection], None] | None = None,
+        self, message: Row, part_no: int, carrier: CarrierConfig, carrier_id: str, last: bool
     ) -> None:
-        """Record a submitted part (and apply receipts that came first); `then` runs in the
-        same transaction (the dispatcher marks the message Submitted with its last part)."""
-        mode = carrier.message_id_format
-        key = storage_key(carrier_id, mode)
-
-        finals: list[tuple[str, str, Status]] = []
-
-        def record(connection: Connection) -> None:
-            finals.clear()
-            now = self._clock()
-            store.record_part(
-                connection,
-                {
-                    "message_id": message.id,
-                    "part_no": part_no,
-                    "carrier": carrier.name,
-                    "carrier_message_id": carrier_id,
-                    "carrier_id_key": key,
-                    "state": "submitted",
-                    "time_submitted": now,
-                },
-            )
-            candidates = lookup_keys(carrier_id, mode) if mode == "auto" else [key]
-            for early in store.unmatched_receipts(connection, carrier.name, candidates):
-                store.mark_receipt_matched(connection, early.id, now)
-                if early.state in _FINAL_STATES:
-                    state = ReceiptState(early.state)
-                    self._apply(
-                        connection,
-                        message.id,
-                        part_no,
-                        state,
-                        early.error,
-                        now,
-                        carrier.name,
-                        finals,
-                    )
-            if then is not None:
-                then(connection)
-
-        await self._writer.write(record)
+        """Record a submitted part (and apply receipts that came first); with the last part
+        the message becomes Submitted, unless a receipt already made it final."""
+        finals = await self._writer.write_bulk(
+            self._parts, SubmittedPart(message, part_no, carrier, carrier_id, last)
+        )
         self._report(finals)
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
         """Store and apply one receipt; False when no submitted part matches it (yet)."""
         keys = lookup_keys(receipt.message_id, self._id_format(carrier))
-
-        finals: list[tuple[str, str, Status]] = []
-        latency: list[float] = []
-
-        def apply(connection: Connection) -> bool:
-            finals.clear()
-            latency.clear()
-            now = self._clock()
-            part = store.parts_for_receipt(connection, carrier, keys)
-            if part is None:
-                # Kept until its part is recorded (it overtook the submit_sm_resp) or for
-                # an operator to look at; a matched receipt lives on in its part's state.
-                store.store_receipt(
-                    connection,
-                    {
-                        "carrier": carrier,
-                        "carrier_message_id": receipt.message_id,
-                        "carrier_id_key": keys[0],
-                        "state": receipt.state.value,
-                        "error": receipt.error,
-                        "raw": raw[:1000],
-                        "time_received": now,
-                    },
-                )
-                return False
-            if receipt.final:
-                latency.append((now - part.time_submitted).total_seconds())
-                self._apply(
-                    connection,
-                    part.message_id,
-                    part.part_no,
-                    receipt.state,
-                    receipt.error,
-                    now,
-                    carrier,
-                    finals,
-                )
-            return True
-
-        matched = await self._writer.write(apply)
-        self._report(finals)
-        if self._on_receipt is not None and latency:
-            self._on_receipt(carrier, latency[0])
-        if not matched:
+        applied: _Applied = await self._writer.write_bulk(
+            self._receipts, ReceivedReceipt(carrier, keys, receipt, raw)
+        )
+        self._report(applied.finals)
+        if self._on_receipt is not None and applied.latency_s is not None:
+            self._on_receipt(carrier, applied.latency_s)
+        if not applied.matched:
             self.unmatched += 1
             log.warning(
                 "receipt from %s for unknown id %s stored unmatched (%s)",
@@ -152,53 +130,256 @@ class ReceiptMatcher:
                 receipt.message_id,
                 receipt.state.value,
             )
-        return matched
+        return applied.matched
 
-    def _apply(
-        self,
-        connection: Connection,
-        message_id: str,
-        part_no: int,
-        state: ReceiptState,
-        error: str | None,
-        now: datetime,
-        carrier: str,
-        finals: list[tuple[str, str, Status]],
-    ) -> None:
+    def _decide(
+        self, outcomes: _Outcomes, final: _FinalReceipt, states: dict[str, list[str]]
+    ) -> list[Final]:
+        """A final receipt for a part: its message's new status, if the message has one now."""
+        part, state, error = final.part, final.state, final.error
         delivered = state is ReceiptState.DELIVERED
-        store.set_part_state(
-            connection, message_id, part_no, "delivered" if delivered else "failed", error, now
-        )
-        message = store.get_message(connection, message_id)
-        if message is None or Status(message.status).final:
-            return
+        message = outcomes.messages.get(part.message_id)
+        if message is None or Status(message["status"]).final:
+            return []
         if not delivered:
             status = STATUS_OF_STATE[state]
             description = f"{status.description} (receipt {state.value}, err {error or '-'})"
         else:
-            if message.number_of_parts > 1:
-                states = store.part_states(connection, message_id)
-                if len(states) < message.number_of_parts or any(s != "delivered" for s in states):
-                    return
+            if message["number_of_parts"] > 1:
+                mine = states.get(part.message_id, [])
+                if len(mine) < message["number_of_parts"] or any(s != "delivered" for s in mine):
+                    return []
             status, description = Status.DELIVERED, Status.DELIVERED.description
-        updated = store.set_status(
-            connection,
-            message_id,
-            status=int(status),
-            status_description=description[:255],
-            time_done=now,
-            time_submitted=message.time_submitted or now,
-        )
-        app = self._holder.current.directory.by_name.get(message.application)
-        poll, jobs = status_events(updated._mapping, app, now)
-        store.add_events(connection, poll, jobs)
-        finals.append((message.application, carrier, status))
+        now = outcomes.now
+        changes = {
+            "status": int(status),
+            "status_description": description[:255],
+            "time_done": now,
+            "time_submitted": message["time_submitted"] or now,
+        }
+        message.update(changes)
+        outcomes.final_statuses.append({"message_id": part.message_id, **changes})
+        app = self._holder.current.directory.by_name.get(message["application"])
+        poll, jobs = status_events(message, app, now)
+        outcomes.poll += poll
+        outcomes.jobs += jobs
+        return [(message["application"], final.carrier, status)]
 
-    def _report(self, finals: list[tuple[str, str, Status]]) -> None:
+    def _apply_finals(
+        self, connection: Connection, outcomes: _Outcomes, applied: list[_FinalReceipt]
+    ) -> list[list[Final]]:
+        """Apply final receipts in one go: part states, then message statuses and events."""
+        now = outcomes.now
+        store.set_part_states(
+            connection,
+            [
+                {
+                    "b_message_id": final.part.message_id,
+                    "b_part_no": final.part.part_no,
+                    "state": "delivered" if final.state is ReceiptState.DELIVERED else "failed",
+                    "error": final.error,
+                    "time_done": now,
+                }
+                for final in applied
+            ],
+        )
+        outcomes.messages.update(
+            store.messages_by_id(connection, {final.part.message_id for final in applied})
+        )
+        multipart = [
+            message_id
+            for message_id, message in outcomes.messages.items()
+            if message["number_of_parts"] > 1
+        ]
+        states = store.part_states(connection, multipart) if multipart else {}
+        finals = [self._decide(outcomes, final, states) for final in applied]
+        store.set_final_statuses(connection, outcomes.final_statuses)
+        return finals
+
+    def _report(self, finals: list[Final]) -> None:
         """Count final statuses once their transaction has committed."""
         if self._on_status is not None:
             for application, carrier, status in finals:
                 self._on_status(application, carrier, status)
+
+
+class _RecordParts:
+    """Bulk: record submitted parts, apply early receipts, mark last parts Submitted."""
+
+    def __init__(self, matcher: ReceiptMatcher) -> None:
+        self._matcher = matcher
+
+    def run_bulk(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
+        matcher = self._matcher
+        now = matcher._clock()
+        outcomes = _Outcomes(now)
+        candidates = [self._candidates(part) for part in parts]
+        store.record_parts(
+            connection,
+            [
+                {
+                    "message_id": part.message.id,
+                    "part_no": part.part_no,
+                    "carrier": part.carrier.name,
+                    "carrier_message_id": part.carrier_id,
+                    "carrier_id_key": keys[0],
+                    "state": "submitted",
+                    "time_submitted": now,
+                }
+                for part, keys in zip(parts, candidates, strict=True)
+            ],
+        )
+        finals: list[list[Final]] = [[] for _ in parts]
+        early = self._early_receipts(connection, parts, candidates, now)
+        if early:
+            decided = matcher._apply_finals(connection, outcomes, [final for _, final in early])
+            for (index, _), statuses in zip(early, decided, strict=True):
+                finals[index] += statuses
+        for index, status in self._mark_submitted(connection, parts, outcomes):
+            finals[index].append(status)
+        store.add_events(connection, outcomes.poll, outcomes.jobs)
+        return finals
+
+    @staticmethod
+    def _candidates(part: SubmittedPart) -> list[str]:
+        """The key the part is stored under first, then the other readings of its id that
+        an early receipt may have been stored under."""
+        mode = part.carrier.message_id_format
+        key = storage_key(part.carrier_id, mode)
+        if mode != "auto":
+            return [key]
+        return [key] + [k for k in lookup_keys(part.carrier_id, mode) if k != key]
+
+    def _early_receipts(
+        self,
+        connection: Connection,
+        parts: list[SubmittedPart],
+        candidates: list[list[str]],
+        now: datetime,
+    ) -> list[tuple[int, _FinalReceipt]]:
+        """Receipts that overtook their part's submit_sm_resp: (part index, receipt) for the
+        final ones; every one found is marked matched."""
+        by_carrier: dict[str, set[str]] = {}
+        for part, keys in zip(parts, candidates, strict=True):
+            by_carrier.setdefault(part.carrier.name, set()).update(keys)
+        waiting: dict[tuple[str, str], list[Row]] = {}
+        for carrier, keys in by_carrier.items():
+            for receipt in store.unmatched_receipts(connection, carrier, keys):
+                waiting.setdefault((carrier, receipt.carrier_id_key), []).append(receipt)
+        if not waiting:
+            return []
+        matched: list[int] = []
+        early: list[tuple[int, _FinalReceipt]] = []
+        for index, (part, keys) in enumerate(zip(parts, candidates, strict=True)):
+            carrier = part.carrier.name
+            found = sorted(
+                {r.id: r for key in keys for r in waiting.get((carrier, key), [])}.values(),
+                key=lambda r: r.id,
+            )
+            recorded = _RecordedPart(part.message.id, part.part_no)
+            for receipt in found:
+                matched.append(receipt.id)
+                if receipt.state in _FINAL_STATES:
+                    state = ReceiptState(receipt.state)
+                    early.append((index, _FinalReceipt(recorded, state, receipt.error, carrier)))
+        store.mark_receipts_matched(connection, matched, now)
+        return early
+
+    def _mark_submitted(
+        self, connection: Connection, parts: list[SubmittedPart], outcomes: _Outcomes
+    ) -> list[tuple[int, Final]]:
+        now = outcomes.now
+        by_carrier: dict[str, list[int]] = {}
+        for index, part in enumerate(parts):
+            if part.last:
+                by_carrier.setdefault(part.carrier.name, []).append(index)
+        submitted: list[tuple[int, Final]] = []
+        for carrier, indexes in by_carrier.items():
+            ids = [parts[index].message.id for index in indexes]
+            updated = store.mark_submitted(connection, ids, carrier, now)
+            for index in indexes:
+                message = parts[index].message
+                if message.id not in updated:  # a receipt that came first made it final
+                    store.release_claim(connection, message.id, None)
+                    continue
+                current = {**message._mapping, **store.submitted_values(carrier, now)}
+                app = self._matcher._holder.current.directory.by_name.get(message.application)
+                poll, jobs = status_events(current, app, now)
+                outcomes.poll += poll
+                outcomes.jobs += jobs
+                submitted.append((index, (message.application, carrier, Status.SUBMITTED)))
+        return submitted
+
+
+@dataclass(frozen=True)
+class _RecordedPart:
+    """A part recorded in this batch, as the final-status logic reads it."""
+
+    message_id: str
+    part_no: int
+
+
+class _ApplyReceipts:
+    """Bulk: match receipts to parts; apply the final ones; keep the rest unmatched."""
+
+    def __init__(self, matcher: ReceiptMatcher) -> None:
+        self._matcher = matcher
+
+    def run_bulk(self, connection: Connection, items: list[ReceivedReceipt]) -> list[_Applied]:
+        now = self._matcher._clock()
+        outcomes = _Outcomes(now)
+        parts = self._parts(connection, items)
+        results = [_Applied() for _ in items]
+        unmatched: list[dict[str, Any]] = []
+        applied: list[_FinalReceipt] = []
+        applied_index: list[int] = []
+        for index, (item, part) in enumerate(zip(items, parts, strict=True)):
+            if part is None:
+                # Kept until its part is recorded (it overtook the submit_sm_resp) or for
+                # an operator to look at; a matched receipt lives on in its part's state.
+                unmatched.append(_receipt_row(item, now))
+                continue
+            results[index].matched = True
+            if item.receipt.final:
+                results[index].latency_s = (now - part.time_submitted).total_seconds()
+                receipt = item.receipt
+                applied.append(_FinalReceipt(part, receipt.state, receipt.error, item.carrier))
+                applied_index.append(index)
+        store.store_receipts(connection, unmatched)
+        if applied:
+            finals = self._matcher._apply_finals(connection, outcomes, applied)
+            for index, decided in zip(applied_index, finals, strict=True):
+                results[index].finals = decided
+            store.add_events(connection, outcomes.poll, outcomes.jobs)
+        return results
+
+    @staticmethod
+    def _parts(connection: Connection, items: list[ReceivedReceipt]) -> list[Row | None]:
+        """The submitted part each receipt is for: the first key (best reading) that matches."""
+        keys_by_carrier: dict[str, set[str]] = {}
+        for item in items:
+            keys_by_carrier.setdefault(item.carrier, set()).update(item.keys)
+        found = {
+            carrier: store.parts_by_key(connection, carrier, keys)
+            for carrier, keys in keys_by_carrier.items()
+        }
+        parts: list[Row | None] = []
+        for item in items:
+            by_key = found[item.carrier]
+            parts.append(next((by_key[key][0] for key in item.keys if key in by_key), None))
+        return parts
+
+
+def _receipt_row(item: ReceivedReceipt, now: datetime) -> dict[str, Any]:
+    return {
+        "carrier": item.carrier,
+        "carrier_message_id": item.receipt.message_id,
+        "carrier_id_key": item.keys[0],
+        "state": item.receipt.state.value,
+        "error": item.receipt.error,
+        "raw": item.raw[:1000],
+        "time_received": now,
+    }
 
 
 _FINAL_STATES = {state.value for state in STATUS_OF_STATE}

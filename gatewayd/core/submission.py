@@ -134,14 +134,14 @@ class Submitter:
             rows.append(row)
             results.append(RecipientResult(recipient.msisdn, row["id"], Result.OK))
         if rows:
-            events = [status_events(row, app, now) for row in rows] if dropped else []
-
-            def store(connection):
-                message_store.insert_messages(connection, rows)
-                for poll, jobs in events:
-                    message_store.add_events(connection, poll, jobs)
-
-            await self._writer.write(store)
+            poll: list[dict] = []
+            jobs: list[dict] = []
+            if dropped:
+                for row in rows:
+                    row_poll, row_jobs = status_events(row, app, now)
+                    poll += row_poll
+                    jobs += row_jobs
+            await self._writer.write_bulk(message_store.INSERT_ACCEPTED, (rows, (poll, jobs)))
         if self._metrics is not None:
             self._count(app, request, results)
         return results

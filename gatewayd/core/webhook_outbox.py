@@ -64,6 +64,7 @@ class WebhookOutbox:
         self.run = self._loop.run
         self._random = random.Random()
         self._on_attempt = on_attempt
+        self._outcomes = _RecordOutcomes(self)
 
     def _claim(self, connection) -> list[Row]:
         settings = self._settings
@@ -79,7 +80,7 @@ class WebhookOutbox:
         attempt = await self._egress.send(request, headers)
         if self._on_attempt is not None:
             self._on_attempt(job, attempt)
-        await self._writer.write(lambda c: self._record(c, job, attempt))
+        await self._writer.write_bulk(self._outcomes, (job, attempt))
 
     def _signature(self, application: str, request) -> dict[str, str]:
         app = self._holder.current.directory.by_name.get(application)
@@ -90,12 +91,11 @@ class WebhookOutbox:
             secret.get_secret_value(), int(time.time()), request.method, request.url, request.body
         )
 
-    def _record(self, connection, job: Row, attempt: Attempt) -> None:
-        now = self._clock()
+    def _outcome(self, job: Row, attempt: Attempt, now: datetime) -> tuple[bool, dict]:
+        """(finished, values) for one attempt: delivered, failed for good, or again later."""
         attempts = job.attempts + 1
         if attempt.delivered:
-            store.finish(connection, job.id, "delivered", now, attempts)
-            return
+            return True, _finished(job, "delivered", now, attempts, None)
         config = self._holder.current.config.webhooks
         if gives_up(job.time_created, now, config.retry_horizon_s):
             log.error(
@@ -105,9 +105,37 @@ class WebhookOutbox:
                 attempts,
                 attempt.summary,
             )
-            store.finish(connection, job.id, "failed", now, attempts, attempt.summary[:255])
-            return
+            return True, _finished(job, "failed", now, attempts, attempt.summary[:255])
         delay = next_delay(attempts, config.retry_base_s, config.retry_max_s, self._random)
-        store.retry_later(
-            connection, job.id, now + timedelta(seconds=delay), attempts, attempt.summary
-        )
+        return False, {
+            "job_id": job.id,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "attempts": attempts,
+            "last_error": attempt.summary[:255],
+        }
+
+
+class _RecordOutcomes:
+    """Bulk: the outcomes of the attempts made while one transaction was being written."""
+
+    def __init__(self, outbox: WebhookOutbox) -> None:
+        self._outbox = outbox
+
+    def run_bulk(self, connection, items: list[tuple[Row, Attempt]]) -> list[None]:
+        now = self._outbox._clock()
+        finished, later = [], []
+        for job, attempt in items:
+            done, values = self._outbox._outcome(job, attempt, now)
+            (finished if done else later).append(values)
+        store.record_outcomes(connection, finished, later)
+        return [None] * len(items)
+
+
+def _finished(job: Row, state: str, now: datetime, attempts: int, error: str | None) -> dict:
+    return {
+        "job_id": job.id,
+        "state": state,
+        "time_done": now,
+        "attempts": attempts,
+        "last_error": error,
+    }

@@ -4,18 +4,36 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
 
 from gatewayd.core.statuses import Status
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.tables import message_parts, messages, outbox, poll_queue, receipts
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
+Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def insert_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         connection.execute(insert(messages), rows)
+
+
+class InsertAccepted:
+    """Accepted messages of many requests (and the events of those dropped at once) in one
+    statement per table: the writer's bulk operation for every front door."""
+
+    def run_bulk(self, connection: Connection, items: list[tuple[list[dict], Rows]]) -> list[None]:
+        insert_messages(connection, [row for rows, _ in items for row in rows])
+        add_events(
+            connection,
+            [row for _, (poll, _) in items for row in poll],
+            [row for _, (_, jobs) in items for row in jobs],
+        )
+        return [None] * len(items)
+
+
+INSERT_ACCEPTED = InsertAccepted()
 
 
 def add_events(
@@ -92,62 +110,121 @@ def submitted_parts(connection: Connection, message_id: str) -> set[int]:
     return set(connection.execute(query).scalars())
 
 
-def record_part(connection: Connection, row: dict[str, Any]) -> None:
-    connection.execute(insert(message_parts).values(**row))
+def record_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(message_parts), rows)
 
 
-def parts_for_receipt(connection: Connection, carrier: str, keys: list[str]) -> Row | None:
-    """The submitted part a receipt is for: the first key (best reading) that matches."""
-    rows = connection.execute(
-        select(message_parts).where(
-            message_parts.c.carrier == carrier, message_parts.c.carrier_id_key.in_(keys)
-        )
-    ).all()
-    for key in keys:
-        for row in rows:
-            if row.carrier_id_key == key:
-                return row
-    return None
-
-
-def set_part_state(
-    connection: Connection,
-    message_id: str,
-    part_no: int,
-    state: str,
-    error: str | None,
-    now: datetime,
-) -> None:
-    connection.execute(
-        update(message_parts)
-        .where(message_parts.c.message_id == message_id, message_parts.c.part_no == part_no)
-        .values(state=state, error=error, time_done=now)
+def parts_by_key(connection: Connection, carrier: str, keys: Iterable[str]) -> dict[str, list[Row]]:
+    """Submitted parts of `carrier` whose normalized carrier id is among `keys`, by key."""
+    found: dict[str, list[Row]] = {}
+    query = select(message_parts).where(
+        message_parts.c.carrier == carrier, message_parts.c.carrier_id_key.in_(set(keys))
     )
+    for row in connection.execute(query):
+        found.setdefault(row.carrier_id_key, []).append(row)
+    return found
 
 
-def part_states(connection: Connection, message_id: str) -> list[str]:
-    query = select(message_parts.c.state).where(message_parts.c.message_id == message_id)
-    return list(connection.execute(query).scalars())
+def messages_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Messages as mutable mappings, by id (a bulk writer updates them as it decides)."""
+    query = select(messages).where(messages.c.id.in_(set(ids)))
+    return {row.id: dict(row._mapping) for row in connection.execute(query)}
 
 
-def store_receipt(connection: Connection, row: dict[str, Any]) -> None:
-    connection.execute(insert(receipts).values(**row))
+def mark_submitted(connection: Connection, ids: list[str], carrier: str, now: datetime) -> set[str]:
+    """Submitted: those of `ids` still waiting (a receipt that came first may have ended one);
+    the ids that were updated."""
+    if not ids:
+        return set()
+    updated = connection.execute(
+        update(messages)
+        .where(messages.c.id.in_(ids), messages.c.status.in_(WAITING))
+        .values(**submitted_values(carrier, now))
+        .returning(messages.c.id)
+    )
+    return set(updated.scalars())
 
 
-def unmatched_receipts(connection: Connection, carrier: str, keys: list[str]) -> list[Row]:
+def submitted_values(carrier: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": int(Status.SUBMITTED),
+        "status_description": Status.SUBMITTED.description,
+        "time_submitted": now,
+        "carrier": carrier,
+        "next_attempt_at": None,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+
+
+_FINAL_UPDATE = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(
+        status=bindparam("status"),
+        status_description=bindparam("status_description"),
+        time_done=bindparam("time_done"),
+        time_submitted=bindparam("time_submitted"),
+    )
+)
+
+
+def set_final_statuses(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Final statuses from receipts: rows of message_id, status, status_description,
+    time_done, time_submitted."""
+    if rows:
+        connection.execute(_FINAL_UPDATE, rows)
+
+
+_PART_STATE_UPDATE = (
+    update(message_parts)
+    .where(
+        message_parts.c.message_id == bindparam("b_message_id"),
+        message_parts.c.part_no == bindparam("b_part_no"),
+    )
+    .values(state=bindparam("state"), error=bindparam("error"), time_done=bindparam("time_done"))
+)
+
+
+def set_part_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows of b_message_id, b_part_no, state, error, time_done."""
+    if rows:
+        connection.execute(_PART_STATE_UPDATE, rows)
+
+
+def part_states(connection: Connection, message_ids: Iterable[str]) -> dict[str, list[str]]:
+    query = select(message_parts.c.message_id, message_parts.c.state).where(
+        message_parts.c.message_id.in_(set(message_ids))
+    )
+    states: dict[str, list[str]] = {}
+    for message_id, state in connection.execute(query):
+        states.setdefault(message_id, []).append(state)
+    return states
+
+
+def store_receipts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(receipts), rows)
+
+
+def unmatched_receipts(connection: Connection, carrier: str, keys: Iterable[str]) -> list[Row]:
     return connection.execute(
         select(receipts)
         .where(
             receipts.c.carrier == carrier,
-            receipts.c.carrier_id_key.in_(keys),
+            receipts.c.carrier_id_key.in_(set(keys)),
             receipts.c.time_matched.is_(None),
         )
         .order_by(receipts.c.id)
     ).all()
 
 
-def mark_receipt_matched(connection: Connection, receipt_id: int, now: datetime) -> None:
-    connection.execute(update(receipts).where(receipts.c.id == receipt_id).values(time_matched=now))
+def mark_receipts_matched(connection: Connection, receipt_ids: list[int], now: datetime) -> None:
+    if receipt_ids:
+        connection.execute(
+            update(receipts).where(receipts.c.id.in_(receipt_ids)).values(time_matched=now)
+        )
 
 
 def fetch_poll(

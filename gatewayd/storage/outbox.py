@@ -1,8 +1,9 @@
 """The webhook outbox: jobs claimed by one node at a time, retried until delivered or given up."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Row, update
+from sqlalchemy import Connection, Row, bindparam, update
 
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.tables import outbox
@@ -59,3 +60,20 @@ def retry_later(
             claimed_until=None,
         )
     )
+
+
+_OUTCOME = update(outbox).where(outbox.c.id == bindparam("job_id"))
+
+
+def record_outcomes(
+    connection: Connection, finished: list[dict[str, Any]], later: list[dict[str, Any]]
+) -> None:
+    """Many jobs' outcomes at once. `finished`: job_id, state, time_done, attempts, last_error;
+    `later`: job_id, next_attempt_at, attempts, last_error."""
+    released = {"claimed_by": None, "claimed_until": None}
+    if finished:
+        connection.execute(
+            _OUTCOME, [{**row, **released, "next_attempt_at": None} for row in finished]
+        )
+    if later:
+        connection.execute(_OUTCOME, [{**row, **released} for row in later])

@@ -81,3 +81,65 @@ async def test_a_closed_writer_refuses_new_writes_but_finishes_queued_ones(engin
         await writer.write(_add("1"))
     with trio.fail_after(5):
         await writer.run()
+
+
+class _BulkAdd:
+    """A bulk operation that records how many calls its items needed."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def run_bulk(self, connection, items: list[str]) -> list[str]:
+        self.calls.append(len(items))
+        if "bad" in items:
+            raise ValueError("a bad item")
+        connection.execute(
+            insert(blacklist),
+            [{"account": "acme", "msisdn": m, "source": "cli", "time_created": NOW} for m in items],
+        )
+        return [f"stored {m}" for m in items]
+
+
+async def test_bulk_items_of_one_batch_are_written_by_one_call_each_answered_alone(engine):
+    writer = Writer(engine)
+    bulk = _BulkAdd()
+    answers: dict[str, str] = {}
+
+    async def request(msisdn: str) -> None:
+        answers[msisdn] = await writer.write_bulk(bulk, msisdn)
+
+    msisdns = [f"3248{n:07d}" for n in range(200)]
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            async with trio.open_nursery() as requests:
+                for msisdn in msisdns:
+                    requests.start_soon(request, msisdn)
+            writer.close()
+    assert answers == {m: f"stored {m}" for m in msisdns}
+    assert sum(bulk.calls) == 200
+    assert len(bulk.calls) < 200 / 5, "items of one batch should be written together"
+    assert all(_committed(engine, m) for m in msisdns)
+
+
+async def test_a_failing_bulk_item_fails_alone(engine):
+    writer = Writer(engine)
+    bulk = _BulkAdd()
+    outcomes: dict[str, object] = {}
+
+    async def request(item: str) -> None:
+        try:
+            outcomes[item] = await writer.write_bulk(bulk, item)
+        except ValueError as error:
+            outcomes[item] = error
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            async with trio.open_nursery() as requests:
+                for item in ["2001", "bad", "2002"]:
+                    requests.start_soon(request, item)
+            writer.close()
+    assert isinstance(outcomes["bad"], ValueError)
+    assert outcomes["2001"] == "stored 2001" and outcomes["2002"] == "stored 2002"
+    assert _committed(engine, "2001") and _committed(engine, "2002")
