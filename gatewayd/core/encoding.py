@@ -79,23 +79,21 @@ class EncodedText:
         return b"".join(self.units)
 
 
-def gsm_unit(char: str) -> bytes | None:
-    code = BASIC_CODE.get(char)
-    if code is not None:
-        return bytes((code,))
-    extension = EXTENSION.get(char)
-    if extension is not None:
-        return bytes((ESCAPE, extension))
-    return None
+GSM_UNITS: dict[str, bytes] = {
+    **{char: bytes((ESCAPE, code)) for char, code in EXTENSION.items()},
+    **{char: bytes((code,)) for char, code in BASIC_CODE.items()},
+}
+"""Each character of the GSM alphabet and its septets: one, or escape + one (extension)."""
+_TRANSLITERATION_TABLE = str.maketrans(TRANSLITERATION)
 
 
 def transliterate(text: str) -> str:
-    return "".join(TRANSLITERATION.get(char, char) for char in text)
+    return text.translate(_TRANSLITERATION_TABLE)
 
 
 def not_in_gsm(text: str) -> list[str]:
     """The characters of `text` the GSM alphabet cannot carry, in order, once each."""
-    return list(dict.fromkeys(c for c in text if gsm_unit(c) is None))
+    return list(dict.fromkeys(c for c in text if c not in GSM_UNITS))
 
 
 def encode_text(text: str, encoding: Encoding) -> EncodedText:
@@ -105,7 +103,7 @@ def encode_text(text: str, encoding: Encoding) -> EncodedText:
     replaced = transliterate(unicodedata.normalize("NFC", text))
     missing = not_in_gsm(replaced)
     if not missing:
-        return EncodedText(replaced, Alphabet.GSM, tuple(gsm_unit(c) for c in replaced))
+        return EncodedText(replaced, Alphabet.GSM, tuple(map(GSM_UNITS.__getitem__, replaced)))
     if encoding is Encoding.TEXT:
         raise NotEncodable(missing)
     return _ucs2(text)

@@ -297,10 +297,11 @@ class _RecordParts:
         for carrier, indexes in by_carrier.items():
             ids = [parts[index].message.id for index in indexes]
             updated = store.mark_submitted(connection, ids, carrier, now)
+            # A receipt that came first made the others final already.
+            store.release_claims(connection, [i for i in ids if i not in updated])
             for index in indexes:
                 message = parts[index].message
-                if message.id not in updated:  # a receipt that came first made it final
-                    store.release_claim(connection, message.id, None)
+                if message.id not in updated:
                     continue
                 current = {**message._mapping, **store.submitted_values(carrier, now)}
                 app = self._matcher._holder.current.directory.by_name.get(message.application)

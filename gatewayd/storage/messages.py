@@ -105,6 +105,16 @@ def release_claim(
     )
 
 
+def release_claims(connection: Connection, ids: list[str]) -> None:
+    """Let go of messages a receipt already made final: nothing is due any more."""
+    if ids:
+        connection.execute(
+            update(messages)
+            .where(messages.c.id.in_(ids))
+            .values(claimed_by=None, claimed_until=None, next_attempt_at=None)
+        )
+
+
 def submitted_parts(connection: Connection, message_id: str) -> set[int]:
     query = select(message_parts.c.part_no).where(message_parts.c.message_id == message_id)
     return set(connection.execute(query).scalars())
