@@ -1,7 +1,7 @@
 """Figures a test measured (counts, rates, duplicates), printed in a section at the end of the run.
 
-    def test_crash(figures):
-        figures.add("accepted 5000, final 5000, duplicates at the carrier 12")
+def test_crash(figures):
+    figures.add("accepted 5000, final 5000, duplicates at the carrier 12")
 """
 
 from dataclasses import dataclass, field

@@ -21,6 +21,15 @@ class CarrierPool:
         self.configs: dict[str, CarrierConfig] = {}
         self.simulators: dict[str, Simulator] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
+        self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        """Return when a bind of any carrier changes state, or carriers come or go."""
+        await self._changed.wait()
+
+    def _notify_changed(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
 
     def get(self, name: str) -> tuple[Carrier, CarrierConfig] | None:
         carrier = self.carriers.get(name)
@@ -42,6 +51,7 @@ class CarrierPool:
                 self._scopes.pop(name).cancel()
                 del self.carriers[name], self.configs[name]
                 self.simulators.pop(name, None)
+                self._notify_changed()
         for name, config in wanted_by_name.items():
             if name not in self.configs:
                 await nursery.start(self._run_carrier, config)
@@ -61,11 +71,14 @@ class CarrierPool:
                     )
                     host, port = await nursery.start(simulator.serve, "127.0.0.1", 0)
                     self.simulators[config.name] = simulator
-                carrier = Carrier(_settings(config, host, port), self._on_deliver)
+                carrier = Carrier(
+                    _settings(config, host, port), self._on_deliver, self._notify_changed
+                )
                 await nursery.start(carrier.run)
                 self.carriers[config.name] = carrier
                 self.configs[config.name] = config
                 self._scopes[config.name] = scope
+                self._notify_changed()
                 task_status.started()
 
 

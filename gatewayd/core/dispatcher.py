@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import trio
 from sqlalchemy import Connection, Row
 
 from gatewayd.config.holder import ConfigHolder
@@ -41,6 +42,9 @@ class DispatchSettings:
     claim_gather_s: float = 0.005
     max_in_flight: int = 2000
     no_route_retry: timedelta = timedelta(seconds=5)
+    no_route_wait_s: float = 30.0
+    """How long a claimed message waits for a carrier of its route to come back (well inside
+    the lease) before it is handed back to the queue."""
     max_retry_delay_s: float = 60.0
 
 
@@ -102,7 +106,7 @@ class Dispatcher:
                 row, Status.DELIVERED, Status.DELIVERED.description, time_submitted=now
             )
             return
-        chosen = self._choose_carrier(row.recipient)
+        chosen = await self._wait_for_route(row.recipient)
         if chosen is None:
             await self._writer.write(
                 lambda c: store.release_claim(c, row.id, now + self._settings.no_route_retry)
@@ -160,6 +164,15 @@ class Dispatcher:
             lambda c: blacklist_store.blacklisted_among(c, row.account, [row.recipient])
         )
         return bool(found)
+
+    async def _wait_for_route(self, msisdn: str):
+        """A carrier for `msisdn`, waiting while every carrier of its route is down (a flap, an
+        outage): holding the claim is cheaper than handing it back and claiming it again."""
+        with trio.move_on_after(self._settings.no_route_wait_s):
+            while (chosen := self._choose_carrier(msisdn)) is None:
+                await self._carriers.wait_changed()
+            return chosen
+        return None
 
     def _choose_carrier(self, msisdn: str):
         snapshot = self._holder.current

@@ -92,9 +92,15 @@ class BindStats:
 
 
 class Carrier:
-    def __init__(self, settings: CarrierSettings, on_deliver: DeliverHandler) -> None:
+    def __init__(
+        self,
+        settings: CarrierSettings,
+        on_deliver: DeliverHandler,
+        on_state_change: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._on_deliver = on_deliver
+        self._on_state_change = on_state_change
         self._jobs_in, self._jobs_out = trio.open_memory_channel[_Job](0)
         self._tps = TokenBucket(settings.max_tps) if settings.max_tps else None
         self.binds: list[BindStats] = []
@@ -113,6 +119,8 @@ class Carrier:
         stats.state = state
         self._state_changed.set()
         self._state_changed = trio.Event()
+        if self._on_state_change is not None:
+            self._on_state_change()
 
     @property
     def in_flight(self) -> int:
