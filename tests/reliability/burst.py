@@ -1,10 +1,12 @@
-"""Bursts of Message API requests from concurrent clients, and what the database holds.
+"""Bursts of Message API requests from concurrent clients, and what became of every message.
 
-Every message of a burst has a recipient number of its own.
+Every message of a burst has a recipient number of its own, so the carrier's copies (in
+`simulator.submitted`) and the status records tell which message they are about.
 """
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpx
@@ -12,9 +14,12 @@ import trio
 from sqlalchemy import Row, Select, select
 
 from gatewayd.config.schema import DatabaseConfig
+from gatewayd.protocols.smpp.simulator import Simulator
 from gatewayd.storage.engine import open_engine
 from gatewayd.storage.tables import messages
 from tests.reliability.nodes import KEY
+
+DELIVERED = 200
 
 
 def msisdn(number: int) -> str:
@@ -121,6 +126,57 @@ class Burst:
         self._changed = trio.Event()
 
 
+@dataclass
+class StatusRecords:
+    """What the Status polling endpoint handed out, by recipient."""
+
+    by_recipient: dict[str, list[dict]] = field(default_factory=dict)
+    polls: int = 0
+
+    def add(self, records: Iterable[dict]) -> None:
+        for record in records:
+            self.by_recipient.setdefault(record["To"], []).append(record)
+
+    def final(self, to: str) -> dict | None:
+        finals = [r for r in self.by_recipient.get(to, []) if r["StatusCode"] >= DELIVERED]
+        return finals[0] if finals else None
+
+    def missing(self, recipients: Iterable[str]) -> set[str]:
+        """Recipients whose final status has not been handed out."""
+        return {to for to in recipients if self.final(to) is None}
+
+    def repeated(self) -> dict[tuple[str, int], int]:
+        """(recipient, StatusCode) pairs handed out more than once."""
+        seen = Counter((r["To"], r["StatusCode"]) for rs in self.by_recipient.values() for r in rs)
+        return {pair: count for pair, count in seen.items() if count > 1}
+
+    def final_codes(self) -> Counter[int]:
+        finals = (self.final(to) for to in self.by_recipient)
+        return Counter(record["StatusCode"] for record in finals if record is not None)
+
+
+async def poll_until_final(
+    url: str, recipients: set[str], simulator: Simulator, timeout_s: float
+) -> StatusRecords:
+    """Poll /sms/v1/Status (each record is handed out once) until every one of `recipients`
+    has a final status or `timeout_s` has passed; between empty polls, wait (briefly) for
+    the carrier side to move."""
+    records = StatusRecords()
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        with trio.move_on_after(timeout_s):
+            while records.missing(recipients):
+                response = await client.post(
+                    "/sms/v1/Status", json={"apiKey": KEY, "maxRecords": 1000}
+                )
+                page = response.json()
+                records.polls += 1
+                records.add(page["StatusMessages"])
+                if page["NumberOfRecords"] == 0:
+                    with trio.move_on_after(0.2):
+                        await simulator.changed.wait()
+    return records
+
+
 def _read(database_url: str, query: Select) -> list[Row]:
     engine = open_engine(DatabaseConfig(url=database_url))
     try:
@@ -130,7 +186,22 @@ def _read(database_url: str, query: Select) -> list[Row]:
         engine.dispose()
 
 
+def stored_statuses(database_url: str) -> dict[str, int]:
+    """Every stored message's status by recipient, read from the database itself."""
+    rows = _read(database_url, select(messages.c.recipient, messages.c.status))
+    return {row.recipient: row.status for row in rows}
+
+
 def claims(database_url: str) -> Counter[str]:
     """How many messages each node holds a claim on, read from the database itself."""
     query = select(messages.c.claimed_by).where(messages.c.claimed_by.is_not(None))
     return Counter(row.claimed_by for row in _read(database_url, query))
+
+
+def carrier_copies(simulator: Simulator) -> Counter[str]:
+    """How many times the carrier received each recipient's message."""
+    return Counter(s.fields["destination_addr"].decode() for s in simulator.submitted)
+
+
+def duplicates(copies: Counter[str]) -> int:
+    return sum(count - 1 for count in copies.values())
