@@ -20,6 +20,8 @@ from gatewayd.storage.tables import messages
 from tests.reliability.nodes import KEY
 
 DELIVERED = 200
+DRAIN_TIMEOUT_S = 120
+"""A bound for a stuck queue, not the expected time: draining takes 15 to 30 s here."""
 
 
 def msisdn(number: int) -> str:

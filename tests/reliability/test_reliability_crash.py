@@ -8,6 +8,7 @@ import trio
 
 from tests.reliability.burst import (
     DELIVERED,
+    DRAIN_TIMEOUT_S,
     Burst,
     carrier_copies,
     duplicates,
@@ -46,7 +47,7 @@ async def test_kill_9_mid_burst_then_restart_every_accepted_message_ends_final(
     accepted = set(burst.accepted.values())
     stored_in_doubt = burst.in_doubt_recipients & stored.keys()
     expected = accepted | stored_in_doubt
-    records = await poll_until_final(node.url, expected, simulator, timeout_s=60)
+    records = await poll_until_final(node.url, expected, simulator, DRAIN_TIMEOUT_S)
     drain_s = time.monotonic() - burst.finished
     stored_after = await trio.to_thread.run_sync(stored_statuses, sqlite_url)
     copies = carrier_copies(simulator)

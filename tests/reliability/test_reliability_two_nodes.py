@@ -12,9 +12,11 @@ from gatewayd.core.dispatcher import DispatchSettings
 from gatewayd.protocols.smpp.simulator import Simulator
 from tests.reliability.burst import (
     DELIVERED,
+    DRAIN_TIMEOUT_S,
     Burst,
     StatusRecords,
     carrier_copies,
+    claims,
     duplicates,
     poll_until_final,
     stored_statuses,
@@ -66,7 +68,7 @@ async def test_two_nodes_share_the_work_and_never_submit_a_message_twice(
     with trio.fail_after(60):
         await burst.run()
     accepted = set(burst.accepted.values())
-    records = await poll_until_final(a.url, accepted, simulator, timeout_s=60)
+    records = await poll_until_final(a.url, accepted, simulator, DRAIN_TIMEOUT_S)
     finish_s = time.monotonic() - burst.started
     copies = carrier_copies(simulator)
     per_node = submits_by_node(simulator)
@@ -116,10 +118,11 @@ async def test_one_node_stops_mid_burst_and_the_other_finishes_all_the_work(
             exit_status = await stop(b, how)
             accepted_at_stop, at_stop = len(burst.accepted), submits_by_node(simulator)
 
+    left_claimed = (await trio.to_thread.run_sync(claims, postgres_url))["node-b"]
     stored = await trio.to_thread.run_sync(stored_statuses, postgres_url)
     accepted = set(burst.accepted.values())
     expected = accepted | (burst.in_doubt_recipients & stored.keys())
-    deadline_s = 60 if how == "sigterm" else LEASE_S + 60
+    deadline_s = DRAIN_TIMEOUT_S + (0 if how == "sigterm" else LEASE_S)
     records = await poll_until_final(a.url, expected, simulator, timeout_s=deadline_s)
     finish_s = time.monotonic() - stopped_at
     stored_after = await trio.to_thread.run_sync(stored_statuses, postgres_url)
@@ -129,6 +132,7 @@ async def test_one_node_stops_mid_burst_and_the_other_finishes_all_the_work(
     figures.add(
         f"{how} node-b at {accepted_at_stop} accepted, submits by node then {dict(at_stop)}"
         + (f", exit status {exit_status}" if how == "sigterm" else f" (lease {LEASE_S:.0f}s)")
+        + f"; it left {left_claimed} messages claimed"
     )
     figures.add(
         f"accepted {len(accepted)}; in doubt {len(burst.in_doubt)} requests "
@@ -141,6 +145,7 @@ async def test_one_node_stops_mid_burst_and_the_other_finishes_all_the_work(
 
     if how == "sigterm":
         assert exit_status == 0
+        assert left_claimed == 0, "a stopped node hands back what it had claimed"
     assert burst.refused == []
     assert accepted <= stored.keys(), "an answered message must be in the database"
     missing = records.missing(expected)
