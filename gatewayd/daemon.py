@@ -2,8 +2,9 @@
 
 Start: configuration → database (migrated on SQLite) → group-commit writer → front doors
 (HTTP API, admin) → READY=1. SIGTERM/SIGINT: STOPPING=1, the front doors stop accepting and
-finish what is in flight, then the writer commits what is queued, then exit 0. SIGHUP
-reloads the configuration file; an invalid file is refused and the running one stays.
+finish what is in flight, then the writer commits what is queued and hands back the work
+this node had claimed, then exit 0. SIGHUP reloads the configuration file; an invalid file
+is refused and the running one stays.
 """
 
 import logging
@@ -123,6 +124,9 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
                     work.cancel_scope.cancel()
                 if runtime.egress is not None:
                     await runtime.egress.aclose()
+                # Hand back what this node had claimed, so another node takes it at once
+                # rather than when its leases run out.
+                await writer.write(lambda c: release_claims_of(c, runtime.node_id))
                 writer.close()
         finally:
             engine.dispose()

@@ -72,6 +72,18 @@ async def test_a_connection_dropped_mid_window_hands_submits_back_and_rebinds(st
     assert simulator.binds >= 2, "the carrier bound again"
 
 
+async def test_a_slow_answer_is_waited_for_not_handed_back_to_be_sent_twice(
+    start_smpp, autojump_clock
+):
+    """Past `queue_wait_s` a PDU a bind took is on the wire: retrying it would send it twice."""
+    simulator, carrier, _ = await start_smpp(
+        SimulatorSettings(receipts=False, answer_delay_s=2), queue_wait_s=1, response_timeout_s=5
+    )
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.ACCEPTED and result.message_id
+    assert len(simulator.submitted) == 1
+
+
 async def test_an_smsc_that_never_answers_times_out_as_retry(start_smpp, autojump_clock):
     _, carrier, _ = await start_smpp(SimulatorSettings(silent=True), response_timeout_s=2)
     result = await carrier.submit(SUBMIT)

@@ -139,15 +139,18 @@ class Carrier:
             task_status.started()
 
     async def submit(self, fields: dict[str, Any]) -> SubmitResult:
+        """Only the hand-over to a bind is bounded by `queue_wait_s`: once a bind has taken
+        the PDU it may be on the wire, and handing it back then would send it twice. The
+        bind's own response timeout bounds the rest."""
         job = _Job(fields)
-        with trio.move_on_after(self.settings.queue_wait_s):
+        with trio.move_on_after(self.settings.queue_wait_s) as waiting:
             await self._jobs_in.send(job)
-            await job.done.wait()
-            assert job.result is not None
-            return job.result
-        if job.done.is_set() and job.result is not None:
-            return job.result
-        return SubmitResult(Outcome.RETRY, reason=f"{self.settings.name}: no bind took it in time")
+        if waiting.cancelled_caught:
+            reason = f"{self.settings.name}: no bind took it in time"
+            return SubmitResult(Outcome.RETRY, reason=reason)
+        await job.done.wait()
+        assert job.result is not None
+        return job.result
 
     async def _keep_bound(self, name: str, mode: str, stats: BindStats) -> None:
         delay = self.settings.reconnect_min_s

@@ -37,6 +37,8 @@ class SimulatorSettings:
     """Close the connection after every Nth submit_sm, unanswered (0 = never)."""
     silent: bool = False
     """Never answer submit_sm (response-timeout tests)."""
+    answer_delay_s: float = 0.0
+    """Answer submit_sm this late (a slow SMSC)."""
     seed: int | None = None
 
 
@@ -186,6 +188,8 @@ class Simulator:
         if settings.receipts and pdu.get("registered_delivery", 0) & 0x03:
             assert self._nursery is not None
             self._nursery.start_soon(self._send_receipt, client, pdu, message_id)
+        if settings.answer_delay_s:
+            await trio.sleep(settings.answer_delay_s)
         return codec.ESME_ROK, {"message_id": message_id}
 
     def _new_id(self) -> str:
