@@ -138,22 +138,23 @@ class Dispatcher:
                 "esm_class": part.esm_class,
                 **part.tlvs,
             }
-            result = await carrier.submit(fields)
-            if result.outcome is Outcome.REJECTED:
-                await self._finish(
-                    row,
-                    Status.REJECTED,
-                    result.reason,
-                    smpp_status=result.status,
-                    carrier=config.name,
+            async with carrier.unrecorded:
+                result = await carrier.submit(fields)
+                if result.outcome is Outcome.REJECTED:
+                    await self._finish(
+                        row,
+                        Status.REJECTED,
+                        result.reason,
+                        smpp_status=result.status,
+                        carrier=config.name,
+                    )
+                    return
+                if result.outcome is Outcome.RETRY:
+                    await self._retry(row, result.reason)
+                    return
+                await self._receipts.record_part(
+                    row, number, config, result.message_id or "", last=number == len(parts)
                 )
-                return
-            if result.outcome is Outcome.RETRY:
-                await self._retry(row, result.reason)
-                return
-            await self._receipts.record_part(
-                row, number, config, result.message_id or "", last=number == len(parts)
-            )
 
     async def _opted_out_since(self, row: Row) -> bool:
         """A scheduled message's recipient may have texted STOP since it was accepted."""

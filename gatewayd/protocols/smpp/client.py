@@ -107,6 +107,9 @@ class Carrier:
         self.status_counts: dict[int, int] = {}
         self._random = random.Random()
         self._state_changed = trio.Event()
+        self.unrecorded = trio.Semaphore(max(1, settings.window * settings.binds))
+        """Held by a part from before its submit until its record has committed: so a crash
+        leaves at most one window per bind sent but not recorded (sent again after restart)."""
 
     def healthy(self) -> bool:
         return any(b.state in ("tx", "trx") for b in self.binds)
