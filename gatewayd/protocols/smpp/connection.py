@@ -118,10 +118,12 @@ class SmppConnection:
             await self.stream.aclose()
 
     async def _flush(self) -> None:
-        data = self.session.data_to_send()
-        if not data:
-            return
+        """Send what the session has queued. Taken under the lock: what others queued while a
+        send was in progress goes out in the next one, many PDUs in one write."""
         async with self._send_lock:
+            data = self.session.data_to_send()
+            if not data:
+                return
             # A peer that stops reading must not hold us: past the response timeout the
             # connection is given up (what it had in flight comes back as ConnectionLost).
             with trio.move_on_after(self._response_timeout_s) as stuck:
