@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import trio
@@ -22,14 +23,14 @@ from gatewayd.config.loader import load_config
 from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.clock import Clock
-from gatewayd.core.dispatcher import Dispatcher
+from gatewayd.core.dispatcher import Dispatcher, DispatchSettings
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.smpp_outbox import SmppOutbox
 from gatewayd.core.submission import Submitter
-from gatewayd.core.webhook_outbox import WebhookOutbox
+from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.server import ListenError
@@ -137,6 +138,7 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
 async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
     metrics = runtime.metrics
+    lease = timedelta(seconds=runtime.holder.current.config.database.claim_lease_s)
     receipts = runtime.receipts = ReceiptMatcher(
         runtime.holder, runtime.writer, runtime.clock, metrics.count_status, metrics.observe_receipt
     )
@@ -154,6 +156,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         receipts,
         runtime.node_id,
         runtime.clock,
+        DispatchSettings(lease=lease, no_route_wait_s=min(30.0, lease.total_seconds() / 4)),
         on_status=metrics.count_status,
     )
     await nursery.start(runtime.dispatcher.run)
@@ -170,12 +173,15 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         runtime.egress,
         runtime.node_id,
         runtime.clock,
+        OutboxSettings(lease=lease),
         on_attempt=runtime.metrics.count_webhook,
     )
     await nursery.start(runtime.webhooks.run)
     if runtime.holder.current.config.smpp_server is not None:
         runtime.smpp_door = SmppFrontDoor(runtime)
-        outbox = SmppOutbox(runtime.writer, runtime.smpp_door.binds, runtime.node_id, runtime.clock)
+        outbox = SmppOutbox(
+            runtime.writer, runtime.smpp_door.binds, runtime.node_id, runtime.clock, lease
+        )
         await nursery.start(outbox.run)
     runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
 

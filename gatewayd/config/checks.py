@@ -4,8 +4,9 @@ import re
 from collections.abc import Iterable
 
 from gatewayd.config.errors import format_path
-from gatewayd.config.schema import Config
+from gatewayd.config.schema import CarrierConfig, Config
 from gatewayd.config.secrets import api_key_digest, is_hashed_key
+from gatewayd.protocols.smpp.client import CarrierSettings
 
 ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&+]{1,11}$")
 
@@ -40,7 +41,30 @@ def cross_check(config: Config) -> list[str]:
         "SMPP system_id",
     )
     problems += _check_time_windows(config)
+    problems += _check_lease(config)
     return problems
+
+
+def submit_margin_s(carrier: CarrierConfig) -> float:
+    """How long a submit to `carrier` may take from its hand-over to the commit of its record:
+    a message is submitted only while its claim has at least this much left."""
+    return HAND_OVER_S + carrier.response_timeout_s + RECORD_S
+
+
+HAND_OVER_S = CarrierSettings.queue_wait_s
+"""The longest a bind may take to pick a submit up."""
+RECORD_S = 5.0
+"""Allowance for committing the part's record once the carrier has answered."""
+
+
+def _check_lease(config: Config) -> list[str]:
+    lease = config.database.claim_lease_s
+    return [
+        f"database.claim_lease_s: {lease:g}s leaves no time to submit to carrier {c.name!r} "
+        f"(needs more than {2 * submit_margin_s(c):g}s with its response_timeout_s)"
+        for c in config.carriers
+        if lease <= 2 * submit_margin_s(c)
+    ]
 
 
 def _unique(

@@ -37,6 +37,7 @@ class DatabaseConfig(Section):
     sqlite_synchronous: Annotated[Literal["full", "normal"], LowerWord] = "full"
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    claim_lease_s: Seconds = 120.0
 
     @property
     def is_sqlite(self) -> bool:

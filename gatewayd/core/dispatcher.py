@@ -16,7 +16,9 @@ from typing import Any
 import trio
 from sqlalchemy import Connection, Row
 
+from gatewayd.config.checks import submit_margin_s
 from gatewayd.config.holder import ConfigHolder
+from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
@@ -139,6 +141,11 @@ class Dispatcher:
                 **part.tlvs,
             }
             async with carrier.unrecorded:
+                if not self._claim_lasts(row, config):
+                    log.info(
+                        "message %s: its claim ends too soon to submit; left to a new claim", row.id
+                    )
+                    return
                 result = await carrier.submit(fields)
                 if result.outcome is Outcome.REJECTED:
                     await self._finish(
@@ -155,6 +162,12 @@ class Dispatcher:
                 await self._receipts.record_part(
                     row, number, config, result.message_id or "", last=number == len(parts)
                 )
+
+    def _claim_lasts(self, row: Row, carrier: CarrierConfig) -> bool:
+        """Whether this node's claim on `row` outlasts a submit and its record: past its end
+        another node may claim the message and send it too."""
+        left = row.claimed_until - self._clock()
+        return left > timedelta(seconds=submit_margin_s(carrier))
 
     async def _opted_out_since(self, row: Row) -> bool:
         """A scheduled message's recipient may have texted STOP since it was accepted."""

@@ -31,8 +31,14 @@ RECEIPT_STATES = {
 
 class SmppOutbox:
     def __init__(
-        self, writer: Writer, binds: BindRegistry, node_id: str, clock: Callable[[], datetime]
+        self,
+        writer: Writer,
+        binds: BindRegistry,
+        node_id: str,
+        clock: Callable[[], datetime],
+        lease: timedelta = timedelta(seconds=120),
     ) -> None:
+        self._lease = lease
         self._writer = writer
         self._binds = binds
         self._node = node_id
@@ -44,9 +50,7 @@ class SmppOutbox:
         self.run = self._loop.run
 
     def _claim(self, connection: Connection) -> list[Row]:
-        return store.claim_jobs(
-            connection, "smpp", self._node, self._clock(), timedelta(seconds=60), 200
-        )
+        return store.claim_jobs(connection, "smpp", self._node, self._clock(), self._lease, 200)
 
     async def _deliver(self, job: Row) -> None:
         bind = self._binds.receiver(job.application)

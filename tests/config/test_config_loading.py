@@ -150,6 +150,17 @@ def test_a_route_to_an_unknown_carrier_is_refused():
     assert problems == ["routes[0].carriers[1]: no carrier named 'b'"]
 
 
+def test_a_claim_lease_too_short_to_submit_within_is_refused():
+    problems = problems_of(
+        "database: {claim_lease_s: 40}\n"
+        "carriers: [{name: a, simulator: true}, {name: b, simulator: true, response_timeout_s: 1}]"
+    )
+    assert problems == [
+        "database.claim_lease_s: 40s leaves no time to submit to carrier 'a' "
+        "(needs more than 40s with its response_timeout_s)"
+    ]
+
+
 def test_numbers_must_belong_to_known_applications_and_senders_to_their_application():
     text = MINIMAL.replace("application: shop}", "application: shoop}")
     problems = problems_of(text)

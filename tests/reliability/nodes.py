@@ -74,6 +74,11 @@ MakeNode = Callable[[str, str, int], Node]
 """make_node(node_id, database_url, smsc_port) -> a Node, not started."""
 
 
+LEASE_S = 45
+"""Claims of a node killed with SIGKILL last this long: shorter than the default 120 s (the
+shortest the carrier's response timeout allows), so a test need not wait that long."""
+
+
 def node_config(node_id: str, database_url: str, http_port: int, smsc_port: int) -> str:
     """One carrier (the test's simulator, `BINDS` binds of `WINDOW`), one application.
 
@@ -83,7 +88,7 @@ def node_config(node_id: str, database_url: str, http_port: int, smsc_port: int)
     """
     return f"""
 node_id: {node_id}
-database: {{url: "{database_url}"}}
+database: {{url: "{database_url}", claim_lease_s: {LEASE_S}}}
 http: {{listen: ["127.0.0.1:{http_port}"]}}
 admin: {{listen: ["127.0.0.1:{free_port()}"]}}
 carriers:

@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 import trio
 
-from gatewayd.core.dispatcher import DispatchSettings
 from gatewayd.protocols.smpp.simulator import Simulator
 from tests.reliability.burst import (
     DELIVERED,
@@ -21,15 +20,13 @@ from tests.reliability.burst import (
     poll_until_final,
     stored_statuses,
 )
-from tests.reliability.nodes import BINDS, WINDOW, MakeNode, Node
+from tests.reliability.nodes import BINDS, LEASE_S, WINDOW, MakeNode, Node
 
 pytestmark = pytest.mark.postgres
 
 TOTAL = 3000
 STOP_AT_ACCEPTED = 1000
 STOP_AT_SUBMITTED = 100
-LEASE_S = DispatchSettings().lease.total_seconds()
-"""Not a configuration key: a node killed with SIGKILL keeps its claims this long."""
 
 
 async def start_two_nodes(
