@@ -48,16 +48,6 @@ def claim_due(
     return sorted(claimed, key=lambda row: row.next_attempt_at)
 
 
-def release(connection: Connection, table: Table, ids: list, node: str) -> None:
-    """Give claimed rows back (at shutdown) so another node can take them at once."""
-    if ids:
-        connection.execute(
-            update(table)
-            .where(table.c.id.in_(ids), table.c.claimed_by == node)
-            .values(claimed_by=None, claimed_until=None)
-        )
-
-
 def release_claims_of(connection: Connection, node: str) -> None:
     """At start: what this node held when it last stopped is free again at once."""
     for table in (messages, outbox):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import trio
 from sqlalchemy import insert
 
-from gatewayd.storage.claims import claim_due, release
+from gatewayd.storage.claims import claim_due, release_claims_of
 from gatewayd.storage.engine import WRITES
 from gatewayd.storage.tables import outbox
 
@@ -46,12 +46,12 @@ def test_only_due_and_unleased_rows_are_claimed(engine):
     assert len(later) == 5, "expired leases and newly due rows are claimable"
 
 
-def test_released_rows_are_claimable_at_once(engine):
+def test_rows_a_node_hands_back_are_claimable_at_once(engine):
     _fill(engine, 4)
-    claimed = _claim(engine, "node-a")
+    assert len(_claim(engine, "node-a")) == 4
     with engine.begin() as connection:
-        release(connection, outbox, [row.id for row in claimed[:2]], "node-a")
-    assert len(_claim(engine, "node-b")) == 2
+        release_claims_of(connection, "node-a")
+    assert len(_claim(engine, "node-b")) == 4
 
 
 async def test_two_nodes_claiming_together_never_share_a_row(engine):
