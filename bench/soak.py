@@ -4,10 +4,12 @@ gatewayd (SQLite) submits to the SMSC simulator (`gatewayd simulate-smsc`, its o
 and posts its status webhooks to bench/receiver.py (its own process). A paced, open-loop
 load generator sends --rate messages/s (one recipient each, over up to 256 keep-alive
 connections) for --seconds. Every --sample seconds it records gatewayd's RSS (VmRSS) and
-CPU, messages accepted and final (gatewayd's /metrics on the admin listener), webhooks
-received (the receiver), the backlog (accepted - final), webhooks pending (statuses that
-make a webhook - webhooks received) and the queue gauges of /metrics. After the load, the
-backlog must drain: every accepted message must reach the receiver as a final status.
+CPU (% of one core), how busy the whole machine was (% of all cores: other work there skews
+the figures), messages accepted and final (gatewayd's /metrics on the admin listener),
+webhooks received (the receiver), the backlog (accepted - final webhooks received),
+webhooks pending (statuses that make a webhook - webhooks received) and the queue gauges of
+/metrics. After the load, the backlog must drain: every accepted message must reach the
+receiver as a final status.
 
 The verdict (exit status 1 when it fails): the memory slope over the second half of the
 load (least squares, KiB/min) stays under --max-slope, the backlog does not grow over the
@@ -32,6 +34,7 @@ from common import (
     Gatewayd,
     Processes,
     cpu_seconds,
+    host_cpu_times,
     http_get,
     rss_kib,
     start_gatewayd,
@@ -62,6 +65,7 @@ class Sample:
     t: float
     rss_kib: int
     cpu_percent: float
+    host_busy_percent: float
     accepted: int
     final: int
     hooks: int
@@ -152,6 +156,7 @@ class Sampler:
         self.receiver = receiver
         self.start = time.monotonic()
         self._cpu = (self.start, cpu_seconds(gatewayd.process.pid))
+        self._host = host_cpu_times()
 
     def sample(self) -> Sample:
         pid = self.gatewayd.process.pid
@@ -160,12 +165,16 @@ class Sampler:
         now, cpu = time.monotonic(), cpu_seconds(pid)
         cpu_percent = 100 * (cpu - self._cpu[1]) / (now - self._cpu[0])
         self._cpu = (now, cpu)
+        host = host_cpu_times()
+        busy, total = host[0] - self._host[0], host[1] - self._host[1]
+        self._host = host
         received = hooks["final"] + hooks["non_final"] + hooks["duplicates"]
         statuses = metric(metrics, "gatewayd_message_statuses_total")
         return Sample(
             t=now - self.start,
             rss_kib=rss_kib(pid),
             cpu_percent=cpu_percent,
+            host_busy_percent=100 * busy / total if total else 0.0,
             accepted=int(metric(metrics, "gatewayd_messages_accepted_total")),
             final=int(metric(metrics, "gatewayd_message_statuses_total", 'status="Submitted"')),
             hooks=received,
@@ -198,17 +207,18 @@ async def soak(gatewayd: Gatewayd, receiver: int, args) -> tuple[list[Sample], S
 
 
 HEADER = (
-    f"{'t s':>6} {'RSS MiB':>8} {'CPU %':>6} {'accepted':>9} {'final':>9} {'hooks':>9} "
-    f"{'final hooks':>11} {'backlog':>8} {'hooks pending':>13} {'write queue':>11} "
-    f"{'window':>7}"
+    f"{'t s':>6} {'RSS MiB':>8} {'CPU %':>6} {'host %':>6} {'accepted':>9} {'final':>9} "
+    f"{'hooks':>9} {'final hooks':>11} {'backlog':>8} {'hooks pending':>13} "
+    f"{'write queue':>11} {'window':>7}"
 )
 
 
 def print_sample(s: Sample, note: str = "") -> None:
     print(
-        f"{s.t:>6.1f} {s.rss_kib / 1024:>8.1f} {s.cpu_percent:>6.0f} {s.accepted:>9,} "
-        f"{s.final:>9,} {s.hooks:>9,} {s.final_hooks:>11,} {s.backlog:>8,} "
-        f"{s.pending_hooks:>13,} {s.write_queue:>11,} {s.window:>7} {note}",
+        f"{s.t:>6.1f} {s.rss_kib / 1024:>8.1f} {s.cpu_percent:>6.0f} "
+        f"{s.host_busy_percent:>6.0f} {s.accepted:>9,} {s.final:>9,} {s.hooks:>9,} "
+        f"{s.final_hooks:>11,} {s.backlog:>8,} {s.pending_hooks:>13,} {s.write_queue:>11,} "
+        f"{s.window:>7} {note}",
         flush=True,
     )
 
@@ -287,4 +297,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted; every process this run started is stopped") from None
