@@ -15,6 +15,7 @@ accepted req/s: 2xx answers / (last answer - first request); p50/p99 from wrk.
 end-to-end msg/s: final callbacks / (last final callback - first request).
 RSS (VmRSS): gatewayd's process; Kannel's bearerbox + smsbox. Before the load, its peak
 (sampled every 0.1 s until the last callback), and after (idle, 2 s after the last one).
+How busy the whole machine was meanwhile is printed too: other work there skews the figures.
 
 Before the gateways, the same wrk script is run against the receiver alone: that rate bounds
 what the load generator and the receiver can measure, and must be far above the others.
@@ -41,6 +42,7 @@ from common import (
     KEY,
     Processes,
     drop_postgres_database,
+    host_cpu_times,
     http_get,
     postgres_database,
     rss_kib,
@@ -161,6 +163,7 @@ class Result:
     rss_before: int
     rss_peak: int
     rss_after: int
+    host_busy_percent: float
 
     @property
     def seconds(self) -> float:
@@ -294,12 +297,13 @@ def measure(
 ) -> Result:
     """One gateway under the load: `run` names its wrk log and its callbacks' path."""
     sampler = RssSampler(pids)
-    before = sampler.now()
+    before, host = sampler.now(), host_cpu_times()
     with sampler:
         load = drive(processes, run, url, script, args)
         callbacks = wait_callbacks(receiver, run, load.accepted, args.timeout)
+    busy, total = (after - start for after, start in zip(host_cpu_times(), host, strict=True))
     time.sleep(IDLE_S)
-    return Result(name, load, callbacks, before, sampler.peak, sampler.now())
+    return Result(name, load, callbacks, before, sampler.peak, sampler.now(), 100 * busy / total)
 
 
 def run_gatewayd(processes: Processes, database: str, smsc: int, receiver: int, args) -> Result:
@@ -370,6 +374,7 @@ ROWS = [
     Row("RSS before MiB", lambda r: r.rss_before / 1024, ".1f"),
     Row("RSS peak MiB", lambda r: r.rss_peak / 1024, ".1f"),
     Row("RSS after MiB", lambda r: r.rss_after / 1024, ".1f"),
+    Row("machine CPU busy %, all cores", lambda r: r.host_busy_percent, ".0f", compared=False),
 ]
 
 
