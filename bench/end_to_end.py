@@ -447,12 +447,24 @@ def main() -> None:
     print_table(results, kannel)
     print(f"logs: {directory}")
     failures = [
-        r.name for r in [calibration, *results] if r.missing or r.load.accepted < args.messages
+        problem for r in [calibration, *results] if (problem := shortfall(r, args.messages))
     ]
     if failures:
         raise SystemExit(
-            f"not every message was accepted and reported final: {', '.join(failures)}"
+            "not every message was accepted and reported final:\n" + "\n".join(failures)
         )
+
+
+def shortfall(result: Result, messages: int) -> str:
+    """What went missing in a run, or nothing."""
+    load = result.load
+    if load.accepted == messages and not result.missing:
+        return ""
+    errors = f", socket errors: {load.errors}" if load.errors else ""
+    return (
+        f"{result.name}: {load.sent:,} sent, {load.answered:,} answered, {load.accepted:,} "
+        f"accepted of {messages:,}{errors}; {result.missing:,} final callbacks missing"
+    )
 
 
 if __name__ == "__main__":
