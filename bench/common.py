@@ -222,11 +222,19 @@ def http_get(url: str) -> str:
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Until `check()` holds; a check that cannot connect yet (OSError) counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not _holds(check):
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up after {timeout:.0f}s waiting for {what}")
         time.sleep(0.1)
+
+
+def _holds(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except OSError:
+        return False
 
 
 def wait_gatewayd_bound(gatewayd: Gatewayd, binds: int = 2) -> None:

@@ -189,6 +189,7 @@ async def soak(gatewayd: Gatewayd, receiver: int, args) -> tuple[list[Sample], S
     """The samples taken during the load, the last one of the drain after it, the load's counts."""
     sampler = Sampler(gatewayd, receiver)
     counts = Generated()
+    await asyncio.sleep(1)  # the first row: gatewayd and the machine before the load
     samples = [await asyncio.to_thread(sampler.sample)]
     print_sample(samples[0])
     load = asyncio.create_task(generate(gatewayd.http_port, args.rate, args.seconds, counts))
