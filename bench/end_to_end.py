@@ -1,0 +1,474 @@
+"""End-to-end messages per second: gatewayd beside Kannel, from the first HTTP request to the
+last final status callback, with their resident memory, in one run.
+
+One SMSC simulator process (`gatewayd simulate-smsc`, receipts after --receipt-delay) serves
+gatewayd on SQLite, gatewayd on PostgreSQL (when the local server answers) and Kannel
+(Debian's bearerbox + smsbox 1.4.5), one after the other. Each gets the same load from wrk
+(Debian package) and a Lua script: exactly --messages requests of one recipient each over
+--concurrency keep-alive connections, every request carrying its own id (gatewayd:
+`reference`; Kannel: in the dlr-url). gatewayd posts its status webhook, and Kannel fetches
+its dlr-url (dlr-mask 19: delivered, undeliverable, rejected), to bench/receiver.py in its
+own process, which keeps the time each id's final status arrived (gatewayd's Submitted
+webhooks are counted apart).
+
+accepted req/s: 2xx answers / (last answer - first request); p50/p99 from wrk.
+end-to-end msg/s: final callbacks / (last final callback - first request).
+RSS (VmRSS): gatewayd's process; Kannel's bearerbox + smsbox. Before the load, its peak
+(sampled every 0.1 s until the last callback), and after (idle, 2 s after the last one).
+How busy the whole machine was meanwhile is printed too: other work there skews the figures.
+
+Before the gateways, the same wrk script is run against the receiver alone: that rate bounds
+what the load generator and the receiver can measure, and must be far above the others.
+
+    .venv/bin/python bench/end_to_end.py [--messages 10000] [--concurrency 32]
+        [--receipt-delay 0.5] [--skip-postgres] [--timeout 600]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+from common import (
+    KEY,
+    Processes,
+    drop_postgres_database,
+    host_cpu_times,
+    http_get,
+    postgres_database,
+    rss_kib,
+    start_gatewayd,
+    start_kannel,
+    start_receiver,
+    start_simulator,
+    wait_gatewayd_bound,
+    wait_kannel_bound,
+    wrk_latency_ms,
+)
+
+THREADS = 2
+TEXT = "Benchmark message, about sixty characters long, plain text."
+RECIPIENT = "32470000001"
+KANNEL_DLR_MASK = 1 + 2 + 16  # delivered, undeliverable, rejected by the SMSC: finals only
+SAMPLE_S = 0.1
+IDLE_S = 2.0
+STALL_S = 30.0
+TARGETS = {"accepted req/s": 1.0, "end-to-end msg/s": 1.5}
+
+# Each wrk thread sends its share of the messages, one id each ("<thread>-<n>"), then its
+# connections wait (delay) until the run is stopped. A connection reserves its next message
+# in delay(), so no more than the share is ever sent. Times are CLOCK_MONOTONIC, which is
+# Python's time.monotonic() in every process.
+LUA = """
+local ffi = require("ffi")
+ffi.cdef("typedef struct { long sec; long nsec; } bench_time;"
+  .. "int clock_gettime(int clock, bench_time *time);")
+local clock = ffi.new("bench_time")
+local function now()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.sec) + tonumber(clock.nsec) / 1e9
+end
+
+local METHOD, PATH, BODY_HEAD, BODY_TAIL, ACCEPTED = @METHOD@, @PATH@, @BODY_HEAD@, @BODY_TAIL@,
+  @ACCEPTED@
+wrk.headers["Content-Type"] = "application/json"
+
+local threads = {}
+function setup(thread)
+  thread:set("index", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local messages, count = tonumber(args[1]), tonumber(args[2])
+  quota = math.floor(messages / count) + ((index < messages % count) and 1 or 0)
+  reserved, sent, answered, accepted, first, last = 0, 0, 0, 0, 0, 0
+end
+
+function delay()
+  if reserved < quota then
+    reserved = reserved + 1
+    return 0
+  end
+  return 3600000
+end
+
+function request()
+  if sent == reserved then  -- wrk's own check of the script, not sent: no id spent
+    return wrk.format(METHOD, PATH)
+  end
+  sent = sent + 1
+  if sent == 1 then first = now() end
+  local id = index .. "-" .. sent
+  local body = BODY_HEAD and (BODY_HEAD .. id .. BODY_TAIL)
+  return wrk.format(METHOD, PATH .. (body and "" or id), nil, body)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  last = now()
+  if status >= 200 and status < 300 and body:find(ACCEPTED) then accepted = accepted + 1 end
+  if answered == quota then io.stderr:write("finished\\n") end
+end
+
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    io.write(string.format("thread %d %d %d %.6f %.6f\\n", t:get("sent"), t:get("answered"),
+      t:get("accepted"), t:get("first"), t:get("last")))
+  end
+end
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk saw: requests sent, answered and accepted, first request, last answer."""
+
+    sent: int
+    answered: int
+    accepted: int
+    first: float
+    last: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / (self.last - self.first) if self.last > self.first else 0.0
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    final: int
+    non_final: int
+    duplicates: int
+    last: float | None
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    load: Load
+    callbacks: Callbacks
+    rss_before: int
+    rss_peak: int
+    rss_after: int
+    host_busy_percent: float
+
+    @property
+    def seconds(self) -> float:
+        last = self.callbacks.last
+        return last - self.load.first if last is not None else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.callbacks.final / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def missing(self) -> int:
+        return self.load.accepted - self.callbacks.final
+
+
+class RssSampler:
+    """Peak resident memory of some processes (summed), sampled in a thread."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def now(self) -> int:
+        return sum(rss_kib(pid) for pid in self.pids)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            self._stop.wait(SAMPLE_S)
+
+
+def lua_script(
+    directory: Path, name: str, method: str, path: str, body: tuple[str, str] | None, accepted: str
+) -> Path:
+    """The load script: `path` (or `body`'s head and tail) is followed by each request's id;
+    a 2xx answer counts as accepted when its body matches the Lua pattern `accepted`."""
+    head, tail = body if body else (None, None)
+    values = {"METHOD": method, "PATH": path, "BODY_HEAD": head, "BODY_TAIL": tail}
+    values["ACCEPTED"] = accepted
+    source = LUA
+    for key, value in values.items():
+        source = source.replace(f"@{key}@", "nil" if value is None else json.dumps(value))
+    script = directory / f"{name}.lua"
+    script.write_text(source)
+    return script
+
+
+def drive(processes: Processes, name: str, url: str, script: Path, args) -> Load:
+    """Run wrk until every thread has had all its answers (or --timeout), then stop it."""
+    log = processes.directory / f"wrk-{name}.log"
+    wrk = processes.start(
+        [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{args.concurrency}",
+            f"-d{args.timeout}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+            "--",
+            str(args.messages),
+            str(THREADS),
+        ],
+        log.name,
+    )
+    deadline = time.monotonic() + args.timeout
+    while log.read_text().count("finished\n") < THREADS and time.monotonic() < deadline:
+        if wrk.poll() is not None:
+            raise SystemExit(f"wrk exited with {wrk.returncode}: see {log}")
+        time.sleep(0.05)
+    wrk.send_signal(signal.SIGINT)
+    wrk.wait(timeout=30)
+    processes.stop(wrk)
+    return parse_wrk(log.read_text())
+
+
+def parse_wrk(output: str) -> Load:
+    threads = [line.split()[1:] for line in output.splitlines() if line.startswith("thread ")]
+    if len(threads) != THREADS:
+        raise SystemExit(f"wrk's script reported {len(threads)} threads:\n{output}")
+    errors = re.search(r"Socket errors: (.*)", output)
+    return Load(
+        sent=sum(int(t[0]) for t in threads),
+        answered=sum(int(t[1]) for t in threads),
+        accepted=sum(int(t[2]) for t in threads),
+        first=min(float(t[3]) for t in threads),
+        last=max(float(t[4]) for t in threads),
+        p50_ms=wrk_latency_ms(output, 50),
+        p99_ms=wrk_latency_ms(output, 99),
+        errors=errors[1] if errors else "",
+    )
+
+
+def wait_callbacks(receiver: int, run: str, expected: int, timeout: float) -> Callbacks:
+    """Poll the receiver until `expected` final callbacks arrived, none came for STALL_S, or
+    `timeout` passed."""
+    deadline = time.monotonic() + timeout
+    progress, seen = time.monotonic(), -1
+    while True:
+        stats = json.loads(http_get(f"http://127.0.0.1:{receiver}/stats/{run}"))
+        now = time.monotonic()
+        if stats["final"] != seen:
+            progress, seen = now, stats["final"]
+        if seen >= expected or now - progress > STALL_S or now > deadline:
+            return Callbacks(stats["final"], stats["non_final"], stats["duplicates"], stats["last"])
+        time.sleep(SAMPLE_S)
+
+
+def measure(
+    processes: Processes,
+    name: str,
+    run: str,
+    url: str,
+    script: Path,
+    pids: list[int],
+    receiver: int,
+    args,
+) -> Result:
+    """One gateway under the load: `run` names its wrk log and its callbacks' path."""
+    sampler = RssSampler(pids)
+    before, host = sampler.now(), host_cpu_times()
+    with sampler:
+        load = drive(processes, run, url, script, args)
+        callbacks = wait_callbacks(receiver, run, load.accepted, args.timeout)
+    busy, total = (after - start for after, start in zip(host_cpu_times(), host, strict=True))
+    time.sleep(IDLE_S)
+    return Result(name, load, callbacks, before, sampler.peak, sampler.now(), 100 * busy / total)
+
+
+def run_gatewayd(processes: Processes, database: str, smsc: int, receiver: int, args) -> Result:
+    store = database.split(":")[0]
+    run = f"gatewayd-{store}"
+    gatewayd = start_gatewayd(processes, database, smsc, f"http://127.0.0.1:{receiver}/hook/{run}")
+    try:
+        wait_gatewayd_bound(gatewayd)
+        request = json.dumps({"apiKey": KEY, "to": RECIPIENT, "message": TEXT, "reference": ""})
+        body = (request[:-2], request[-2:])  # the id goes between the reference's quotes
+        script = lua_script(
+            processes.directory, run, "POST", "/sms/v1/Message", body, '"MessageId":"'
+        )
+        url = f"http://127.0.0.1:{gatewayd.http_port}/sms/v1/Message"
+        pids = [gatewayd.process.pid]
+        return measure(processes, f"gatewayd {store}", run, url, script, pids, receiver, args)
+    finally:
+        processes.stop(gatewayd.process)
+
+
+def run_kannel(processes: Processes, smsc: int, receiver: int, args) -> Result:
+    kannel = start_kannel(processes, smsc)
+    try:
+        wait_kannel_bound(kannel)
+        dlr_url = quote(f"http://127.0.0.1:{receiver}/hook/kannel?type=%d&id=", safe="")
+        path = (
+            f"/cgi-bin/sendsms?username=bench&password=bench&from=8686&to={RECIPIENT}"
+            f"&text={quote_plus(TEXT)}&dlr-mask={KANNEL_DLR_MASK}&dlr-url={dlr_url}"
+        )
+        script = lua_script(processes.directory, "kannel", "GET", path, None, "^[03]: ")
+        url = f"http://127.0.0.1:{kannel.sendsms_port}/cgi-bin/sendsms"
+        pids = [kannel.bearerbox.pid, kannel.smsbox.pid]
+        return measure(processes, "Kannel 1.4.5", "kannel", url, script, pids, receiver, args)
+    finally:
+        processes.stop(kannel.smsbox)
+        processes.stop(kannel.bearerbox)
+
+
+def calibrate(processes: Processes, receiver: int, args) -> Result:
+    """The same load posted straight to the receiver as final status webhooks."""
+    body = ('{"StatusCode":200,"Reference":"', '"}')
+    script = lua_script(
+        processes.directory, "calibration", "POST", "/hook/calibration", body, "^ok$"
+    )
+    url = f"http://127.0.0.1:{receiver}/hook/calibration"
+    return measure(processes, "receiver alone", "calibration", url, script, [], receiver, args)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: Callable[[Result], float]
+    form: str
+    compared: bool = True
+    target: float | None = None
+
+
+ROWS = [
+    Row("accepted req/s", lambda r: r.load.rate, ",.0f", target=TARGETS["accepted req/s"]),
+    Row("  p50 ms", lambda r: r.load.p50_ms, ".1f"),
+    Row("  p99 ms", lambda r: r.load.p99_ms, ".1f"),
+    Row("end-to-end msg/s", lambda r: r.rate, ",.0f", target=TARGETS["end-to-end msg/s"]),
+    Row("  first request to last final s", lambda r: r.seconds, ".2f"),
+    Row("  final callbacks", lambda r: r.callbacks.final, ",d", compared=False),
+    Row("  missing (accepted - final)", lambda r: r.missing, ",d", compared=False),
+    Row("  duplicate finals", lambda r: r.callbacks.duplicates, ",d", compared=False),
+    Row("  non-final callbacks", lambda r: r.callbacks.non_final, ",d", compared=False),
+    Row("RSS before MiB", lambda r: r.rss_before / 1024, ".1f"),
+    Row("RSS peak MiB", lambda r: r.rss_peak / 1024, ".1f"),
+    Row("RSS after MiB", lambda r: r.rss_after / 1024, ".1f"),
+    Row("machine CPU busy %, all cores", lambda r: r.host_busy_percent, ".0f", compared=False),
+]
+
+
+def print_table(results: list[Result], kannel: Result) -> None:
+    gatewayds = [r for r in results if r is not kannel]
+    width = 20
+    header = f"{'':34}" + "".join(f"{r.name:>{width}}" for r in results)
+    header += "".join(f"{r.name.split()[-1] + ' / Kannel':>{width}}" for r in gatewayds)
+    print(header + f"{'target':>9}")
+    for row in ROWS:
+        line = f"{row.label:34}" + "".join(
+            f"{format(row.value(r), row.form):>{width}}" for r in results
+        )
+        line += "".join(f"{ratio(row, r, kannel):>{width}}" for r in gatewayds)
+        print(line + (f"{f'>= {row.target:.1f}x':>9}" if row.target is not None else ""))
+
+
+def ratio(row: Row, result: Result, kannel: Result) -> str:
+    base = row.value(kannel)
+    if not row.compared or not base:
+        return ""
+    times = row.value(result) / base
+    if row.target is None:
+        return f"{times:.2f}x"
+    return f"{times:.2f}x {'met' if times >= row.target else 'NOT met'}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--receipt-delay", type=float, default=0.5, metavar="SECONDS")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--timeout", type=int, default=600, help="seconds each load and its callbacks may take"
+    )
+    args = parser.parse_args()
+    if args.messages < args.concurrency or args.concurrency < THREADS:
+        parser.error(f"need --messages >= --concurrency >= {THREADS}")
+    for tool in ("wrk", "bearerbox", "smsbox"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install wrk kannel)")
+    directory = Path(tempfile.mkdtemp(prefix="gatewayd-e2e-"))
+    load_before = os.getloadavg()[0]
+    with Processes(directory) as processes:
+        receiver = start_receiver(processes)
+        smsc = start_simulator(processes, args.receipt_delay)
+        calibration = calibrate(processes, receiver, args)
+        results = [
+            run_gatewayd(processes, f"sqlite:///{directory}/gatewayd.db", smsc, receiver, args)
+        ]
+        database = None if args.skip_postgres else postgres_database()
+        if database:
+            try:
+                results.append(run_gatewayd(processes, database, smsc, receiver, args))
+            finally:
+                drop_postgres_database(database)
+        kannel = run_kannel(processes, smsc, receiver, args)
+    results.append(kannel)
+    print(
+        f"{args.messages:,} messages, 1 recipient a request, {args.concurrency} connections "
+        f"(wrk -t{THREADS}), receipts after {args.receipt_delay:g} s; loopback, "
+        f"{os.cpu_count()} cores, load average {load_before:.2f} before the run"
+    )
+    print(
+        f"load generator -> receiver alone: {calibration.load.rate:,.0f} req/s, "
+        f"{calibration.callbacks.final:,} of {calibration.load.accepted:,} counted "
+        f"(the ceiling of this measurement)"
+    )
+    print_table(results, kannel)
+    print(f"logs: {directory}")
+    failures = [
+        problem for r in [calibration, *results] if (problem := shortfall(r, args.messages))
+    ]
+    if failures:
+        raise SystemExit(
+            "not every message was accepted and reported final:\n" + "\n".join(failures)
+        )
+
+
+def shortfall(result: Result, messages: int) -> str:
+    """What went missing in a run, or nothing."""
+    load = result.load
+    if load.accepted == messages and not result.missing:
+        return ""
+    errors = f", socket errors: {load.errors}" if load.errors else ""
+    return (
+        f"{result.name}: {load.sent:,} sent, {load.answered:,} answered, {load.accepted:,} "
+        f"accepted of {messages:,}{errors}; {result.missing:,} final callbacks missing"
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted; every process this run started is stopped") from None
