@@ -172,6 +172,6 @@ class _InboundCollector(Collector):
         )
         yield CounterMetricFamily(
             "gatewayd_receipts_unmatched",
-            "Delivery receipts that matched no submitted part",
+            "Delivery receipts stored unmatched: before their part was recorded, or for no part",
             value=self._receipts.unmatched,
         )

@@ -124,7 +124,9 @@ class ReceiptMatcher:
             self._on_receipt(carrier, applied.latency_s)
         if not applied.matched:
             self.unmatched += 1
-            log.warning(
+            # Usually a receipt that overtook its submit_sm_resp, matched when the part is
+            # recorded; one per message under load, so not a warning.
+            log.debug(
                 "receipt from %s for unknown id %s stored unmatched (%s)",
                 carrier,
                 receipt.message_id,
@@ -205,6 +207,9 @@ class ReceiptMatcher:
 
 class _RecordParts:
     """Bulk: record submitted parts, apply early receipts, mark last parts Submitted."""
+
+    first = True
+    """Run before the other kinds of a batch: receipts in it then find their parts."""
 
     def __init__(self, matcher: ReceiptMatcher) -> None:
         self._matcher = matcher

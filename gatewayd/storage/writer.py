@@ -133,12 +133,14 @@ class Writer:
 
 
 def _run_grouped(connection: Connection, batch: list[_Pending]) -> dict[_Pending, Any]:
-    """Run plain operations one by one and each bulk kind once, in order of first arrival."""
+    """Run plain operations one by one and each bulk kind once, in order of first arrival
+    (a bulk kind with a true `first` attribute before all others)."""
     groups: dict[Any, list[_Pending]] = {}
     for pending in batch:
         groups.setdefault(pending.bulk if pending.bulk is not None else pending, []).append(pending)
     results: dict[_Pending, Any] = {}
-    for key, members in groups.items():
+    ordered = sorted(groups.items(), key=lambda group: not getattr(group[0], "first", False))
+    for key, members in ordered:
         if isinstance(key, _Pending):
             assert key.operation is not None
             results[key] = key.operation(connection)

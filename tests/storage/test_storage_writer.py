@@ -143,3 +143,26 @@ async def test_a_failing_bulk_item_fails_alone(engine):
     assert isinstance(outcomes["bad"], ValueError)
     assert outcomes["2001"] == "stored 2001" and outcomes["2002"] == "stored 2002"
     assert _committed(engine, "2001") and _committed(engine, "2002")
+
+
+class _Recorder:
+    def __init__(self, name: str, order: list[str], first: bool = False) -> None:
+        self.name, self.order, self.first = name, order, first
+
+    def run_bulk(self, connection, items: list[int]) -> list[None]:
+        self.order.append(self.name)
+        return [None] * len(items)
+
+
+async def test_a_bulk_kind_marked_first_runs_before_the_others_of_its_batch(engine):
+    writer = Writer(engine)
+    order: list[str] = []
+    later, first = _Recorder("later", order), _Recorder("first", order, first=True)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            async with trio.open_nursery() as requests:
+                requests.start_soon(writer.write_bulk, later, 1)
+                requests.start_soon(writer.write_bulk, first, 2)
+            writer.close()
+    assert order == ["first", "later"] and writer.batches == 1
