@@ -157,6 +157,8 @@ class WebhookTargetConfig(Section):
 
 class ApplicationWebhooksConfig(Section):
     status: WebhookTargetConfig | None = None
+    final_statuses_only: bool = False
+    """Status webhooks only for final statuses (Delivered, Undeliverable…), not Submitted."""
     incoming: WebhookTargetConfig | None = None
     signing_secret: SecretStr | None = None
 

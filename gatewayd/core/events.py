@@ -23,8 +23,11 @@ def status_events(message: Mapping[str, Any], app: App | None, now: datetime) ->
     if url is None and app is not None and app.config.webhooks.status is not None:
         target = app.config.webhooks.status
         url, method, form = target.url, target.method, target.format
+    final = Status(message["status"]).final
+    if app is not None and app.config.webhooks.final_statuses_only and not final:
+        url = None
     jobs = [_job(message["application"], "status", url, method, form, record, now)] if url else []
-    if message.get("front_door") == "smpp" and Status(message["status"]).final:
+    if message.get("front_door") == "smpp" and final:
         jobs.append(_smpp_job(message["application"], "status", record, now))
     return poll, jobs
 

@@ -6,6 +6,7 @@ import trio
 from sqlalchemy import select
 
 from gatewayd.storage.tables import outbox
+from tests.gateway import KEY
 
 HOOKS = """
         webhooks:
@@ -95,3 +96,30 @@ async def test_a_job_past_the_horizon_is_marked_failed(gateway_factory, receiver
 
     await gateway.wait_until(lambda: state() == "failed")
     assert len(receiver.requests) == 2
+
+
+async def test_final_statuses_only_leaves_out_the_submitted_webhook(gateway_factory, receiver):
+    def patch(text: str) -> str:
+        return with_hooks(receiver)(text).replace(
+            "          signing_secret: hook-secret",
+            "          signing_secret: hook-secret\n          final_statuses_only: true",
+        )
+
+    gateway = await gateway_factory(accounts_patch=patch)
+    answer = await gateway.send(to="32470000001", message="only the end")
+    message_id = answer["Messages"][0]["MessageId"]
+    with trio.fail_after(10):
+        while not any(b'"StatusCode":200' in r.body for r in receiver.requests):
+            await receiver.changed.wait()
+
+    def status_jobs():
+        with gateway.runtime.engine.connect() as connection:
+            query = select(outbox.c.record).where(outbox.c.kind == "status")
+            return connection.execute(query).scalars().all()
+
+    jobs = await trio.to_thread.run_sync(status_jobs)
+    assert [(job["MessageId"], job["StatusCode"]) for job in jobs] == [(message_id, 200)]
+    polled = await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})
+    assert [r["StatusCode"] for r in polled.json()["StatusMessages"]] == [110, 200], (
+        "polling still hands out every status"
+    )
