@@ -127,20 +127,30 @@ class Gatewayd:
 
 
 def start_gatewayd(
-    processes: Processes, database: str, smsc_port: int, status_url: str | None = None
+    processes: Processes,
+    database: str,
+    smsc_port: int,
+    status_url: str | None = None,
+    final_only: bool = False,
+    max_per_host: int = 8,
 ) -> Gatewayd:
     """gatewayd on `database`, one carrier (2 binds, window 64) on the simulator, one
-    application with the key KEY and, given `status_url`, a JSON status webhook."""
+    application with the key KEY and, given `status_url`, a JSON status webhook (for final
+    statuses only with `final_only`; at most `max_per_host` requests to it at once)."""
     http_port, admin_port = free_port(), free_port()
     application: dict = {"name": "bench", "api_keys": [KEY]}
     if status_url:
-        application["webhooks"] = {"status": {"url": status_url}}
+        application["webhooks"] = {
+            "status": {"url": status_url},
+            "final_statuses_only": final_only,
+        }
     config = processes.directory / f"gatewayd-{http_port}.yaml"
     config.write_text(f"""
 database: {{url: "{database}"}}
 http: {{listen: ["127.0.0.1:{http_port}"]}}
 admin: {{listen: ["127.0.0.1:{admin_port}"]}}
 logging: {{level: WARNING}}
+webhooks: {{max_per_host: {max_per_host}}}
 carriers:
   - {{name: sim, host: 127.0.0.1, port: {smsc_port}, system_id: gatewayd, window: 64, binds: 2}}
 accounts:
