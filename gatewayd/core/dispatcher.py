@@ -182,6 +182,9 @@ class Dispatcher:
     async def _wait_for_route(self, msisdn: str):
         """A carrier for `msisdn`, waiting while every carrier of its route is down (a flap, an
         outage): holding the claim is cheaper than handing it back and claiming it again."""
+        chosen = self._choose_carrier(msisdn)
+        if chosen is not None:  # the usual case, without the cost of a cancel scope
+            return chosen
         with trio.move_on_after(self._settings.no_route_wait_s):
             while (chosen := self._choose_carrier(msisdn)) is None:
                 await self._carriers.wait_changed()

@@ -120,6 +120,8 @@ class SmppConnection:
     async def _flush(self) -> None:
         """Send what the session has queued. Taken under the lock: what others queued while a
         send was in progress goes out in the next one, many PDUs in one write."""
+        if not self.session.has_data_to_send:
+            return
         async with self._send_lock:
             data = self.session.data_to_send()
             if not data:

@@ -78,6 +78,10 @@ class Session:
     def outstanding(self) -> int:
         return len(self._pending)
 
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._outgoing)
+
     def data_to_send(self) -> bytes:
         data = bytes(self._outgoing)
         self._outgoing.clear()
