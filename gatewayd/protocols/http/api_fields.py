@@ -51,7 +51,7 @@ def _body_fields(request: Request) -> dict[str, Any]:
     ):
         try:
             data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:  # too deep a nesting
             raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
         if not isinstance(data, dict):
             raise FieldError(400, Result.MALFORMED_REQUEST, "the JSON body must be an object")
