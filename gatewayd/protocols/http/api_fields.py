@@ -55,6 +55,9 @@ def _body_fields(request: Request) -> dict[str, Any]:
             raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
         if not isinstance(data, dict):
             raise FieldError(400, Result.MALFORMED_REQUEST, "the JSON body must be an object")
+        problem = _escaped_text_problem(data) if b"\\u" in request.body else None
+        if problem is not None:
+            raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {problem}")
         return {str(key).lower(): value for key, value in data.items()}
     if kind == "application/x-www-form-urlencoded":
         try:
@@ -63,6 +66,18 @@ def _body_fields(request: Request) -> dict[str, Any]:
             raise FieldError(400, Result.MALFORMED_REQUEST, "the form is not UTF-8") from None
         return {key.lower(): value for key, value in parse_qsl(text, keep_blank_values=True)}
     raise FieldError(415, Result.UNSUPPORTED_MEDIA_TYPE, f"{kind}; send application/json or a form")
+
+
+def _escaped_text_problem(data: dict[str, Any]) -> str | None:
+    """JSON can escape half a UTF-16 pair ("\\ud800"): such a string is no text, and would
+    fail wherever it is encoded later (GSM/UCS-2, the database, an answer)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "half a surrogate pair"
+    except RecursionError:  # parsed just within the limit, one call deeper is too deep
+        return "nested too deeply"
+    return None
 
 
 def text_field(fields: dict[str, Any], name: str, max_length: int = 10_000) -> str | None:
