@@ -55,7 +55,7 @@ def _body_fields(request: Request) -> dict[str, Any]:
             raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
         if not isinstance(data, dict):
             raise FieldError(400, Result.MALFORMED_REQUEST, "the JSON body must be an object")
-        problem = _escaped_text_problem(data) if b"\\u" in request.body else None
+        problem = _text_problem(data)
         if problem is not None:
             raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {problem}")
         return {str(key).lower(): value for key, value in data.items()}
@@ -68,9 +68,10 @@ def _body_fields(request: Request) -> dict[str, Any]:
     raise FieldError(415, Result.UNSUPPORTED_MEDIA_TYPE, f"{kind}; send application/json or a form")
 
 
-def _escaped_text_problem(data: dict[str, Any]) -> str | None:
-    """JSON can escape half a UTF-16 pair ("\\ud800"): such a string is no text, and would
-    fail wherever it is encoded later (GSM/UCS-2, the database, an answer)."""
+def _text_problem(data: dict[str, Any]) -> str | None:
+    """JSON can carry half a UTF-16 pair, escaped ("\\ud800") or as raw bytes (json.loads
+    decodes bytes with surrogatepass): such a string is no text, and would fail wherever it
+    is encoded later (GSM/UCS-2, the database, an answer)."""
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
