@@ -88,6 +88,8 @@ def text_field(fields: dict[str, Any], name: str, max_length: int = 10_000) -> s
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldError(400, Result.INVALID_FIELD, f"{name} must be a string")
     text = str(value)
+    if "\x00" in text:  # PostgreSQL text cannot hold it
+        raise FieldError(400, Result.INVALID_FIELD, f"{name} contains a NUL character")
     if len(text) > max_length:
         raise FieldError(400, Result.INVALID_FIELD, f"{name} is longer than {max_length}")
     return text
