@@ -433,3 +433,42 @@ def api_requests(draw: st.DrawFn, api_key: str) -> bytes:
     if draw(st.integers(0, 3)):
         return post(path, draw(st.sampled_from(CONTENT_TYPES[:2])), draw(_json_bodies(fields)))
     return post(path, CONTENT_TYPES[2], draw(fields.map(_form)))
+
+
+# --- deliver_sm from a carrier ---------------------------------------------------------------
+
+DATA_CODINGS = [0, 1, 2, 3, 4, 8, 0x18, 0x48, 0xF0, 0xF4, 0xFF]
+RECEIPT_STATES = ["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "ACCEPTD", "UNKNOWN", "garbage"]
+
+
+@st.composite
+def receipt_texts(draw: st.DrawFn) -> bytes:
+    """Receipt text as carriers write it, more or less: ids, states and dates drawn."""
+    message_id = draw(_C_TEXT)
+    state = draw(st.sampled_from(RECEIPT_STATES))
+    date = draw(st.sampled_from(["2611251200", "9913311299", "", "x"]))
+    return (
+        f"id:{message_id} sub:001 dlvrd:001 submit date:{date} done date:{date} "
+        f"stat:{state} err:{draw(_C_TEXT)} text:"
+    ).encode()
+
+
+@st.composite
+def deliver_sm_fields(draw: st.DrawFn, number: str) -> dict[str, object]:
+    """What a carrier may put in a deliver_sm: MO or receipt, UDH or SAR, any coding."""
+    tlvs = {
+        "receipted_message_id": _C_TEXT,
+        "message_state": _OCTET,
+        "sar_msg_ref_num": st.integers(0, 0xFFFF),
+        "sar_total_segments": _OCTET,
+        "sar_segment_seqnum": _OCTET,
+    }
+    chosen = draw(st.lists(st.sampled_from(sorted(tlvs)), max_size=3, unique=True))
+    return {
+        "source": draw(st.sampled_from(["32470000001", "STOP", ""]) | _C_TEXT),
+        "destination": draw(st.sampled_from([number, "0000"]) | _C_TEXT),
+        "short_message": draw(receipt_texts() | st.binary(max_size=160)),
+        "data_coding": draw(st.sampled_from(DATA_CODINGS) | _OCTET),
+        "esm_class": draw(st.sampled_from([0, 0x04, 0x40, 0x44]) | _OCTET),
+        "tlvs": {name: draw(tlvs[name]) for name in chosen},
+    }

@@ -1,9 +1,11 @@
-"""Issue #7, scenario 5 — fuzzing what peers send: SMPP PDUs (the decoder alone, then the SMPP
-front door over a socket) and raw HTTP requests to the running gateway.
+"""Issue #7, scenario 5 — fuzzing what peers send: SMPP PDUs (the decoder and the session
+alone, then the SMPP front door over a socket), deliver_sm from a carrier, and raw HTTP
+requests to the running gateway, on SQLite and on PostgreSQL (which refuses what SQLite
+takes, such as NUL in text).
 
 The decoder only ever refuses with PduError, never hangs and never allocates what a header
 claims; the daemon answers garbage with generic_nack / a 4xx or closes, never with a crash,
-and serves well-behaved clients afterwards.
+acknowledges whatever a carrier delivers, and serves well-behaved clients afterwards.
 """
 
 import contextlib
@@ -12,7 +14,6 @@ import logging
 import tracemalloc
 from dataclasses import dataclass, field
 
-import pytest
 import trio
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from tests.reliability.fuzz_support import (
     ExampleCount,
     api_requests,
     bad_lengths,
+    deliver_sm_fields,
     exchange,
     fuzz_settings,
     garbage_bodies,
@@ -47,12 +49,6 @@ CODEC_EXAMPLES = 400
 DECODE_TIME_LIMIT_S = 1.0
 MEMORY_LIMIT_BYTES = 1 << 20
 NACK = "generic_nack"
-
-
-@pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    """SQLite only: what is fuzzed here is parsing, which no database choice changes."""
-    return sqlite_url
 
 
 def decode_or_refuse(data: bytes) -> Pdu | None:
@@ -261,13 +257,13 @@ def split_complete(buffer: bytes) -> tuple[list[Pdu], bytes]:
 async def bound_esme(nursery: trio.Nursery, port: int) -> Carrier:
     """A well-behaved application: gatewayd's own SMPP client, bound to the front door."""
 
-    async def refuse_deliveries(_carrier: str, _pdu: Pdu) -> int:
+    async def accept_deliveries(_carrier: str, _pdu: Pdu) -> int:
         return codec.ESME_ROK
 
     settings = CarrierSettings(
         name="esme", host="127.0.0.1", port=port, system_id="shop", password="pw-shop"
     )
-    carrier = Carrier(settings, refuse_deliveries)
+    carrier = Carrier(settings, accept_deliveries)
     await nursery.start(carrier.run)
     with trio.fail_after(EXCHANGE_TIMEOUT_S):
         await carrier.wait_healthy()
@@ -312,10 +308,11 @@ async def test_the_smpp_front_door_survives_garbage_and_binds_afterwards(
         await run_examples(front_door_never_crashes)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     esme = await bound_esme(nursery, gateway.smpp_port)
-    result = await esme.submit(
-        {"source_addr": "8686", "destination_addr": "32470000001", "short_message": b"after"}
-    )
+    submit = {"source_addr": "8686", "destination_addr": "32470000001", "data_coding": 3}
+    result = await esme.submit({**submit, "short_message": b"after"})
     assert result.outcome is Outcome.ACCEPTED
+    refused = await esme.submit({**submit, "short_message": b"a\x00b"})  # was ESME_RSYSERR
+    assert (refused.outcome, refused.status) == (Outcome.REJECTED, codec.ESME_RINVMSGLEN)
     await gateway.simulator.wait_until(
         lambda: any(s.fields["short_message"] == b"after" for s in gateway.simulator.submitted)
     )
@@ -323,6 +320,50 @@ async def test_the_smpp_front_door_survives_garbage_and_binds_afterwards(
         f"SMPP front door: {seen.count} garbage streams, {closed.count} ended the connection, "
         f"the rest answered the probe; a well-behaved ESME bound and submitted afterwards"
     )
+
+
+PLAIN_MO = {
+    "source": "32470000001",
+    "destination": "8686",
+    "short_message": b"hello",
+    "data_coding": 0,
+    "esm_class": 0,
+    "tlvs": {},
+}
+
+
+async def test_any_deliver_sm_from_the_carrier_is_stored_and_acknowledged(
+    gateway, caplog, figures
+) -> None:
+    """What a carrier sends is stored (or matched) and answered ESME_ROK: never the
+    "try again" that would make the carrier send it forever."""
+    seen = ExampleCount()
+
+    @fuzz_settings(SMPP_EXAMPLES)
+    @given(deliver_sm_fields("8686"))
+    @example({**PLAIN_MO, "short_message": b"a\x00b", "data_coding": 3})  # NUL: PostgreSQL
+    @example({**PLAIN_MO, "short_message": b"id:1 stat:DELIVRD text:\x00", "esm_class": 4})
+    def carrier_deliveries_are_taken(fields: dict) -> None:
+        seen.tick()
+        status = trio.from_thread.run(
+            lambda: gateway.simulator.inject_mo(
+                fields["source"],
+                fields["destination"],
+                fields["short_message"],
+                data_coding=fields["data_coding"],
+                esm_class=fields["esm_class"],
+                tlvs=fields["tlvs"],
+            )
+        )
+        assert status == codec.ESME_ROK, (codec.status_name(status), fields)
+
+    with caplog.at_level(logging.ERROR, logger="gatewayd"):
+        await run_examples(carrier_deliveries_are_taken)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await gateway.simulator.inject_mo("32470000001", "8686", b"after") == codec.ESME_ROK
+    polled = await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY, "maxRecords": 1000})
+    assert "after" in [record["Message"] for record in polled.json()["IncomingMessages"]]
+    figures.add(f"carrier bind: {seen.count} fuzzed deliver_sm, every one answered ESME_ROK")
 
 
 # --- (c) the HTTP server and the Message API over a socket ---------------------------------
@@ -378,6 +419,8 @@ REGRESSIONS = (
     _message(statusUrl="http://127.0.0.1:99999/", statusMethod="GET"),
     _message(statusUrl="http://" + "a" * 70 + ".example/"),
     _message(message="\ud800"),
+    _message(message="a\x00b"),
+    _message(reference="\x00"),
     _message(to="١٢٣٤٥٦٧٨٩٠١"),
     post(
         "/sms/v1/Message",
