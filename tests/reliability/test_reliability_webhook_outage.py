@@ -12,12 +12,14 @@ Short retry settings (webhooks.retry_base_s / retry_max_s) make the retries quic
 import json
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 import trio
 from sqlalchemy import func, select
 
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.protocols.webhooks.egress import Egress
@@ -30,8 +32,8 @@ INCOMING = 40
 STATUSES_PER_MESSAGE = 2  # Submitted, then Delivered
 RECORDS = MESSAGES * STATUSES_PER_MESSAGE + INCOMING
 LOST_ANSWERS = 12
-WEBHOOKS = """webhooks: {{retry_base_s: 0.05, retry_max_s: 0.2, retry_horizon_s: 3600,
-           timeout_s: 2, connect_timeout_s: 2, max_per_host: 16}}
+WEBHOOKS = """webhooks: {retry_base_s: 0.05, retry_max_s: 0.2, retry_horizon_s: 3600,
+           timeout_s: 2, connect_timeout_s: 2, max_per_host: 16}
 carriers:"""
 APPLICATION_HOOKS = """
         webhooks:
@@ -78,7 +80,7 @@ class Application:
         self.changed.set()
         self.changed = trio.Event()
 
-    async def wait_until(self, condition, timeout_s: float = 20) -> None:
+    async def wait_until(self, condition: Callable[[], bool], timeout_s: float = 20) -> None:
         with trio.fail_after(timeout_s):
             while not condition():
                 await self.changed.wait()
@@ -99,11 +101,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def with_hooks_to(port: int):
+def with_hooks_to(port: int) -> Callable[[str], str]:
     def patch(text: str) -> str:
         hooks = APPLICATION_HOOKS.format(port=port)
         text = text.replace("        max_parts: 3", "        max_parts: 3" + hooks)
-        return text.replace("carriers:", WEBHOOKS.format(), 1)
+        return text.replace("carriers:", WEBHOOKS, 1)
 
     return patch
 
@@ -131,7 +133,8 @@ async def produce_records(gateway: Gateway) -> tuple[set[RecordKey], set[str]]:
     texts = {f"incoming {n}" for n in range(INCOMING)}
     for text in sorted(texts):
         await gateway.simulator.inject_mo("32470009000", "8686", text.encode())
-    statuses = {("status", i, code) for i in ids for code in (110, 200)}
+    codes = (int(Status.SUBMITTED), int(Status.DELIVERED))
+    statuses = {("status", message_id, code) for message_id in ids for code in codes}
     return statuses, texts
 
 
