@@ -65,11 +65,27 @@ def _address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise ValueError(f"{value!r} is not an IP address") from None
 
 
+def http_url_problem(text: str) -> str | None:
+    """Why a webhook cannot be sent to `text` (None when it can): not http(s), no host, a
+    port that is no port, a host name DNS cannot carry."""
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # ValueError when not a number or out of range
+        host = parts.hostname
+        if host:
+            host.encode("idna")  # UnicodeError (a ValueError) for an empty or too long label
+    except ValueError as error:
+        return str(error)
+    if parts.scheme not in ("http", "https") or not host:
+        return "not an http:// or https:// URL"
+    return None
+
+
 def _http_url(value: Any) -> str:
     text = str(value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} is not an http:// or https:// URL")
+    problem = http_url_problem(text)
+    if problem is not None:
+        raise ValueError(f"{text!r} cannot take webhooks: {problem}")
     return text
 
 

@@ -32,7 +32,10 @@ def parse_api_time(value: str, zone: ZoneInfo) -> datetime:
         raise BadTime(f"{value!r} is not a time (dd-MM-yyyy HH:mm or ISO 8601)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 01-01-0001 00:00 east of UTC, 31-12-9999 23:59 west of it
+        raise BadTime(f"{value!r} is out of range") from None
 
 
 def format_api_time(moment: datetime | None, zone: ZoneInfo) -> str | None:

@@ -49,6 +49,7 @@ class Inbound:
         esm_class = pdu.get("esm_class", 0)
         receipt = None
         if esm_class & ESM_RECEIPT or "receipted_message_id" in pdu.fields:
+            user_data = user_data.replace(b"\x00", b"")  # ASCII text; no NUL in PostgreSQL
             receipt = parse_receipt(user_data, pdu.fields)
         try:
             if receipt is not None:
@@ -87,9 +88,9 @@ class Inbound:
             if fragments is None:
                 return
             data = b"".join(fragment.payload for fragment in fragments)
-        self.deliver_text(
-            connection, carrier, sender, recipient, decode_user_data(data_coding, data), now
-        )
+        # A NUL cannot be stored (PostgreSQL text): it becomes U+FFFD, as undecodable data does.
+        text = decode_user_data(data_coding, data).replace("\x00", "\ufffd")
+        self.deliver_text(connection, carrier, sender, recipient, text, now)
 
     def deliver_text(
         self,

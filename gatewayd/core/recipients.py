@@ -7,7 +7,7 @@ from functools import lru_cache
 import phonenumbers
 
 MAX_RECIPIENTS = 1000
-_MSISDN = re.compile(r"^\d{6,15}$")
+_MSISDN = re.compile(r"^[0-9]{6,15}$")  # not \d: it takes any script's digits (١٢٣…)
 
 
 @dataclass(frozen=True)

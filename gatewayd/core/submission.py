@@ -182,7 +182,10 @@ class Submitter:
             raise SubmitRefused(Result.SCHEDULED_IN_THE_PAST)
         if scheduled is not None and scheduled <= now:
             scheduled = None
-        validity = request.time_validity or (scheduled or now) + DEFAULT_VALIDITY
+        try:
+            validity = request.time_validity or (scheduled or now) + DEFAULT_VALIDITY
+        except OverflowError:  # scheduled in the last days of year 9999
+            raise SubmitRefused(Result.INVALID_TIME, "timeScheduled is out of range") from None
         if validity <= (scheduled or now):
             raise SubmitRefused(Result.VALIDITY_BEFORE_SCHEDULE)
         return scheduled, validity

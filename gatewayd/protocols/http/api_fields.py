@@ -51,10 +51,13 @@ def _body_fields(request: Request) -> dict[str, Any]:
     ):
         try:
             data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:  # too deep a nesting
             raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
         if not isinstance(data, dict):
             raise FieldError(400, Result.MALFORMED_REQUEST, "the JSON body must be an object")
+        problem = _text_problem(data)
+        if problem is not None:
+            raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {problem}")
         return {str(key).lower(): value for key, value in data.items()}
     if kind == "application/x-www-form-urlencoded":
         try:
@@ -65,6 +68,19 @@ def _body_fields(request: Request) -> dict[str, Any]:
     raise FieldError(415, Result.UNSUPPORTED_MEDIA_TYPE, f"{kind}; send application/json or a form")
 
 
+def _text_problem(data: dict[str, Any]) -> str | None:
+    """JSON can carry half a UTF-16 pair, escaped ("\\ud800") or as raw bytes (json.loads
+    decodes bytes with surrogatepass): such a string is no text, and would fail wherever it
+    is encoded later (GSM/UCS-2, the database, an answer)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "half a surrogate pair"
+    except RecursionError:  # parsed just within the limit, one call deeper is too deep
+        return "nested too deeply"
+    return None
+
+
 def text_field(fields: dict[str, Any], name: str, max_length: int = 10_000) -> str | None:
     value = fields.get(name)
     if value is None or value == "":
@@ -72,6 +88,8 @@ def text_field(fields: dict[str, Any], name: str, max_length: int = 10_000) -> s
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldError(400, Result.INVALID_FIELD, f"{name} must be a string")
     text = str(value)
+    if "\x00" in text:  # PostgreSQL text cannot hold it
+        raise FieldError(400, Result.INVALID_FIELD, f"{name} contains a NUL character")
     if len(text) > max_length:
         raise FieldError(400, Result.INVALID_FIELD, f"{name} is longer than {max_length}")
     return text

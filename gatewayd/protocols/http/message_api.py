@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from gatewayd.config.types import http_url_problem
 from gatewayd.core.api_times import BadTime, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
@@ -289,8 +290,9 @@ def _status_webhook(fields: dict[str, Any]) -> StatusWebhook | None:
     url = text_field(fields, "statusurl", 2000)
     if url is None:
         return None
-    if not url.lower().startswith(("http://", "https://")):
-        raise FieldError(400, Result.INVALID_FIELD, "statusUrl must be an http(s) URL")
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise FieldError(400, Result.INVALID_FIELD, f"statusUrl must be an http(s) URL: {problem}")
     method = (text_field(fields, "statusmethod", 4) or "POST").upper()
     form = (text_field(fields, "statusformat", 4) or "JSON").upper()
     if method not in ("POST", "GET") or form not in ("JSON", "XML"):

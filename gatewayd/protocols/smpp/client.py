@@ -249,6 +249,12 @@ class Carrier:
                 response = await connection.request("submit_sm", **fields)
             except (ConnectionLost, ResponseTimeout) as error:
                 return SubmitResult(Outcome.RETRY, reason=str(error))
+            except ValueError as error:  # smpplib cannot encode a field (UnicodeEncodeError…)
+                return SubmitResult(
+                    Outcome.REJECTED,
+                    status=codec.ESME_RSUBMITFAIL,
+                    reason=f"not encodable as submit_sm: {error}"[:200],
+                )
             self.status_counts[response.status] = self.status_counts.get(response.status, 0) + 1
             if response.status == codec.ESME_ROK:
                 return SubmitResult(Outcome.ACCEPTED, response.text("message_id"))

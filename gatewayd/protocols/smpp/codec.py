@@ -90,6 +90,8 @@ def frame_length(header: bytes, max_pdu: int = DEFAULT_MAX_PDU) -> int:
 
 def decode(data: bytes) -> Pdu:
     """One whole PDU (header included) -> Pdu, or PduError."""
+    if len(data) < HEADER_SIZE:
+        raise PduError(f"{len(data)} bytes: shorter than a PDU header", ESME_RINVCMDLEN, 0, True)
     _length, command_id, status, sequence = HEADER.unpack_from(data)
     try:
         name = command_codes.get_command_name(command_id)

@@ -151,6 +151,8 @@ class SmppConnection:
             for event in self.session.receive_data(data):
                 if not await self._dispatch(event):
                     return
+            # What the session answered by itself (enquire_link_resp) produces no event.
+            await self._flush_quietly()
 
     async def _dispatch(self, event) -> bool:
         """Handle one event; False when the connection must end."""

@@ -198,9 +198,12 @@ class SmppFrontDoor:
             if whole is None:
                 return codec.ESME_ROK, {"message_id": new_message_id()}
             data = b"".join(fragment.payload for fragment in whole)
+        text = decode_user_data(data_coding, data)
+        if "\x00" in text:  # PostgreSQL text cannot hold it; the HTTP API refuses it too
+            return codec.ESME_RINVMSGLEN, {}
         request = SubmitRequest(
             recipients=[destination],
-            text=decode_user_data(data_coding, data),
+            text=text,
             sender=source or None,
             encoding=Encoding.UNICODE if data_coding == 8 else Encoding.AUTO,
             replace_if_present=bool(pdu.get("replace_if_present_flag", 0)),

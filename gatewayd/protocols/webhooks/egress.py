@@ -77,7 +77,10 @@ class Egress:
         if not self._clients:
             return Attempt(False, None, "no usable source address", None, 0.0)
         source = next(self._rotation)
-        host = (urlsplit(request.url).hostname or "").lower()
+        try:
+            host = (urlsplit(request.url).hostname or "").lower()
+        except ValueError as error:
+            return self._failed(f"invalid URL: {error}"[:200], source, started)
         limit = self._per_host.setdefault(host, trio.Semaphore(self._max_per_host))
         async with limit:
             with trio.move_on_after(self._timeout_s):
@@ -91,7 +94,13 @@ class Egress:
                     )
                 except trio.TooSlowError:
                     return self._failed("connect timeout", source, started)
-                except (HttpError, h11.ProtocolError, trio.BrokenResourceError, OSError) as error:
+                except (
+                    HttpError,
+                    h11.ProtocolError,
+                    trio.BrokenResourceError,
+                    OSError,
+                    ValueError,  # a port that is no port, a host name IDNA cannot encode
+                ) as error:
                     return self._failed(type(error).__name__ + f": {error}"[:200], source, started)
                 duration = time.monotonic() - started
                 delivered = 200 <= status < 300
