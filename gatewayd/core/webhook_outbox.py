@@ -73,11 +73,15 @@ class WebhookOutbox:
         )
 
     async def _deliver(self, job: Row) -> None:
-        request = build_request(
-            job.kind, job.method or "POST", job.format or "JSON", job.url, job.record
-        )
-        headers = self._signature(job.application, request)
-        attempt = await self._egress.send(request, headers)
+        try:
+            request = build_request(
+                job.kind, job.method or "POST", job.format or "JSON", job.url, job.record
+            )
+            headers = self._signature(job.application, request)
+            attempt = await self._egress.send(request, headers)
+        except Exception as error:  # one bad job must not end the outbox, and the daemon
+            log.exception("webhook %d to %s could not be sent", job.id, job.url)
+            attempt = Attempt(False, None, f"internal error: {type(error).__name__}", None, 0.0)
         if self._on_attempt is not None:
             self._on_attempt(job, attempt)
         await self._writer.write_bulk(self._outcomes, (job, attempt))

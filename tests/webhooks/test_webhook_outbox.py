@@ -123,3 +123,40 @@ async def test_final_statuses_only_leaves_out_the_submitted_webhook(gateway_fact
     assert [r["StatusCode"] for r in polled.json()["StatusMessages"]] == [110, 200], (
         "polling still hands out every status"
     )
+
+
+async def test_a_job_that_cannot_be_built_fails_alone_and_the_outbox_goes_on(
+    gateway_factory, receiver
+):
+    gateway = await gateway_factory(accounts_patch=with_hooks(receiver))
+    runtime = gateway.runtime
+    now = runtime.clock()
+    unbuildable = {
+        "channel": "webhook",
+        "application": "shop",
+        "kind": "nokind",  # no XML root element for it: building the request raises
+        "url": receiver.url,
+        "method": "POST",
+        "format": "XML",
+        "record": {"MessageId": "x"},
+        "state": "pending",
+        "attempts": 0,
+        "time_created": now,
+        "next_attempt_at": now,
+    }
+    await runtime.writer.write(lambda c: c.execute(outbox.insert(), [unbuildable]))
+    runtime.webhooks.wake()
+
+    def bad_job():
+        with runtime.engine.connect() as connection:
+            query = select(outbox.c.attempts, outbox.c.last_error).where(
+                outbox.c.kind == "nokind"
+            )
+            return connection.execute(query).one()
+
+    await gateway.wait_until(lambda: bad_job().attempts == 1)
+    assert bad_job().last_error == "internal error: KeyError"
+    await gateway.simulator.inject_mo("32470000001", "8686", b"still running")
+    with trio.fail_after(10):
+        while not any("still" in r.query_string for r in receiver.requests):
+            await receiver.changed.wait()
