@@ -139,7 +139,7 @@ class RouteConfig(Section):
 
 
 class NumberConfig(Section):
-    number: Annotated[str, Field(pattern=r"^\d{3,15}$")]
+    number: Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
     application: str | None = None
 
 

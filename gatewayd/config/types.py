@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, PlainSerializer
 
-_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -32,7 +32,7 @@ def _time_of_day(value: Any) -> time:
         # YAML 1.1 reads an unquoted 08:00 as a sexagesimal number of minutes.
         return time(value // 60, value % 60)
     text = str(value)
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", text)
     if match:
         hours, minutes = int(match[1]), int(match[2])
         if hours == 24 and minutes == 0:
@@ -91,7 +91,7 @@ def _http_url(value: Any) -> str:
 
 def _prefix(value: Any) -> str:
     text = "" if value is None else str(value)
-    if not re.fullmatch(r"\d{0,15}", text):
+    if not re.fullmatch(r"[0-9]{0,15}", text):
         raise ValueError(f"{text!r} is not a number prefix (digits only)")
     return text
 

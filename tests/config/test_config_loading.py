@@ -198,3 +198,10 @@ def test_an_unreadable_file_is_one_problem(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_config(tmp_path / "missing.yaml")
     assert len(raised.value.problems) == 1 and "cannot read" in raised.value.problems[0]
+
+
+def test_numbers_and_prefixes_take_ascii_digits_only():
+    text = MINIMAL.replace('number: "8686"', 'number: "٨٦٨٦"', 1)
+    assert problems_of(text)[0].startswith("accounts[0].numbers[0].number")
+    routes = "carriers: [{name: a, simulator: true}]\nroutes: [{prefix: '٣٢', carriers: [a]}]"
+    assert problems_of(routes)[0].startswith("routes[0].prefix")

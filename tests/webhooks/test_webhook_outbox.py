@@ -149,9 +149,7 @@ async def test_a_job_that_cannot_be_built_fails_alone_and_the_outbox_goes_on(
 
     def bad_job():
         with runtime.engine.connect() as connection:
-            query = select(outbox.c.attempts, outbox.c.last_error).where(
-                outbox.c.kind == "nokind"
-            )
+            query = select(outbox.c.attempts, outbox.c.last_error).where(outbox.c.kind == "nokind")
             return connection.execute(query).one()
 
     await gateway.wait_until(lambda: bad_job().attempts == 1)
