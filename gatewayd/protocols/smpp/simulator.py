@@ -223,17 +223,19 @@ class Simulator:
         await self._deliver_receipt(fields, preferred)
 
     async def _deliver_receipt(self, fields: dict, preferred: _Client | None = None) -> None:
-        """Send a receipt; like a real SMSC, keep it while no receiver is bound."""
+        """Send a receipt until a receiver acknowledges it; like a real SMSC, one that was not
+        acknowledged goes to another bound receiver, and is kept while none is bound."""
         target = preferred if preferred and not preferred.connection.closed else self._receiver()
-        if target is None:
-            self._held_receipts.append(fields)
-            return
-        try:
-            await target.connection.request("deliver_sm", **fields)
+        while target is not None:
+            try:
+                await target.connection.request("deliver_sm", **fields)
+            except (ConnectionLost, ResponseTimeout):
+                target = self._receiver()
+                continue
             self.receipts_sent += 1
             self._notify()
-        except (ConnectionLost, ResponseTimeout):
-            self._held_receipts.append(fields)
+            return
+        self._held_receipts.append(fields)
 
     async def _release_held_receipts(self) -> None:
         # Our bind_resp goes out after the bind handler returns: wait for the bind to be up.
