@@ -23,7 +23,7 @@ from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
-from gatewayd.core.events import status_events
+from gatewayd.core.events import status_events_in
 from gatewayd.core.receipt_matching import ReceiptMatcher, StatusCallback
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import build_parts
@@ -234,6 +234,5 @@ class Dispatcher:
     def _emit(self, connection: Connection, message: Row | None, now: datetime) -> None:
         if message is None:
             return
-        app = self._holder.current.directory.by_name.get(message.application)
-        poll, jobs = status_events(message._mapping, app, now)
+        poll, jobs = status_events_in(self._holder.current.directory, message._mapping, now)
         store.add_events(connection, poll, jobs)

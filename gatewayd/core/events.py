@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gatewayd.core.directory import App
+from gatewayd.core.directory import App, Directory
 from gatewayd.core.records import incoming_record, status_record
 from gatewayd.core.statuses import Status
 
@@ -30,6 +30,11 @@ def status_events(message: Mapping[str, Any], app: App | None, now: datetime) ->
     if message.get("front_door") == "smpp" and final:
         jobs.append(_smpp_job(message["application"], "status", record, now))
     return poll, jobs
+
+
+def status_events_in(directory: Directory, message: Mapping[str, Any], now: datetime) -> Rows:
+    """`status_events` for a stored message: its application is looked up (it may be gone)."""
+    return status_events(message, directory.by_name.get(message["application"]), now)
 
 
 def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Rows:

@@ -5,11 +5,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import trio
 from sqlalchemy import Connection
 
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_decoding import decode_user_data
+from gatewayd.core.periodic_sweep import PeriodicSweep
 from gatewayd.storage import incoming as incoming_store
 from gatewayd.storage.writer import Writer
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 INCOMPLETE_MARK = " […]"
 
 
-class FragmentSweeper:
+class FragmentSweeper(PeriodicSweep):
     def __init__(
         self,
         inbound: Inbound,
@@ -27,19 +27,9 @@ class FragmentSweeper:
         every_s: float = 30.0,
     ) -> None:
         self._inbound = inbound
-        self._writer = writer
+        super().__init__(writer, every_s)
         self._clock = clock
         self._timeout = timeout
-        self._every_s = every_s
-
-    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await self.sweep()
-            await trio.sleep(self._every_s)
-
-    async def sweep(self) -> int:
-        return await self._writer.write(self._sweep)
 
     def _sweep(self, connection: Connection) -> int:
         now = self._clock()

@@ -5,11 +5,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import trio
 from sqlalchemy import Connection
 
 from gatewayd.config.holder import ConfigHolder
-from gatewayd.core.events import status_events
+from gatewayd.core.events import status_events_in
+from gatewayd.core.periodic_sweep import PeriodicSweep
 from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 DESCRIPTION = "Unknown (no delivery receipt by the end of validity)"
 
 
-class ReceiptDeadline:
+class ReceiptDeadline(PeriodicSweep):
     def __init__(
         self,
         holder: ConfigHolder,
@@ -28,19 +28,9 @@ class ReceiptDeadline:
         every_s: float = 60.0,
     ) -> None:
         self._holder = holder
-        self._writer = writer
+        super().__init__(writer, every_s)
         self._clock = clock
         self._grace = grace
-        self._every_s = every_s
-
-    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await self.sweep()
-            await trio.sleep(self._every_s)
-
-    async def sweep(self) -> int:
-        return await self._writer.write(self._sweep)
 
     def _sweep(self, connection: Connection) -> int:
         now = self._clock()
@@ -51,9 +41,9 @@ class ReceiptDeadline:
             status_description=DESCRIPTION,
             time_done=now,
         )
+        directory = self._holder.current.directory
         for message in overdue:
-            app = self._holder.current.directory.by_name.get(message.application)
-            poll, jobs = status_events(message._mapping, app, now)
+            poll, jobs = status_events_in(directory, message._mapping, now)
             store.add_events(connection, poll, jobs)
         if overdue:
             log.warning(

@@ -11,7 +11,7 @@ for the whole batch rather than a few per message.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.carrier_ids import lookup_keys, storage_key
-from gatewayd.core.events import status_events
+from gatewayd.core.directory import Directory
+from gatewayd.core.events import status_events_in
 from gatewayd.core.receipts import STATUS_OF_STATE, Receipt, ReceiptState
 from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
@@ -77,6 +78,11 @@ class _Outcomes:
     final_statuses: list[dict[str, Any]] = field(default_factory=list)
     poll: list[dict[str, Any]] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_status_events(self, directory: Directory, message: Mapping[str, Any]) -> None:
+        poll, jobs = status_events_in(directory, message, self.now)
+        self.poll += poll
+        self.jobs += jobs
 
 
 class ReceiptMatcher:
@@ -161,10 +167,7 @@ class ReceiptMatcher:
         }
         message.update(changes)
         outcomes.final_statuses.append({"message_id": part.message_id, **changes})
-        app = self._holder.current.directory.by_name.get(message["application"])
-        poll, jobs = status_events(message, app, now)
-        outcomes.poll += poll
-        outcomes.jobs += jobs
+        outcomes.add_status_events(self._holder.current.directory, message)
         return [(message["application"], final.carrier, status)]
 
     def _apply_finals(
@@ -309,10 +312,7 @@ class _RecordParts:
                 if message.id not in updated:
                     continue
                 current = {**message._mapping, **store.submitted_values(carrier, now)}
-                app = self._matcher._holder.current.directory.by_name.get(message.application)
-                poll, jobs = status_events(current, app, now)
-                outcomes.poll += poll
-                outcomes.jobs += jobs
+                outcomes.add_status_events(self._matcher._holder.current.directory, current)
                 submitted.append((index, (message.application, carrier, Status.SUBMITTED)))
         return submitted
 

@@ -71,16 +71,6 @@ def set_status(connection: Connection, message_id: str, **values: Any) -> Row | 
     ).first()
 
 
-def set_status_if_waiting(connection: Connection, message_id: str, **values: Any) -> Row | None:
-    """Update a message still waiting to be sent; the updated row, or None if it was not."""
-    return connection.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.status.in_(WAITING))
-        .values(**values)
-        .returning(*messages.c)
-    ).first()
-
-
 def cancel_if_waiting(connection: Connection, message_id: str, values: Mapping) -> Row | None:
     """Cancel a message only while nothing of it has been submitted; the row, or None."""
     return connection.execute(

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -82,11 +82,10 @@ async def exchange(port: int, data: bytes, timeout_s: float = EXCHANGE_TIMEOUT_S
     with trio.fail_after(timeout_s):
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         async with stream:
-            try:
+            # The server may close first (it refused what it had read): read its answer anyway.
+            with suppress(trio.BrokenResourceError):
                 await stream.send_all(data)
                 await stream.send_eof()
-            except trio.BrokenResourceError:
-                pass  # the server closed first (it refused what it had read): read its answer
             while True:
                 try:
                     chunk = await stream.receive_some(65536)

@@ -1,0 +1,26 @@
+"""A write that runs at start and then every few seconds: the clean-ups that give stuck work an
+end (receipts that never come, concatenated messages whose last parts never come)."""
+
+import trio
+from sqlalchemy import Connection
+
+from gatewayd.storage.writer import Writer
+
+
+class PeriodicSweep:
+    def __init__(self, writer: Writer, every_s: float) -> None:
+        self._writer = writer
+        self._every_s = every_s
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self.sweep()
+            await trio.sleep(self._every_s)
+
+    async def sweep(self) -> int:
+        """Sweep once now (tests call this with a fake clock); how many rows it ended."""
+        return await self._writer.write(self._sweep)
+
+    def _sweep(self, connection: Connection) -> int:
+        raise NotImplementedError
