@@ -50,6 +50,7 @@ class Processes:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._started: list[subprocess.Popen] = []
+        self._logs: dict[int, str] = {}
 
     def __enter__(self) -> "Processes":
         signal.signal(signal.SIGTERM, _interrupt)
@@ -72,7 +73,16 @@ class Processes:
                 command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
             )
         self._started.append(process)
+        self._logs[process.pid] = log
         return process
+
+    def cpu_seconds_by_log(self) -> dict[str, float]:
+        """CPU time used so far by the running processes, summed by the name of their log."""
+        used: dict[str, float] = {}
+        for process in self._started:
+            log = self._logs[process.pid]
+            used[log] = used.get(log, 0.0) + cpu_seconds(process.pid)
+        return used
 
     def stop(self, process: subprocess.Popen) -> None:
         if process.poll() is None:

@@ -16,6 +16,10 @@ end-to-end msg/s: final callbacks / (last final callback - first request).
 RSS (VmRSS): gatewayd's process; Kannel's bearerbox + smsbox. Before the load, its peak
 (sampled every 0.1 s until the last callback), and after (idle, 2 s after the last one).
 How busy the whole machine was meanwhile is printed too: other work there skews the figures.
+CPU ms per message: CPU time (user + system) each part used from the first request to the last
+final callback, divided by the callbacks: the gateway's processes, the simulator, the receiver
+and wrk. A gateway that is CPU-bound in one process can go no faster than 1000 / its figure
+messages per second, and the simulator's figure bounds what any gateway can be measured at.
 
 Before the gateways, the same wrk script is run against the receiver alone: that rate bounds
 what the load generator and the receiver can measure, and must be far above the others.
@@ -41,6 +45,7 @@ from urllib.parse import quote, quote_plus
 from common import (
     KEY,
     Processes,
+    cpu_seconds,
     drop_postgres_database,
     host_cpu_times,
     http_get,
@@ -63,6 +68,9 @@ SAMPLE_S = 0.1
 IDLE_S = 2.0
 STALL_S = 30.0
 TARGETS = {"accepted req/s": 1.0, "end-to-end msg/s": 1.5}
+# Where the CPU went, by part of the run: the gateway's processes, and the log name of the
+# others (wrk's is read just before it is stopped).
+CPU_PARTS = {"gateway": "gateway", "simulator": "simulator.log", "receiver": "receiver.log"}
 
 # Each wrk thread sends its share of the messages, one id each ("<thread>-<n>"), then its
 # connections wait (delay) until the run is stopped. A connection reserves its next message
@@ -141,6 +149,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: str
+    wrk_cpu_s: float
 
     @property
     def rate(self) -> float:
@@ -164,6 +173,8 @@ class Result:
     rss_peak: int
     rss_after: int
     host_busy_percent: float
+    cpu_s: dict[str, float]
+    """CPU seconds each part of the run used during the load and its callbacks."""
 
     @property
     def seconds(self) -> float:
@@ -177,6 +188,9 @@ class Result:
     @property
     def missing(self) -> int:
         return self.load.accepted - self.callbacks.final
+
+    def cpu_ms_per_message(self, part: str) -> float:
+        return 1000 * self.cpu_s[part] / self.callbacks.final if self.callbacks.final else 0.0
 
 
 class RssSampler:
@@ -247,13 +261,14 @@ def drive(processes: Processes, name: str, url: str, script: Path, args) -> Load
         if wrk.poll() is not None:
             raise SystemExit(f"wrk exited with {wrk.returncode}: see {log}")
         time.sleep(0.05)
+    wrk_cpu_s = cpu_seconds(wrk.pid)
     wrk.send_signal(signal.SIGINT)
     wrk.wait(timeout=30)
     processes.stop(wrk)
-    return parse_wrk(log.read_text())
+    return parse_wrk(log.read_text(), wrk_cpu_s)
 
 
-def parse_wrk(output: str) -> Load:
+def parse_wrk(output: str, wrk_cpu_s: float) -> Load:
     threads = [line.split()[1:] for line in output.splitlines() if line.startswith("thread ")]
     if len(threads) != THREADS:
         raise SystemExit(f"wrk's script reported {len(threads)} threads:\n{output}")
@@ -267,6 +282,7 @@ def parse_wrk(output: str) -> Load:
         p50_ms=wrk_latency_ms(output, 50),
         p99_ms=wrk_latency_ms(output, 99),
         errors=errors[1] if errors else "",
+        wrk_cpu_s=wrk_cpu_s,
     )
 
 
@@ -298,12 +314,22 @@ def measure(
     """One gateway under the load: `run` names its wrk log and its callbacks' path."""
     sampler = RssSampler(pids)
     before, host = sampler.now(), host_cpu_times()
+    cpu_before = processes.cpu_seconds_by_log() | {"gateway": _cpu(pids)}
     with sampler:
         load = drive(processes, run, url, script, args)
         callbacks = wait_callbacks(receiver, run, load.accepted, args.timeout)
+    cpu_after = processes.cpu_seconds_by_log() | {"gateway": _cpu(pids)}
     busy, total = (after - start for after, start in zip(host_cpu_times(), host, strict=True))
+    cpu = {part: cpu_after[log] - cpu_before[log] for part, log in CPU_PARTS.items()}
+    cpu["wrk"] = load.wrk_cpu_s
     time.sleep(IDLE_S)
-    return Result(name, load, callbacks, before, sampler.peak, sampler.now(), 100 * busy / total)
+    return Result(
+        name, load, callbacks, before, sampler.peak, sampler.now(), 100 * busy / total, cpu
+    )
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def run_gatewayd(processes: Processes, database: str, smsc: int, receiver: int, args) -> Result:
@@ -378,6 +404,11 @@ ROWS = [
     Row("RSS peak MiB", lambda r: r.rss_peak / 1024, ".1f"),
     Row("RSS after MiB", lambda r: r.rss_after / 1024, ".1f"),
     Row("machine CPU busy %, all cores", lambda r: r.host_busy_percent, ".0f", compared=False),
+    Row("CPU ms per message: gateway", lambda r: r.cpu_ms_per_message("gateway"), ".2f"),
+    *(
+        Row(f"  {part}", lambda r, part=part: r.cpu_ms_per_message(part), ".2f", compared=False)
+        for part in ("simulator", "receiver", "wrk")
+    ),
 ]
 
 
