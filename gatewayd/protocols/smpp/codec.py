@@ -1,4 +1,5 @@
-"""SMPP 3.4 PDUs on the wire, encoded and decoded with smpplib's PDU classes.
+"""SMPP 3.4 PDUs on the wire, encoded and decoded with smpplib's PDU classes (the PDUs
+every message crosses take `fast_path` first, which gives the same results faster).
 
 smpplib raises assorted exceptions on bad input (struct.error, IndexError, its own
 UnknownCommandError…); `decode` turns every one of them into `PduError`, which carries what
@@ -13,6 +14,8 @@ from typing import Any
 from smpplib import command as smpp_command
 from smpplib import command_codes
 from smpplib import consts as smpp_consts
+
+from gatewayd.protocols.smpp import fast_path
 
 HEADER = struct.Struct(">LLLL")
 HEADER_SIZE = 16
@@ -92,6 +95,12 @@ def decode(data: bytes) -> Pdu:
     """One whole PDU (header included) -> Pdu, or PduError."""
     if len(data) < HEADER_SIZE:
         raise PduError(f"{len(data)} bytes: shorter than a PDU header", ESME_RINVCMDLEN, 0, True)
+    fast = fast_path.decode(data)
+    return Pdu(*fast) if fast is not None else decode_with_smpplib(data)
+
+
+def decode_with_smpplib(data: bytes) -> Pdu:
+    """`decode` for every PDU the fast path leaves to smpplib."""
     _length, command_id, status, sequence = HEADER.unpack_from(data)
     try:
         name = command_codes.get_command_name(command_id)
@@ -115,6 +124,12 @@ def encode(command: str, sequence: int, status: int = ESME_ROK, **fields: Any) -
     """A PDU as bytes. String fields take str; octet strings (short_message…) take bytes."""
     if command == "generic_nack":
         return HEADER.pack(HEADER_SIZE, GENERIC_NACK, status, sequence)
+    fast = fast_path.encode(command, sequence, status, fields)
+    return fast if fast is not None else encode_with_smpplib(command, sequence, status, fields)
+
+
+def encode_with_smpplib(command: str, sequence: int, status: int, fields: dict[str, Any]) -> bytes:
+    """`encode` for every PDU the fast path leaves to smpplib."""
     pdu = smpp_command.factory(command, sequence=sequence, status=status, **fields)
     pdu.sequence = sequence  # smpplib ignores the keyword when its dummy client has a sequence
     return pdu.generate()
