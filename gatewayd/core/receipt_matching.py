@@ -209,7 +209,7 @@ class ReceiptMatcher:
 
 
 class _RecordParts:
-    """Bulk: record submitted parts, apply early receipts, mark last parts Submitted."""
+    """Bulk: record submitted parts, mark last parts Submitted, apply early receipts."""
 
     first = True
     """Run before the other kinds of a batch: receipts in it then find their parts."""
@@ -239,12 +239,14 @@ class _RecordParts:
         )
         finals: list[list[Final]] = [[] for _ in parts]
         early = self._early_receipts(connection, parts, candidates, now)
+        # Submitted first, even when a receipt overtook the submit_sm_resp: the application
+        # gets every status of its message, in the order they happened.
+        for index, status in self._mark_submitted(connection, parts, outcomes):
+            finals[index].append(status)
         if early:
             decided = matcher._apply_finals(connection, outcomes, [final for _, final in early])
             for (index, _), statuses in zip(early, decided, strict=True):
                 finals[index] += statuses
-        for index, status in self._mark_submitted(connection, parts, outcomes):
-            finals[index].append(status)
         store.add_events(connection, outcomes.poll, outcomes.jobs)
         return finals
 
@@ -305,7 +307,7 @@ class _RecordParts:
         for carrier, indexes in by_carrier.items():
             ids = [parts[index].message.id for index in indexes]
             updated = store.mark_submitted(connection, ids, carrier, now)
-            # A receipt that came first made the others final already.
+            # One already final (a receipt of an earlier part said so) stays as it is.
             store.release_claims(connection, [i for i in ids if i not in updated])
             for index in indexes:
                 message = parts[index].message

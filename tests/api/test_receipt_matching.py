@@ -6,6 +6,7 @@ from gatewayd.core.receipts import Receipt, ReceiptState
 from gatewayd.protocols.smpp.simulator import SimulatorSettings
 from gatewayd.storage import messages as store
 from gatewayd.storage.tables import message_parts, receipts
+from tests.gateway import KEY
 
 
 async def _submitted(gateway, text="hello"):
@@ -37,6 +38,9 @@ async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gat
     with gateway.runtime.engine.connect() as connection:
         row = connection.execute(select(receipts)).one()
     assert row.time_matched is not None
+    polled = (await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})).json()
+    codes = [r["StatusCode"] for r in polled["StatusMessages"] if r["MessageId"] == message_id]
+    assert codes == [110, 200], "Submitted too, before Delivered, though the receipt came first"
 
 
 async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_factory):
