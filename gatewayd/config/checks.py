@@ -45,16 +45,16 @@ def cross_check(config: Config) -> list[str]:
     return problems
 
 
-def submit_margin_s(carrier: CarrierConfig) -> float:
-    """How long a submit to `carrier` may take from its hand-over to the commit of its record:
-    a message is submitted only while its claim has at least this much left."""
-    return HAND_OVER_S + carrier.response_timeout_s + RECORD_S
-
-
 HAND_OVER_S = CarrierSettings.queue_wait_s
 """The longest a bind may take to pick a submit up."""
 RECORD_S = 5.0
 """Allowance for committing the part's record once the carrier has answered."""
+
+
+def submit_margin_s(carrier: CarrierConfig) -> float:
+    """How long a submit to `carrier` may take from its hand-over to the commit of its record:
+    a message is submitted only while its claim has at least this much left."""
+    return HAND_OVER_S + carrier.response_timeout_s + RECORD_S
 
 
 def _check_lease(config: Config) -> list[str]:

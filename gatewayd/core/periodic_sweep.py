@@ -1,13 +1,15 @@
 """A write that runs at start and then every few seconds: the clean-ups that give stuck work an
 end (receipts that never come, concatenated messages whose last parts never come)."""
 
+from abc import ABC, abstractmethod
+
 import trio
 from sqlalchemy import Connection
 
 from gatewayd.storage.writer import Writer
 
 
-class PeriodicSweep:
+class PeriodicSweep(ABC):
     def __init__(self, writer: Writer, every_s: float) -> None:
         self._writer = writer
         self._every_s = every_s
@@ -22,5 +24,6 @@ class PeriodicSweep:
         """Sweep once now (tests call this with a fake clock); how many rows it ended."""
         return await self._writer.write(self._sweep)
 
+    @abstractmethod
     def _sweep(self, connection: Connection) -> int:
-        raise NotImplementedError
+        """The clean-up itself, in one transaction; how many rows it ended."""

@@ -59,20 +59,16 @@ class SmppOutbox:
             try:
                 response = await bind.connection.request("deliver_sm", **deliver_fields(job))
                 if response.status == codec.ESME_ROK:
-                    await self._writer.write(
-                        lambda c: store.finish(
-                            c, job.id, "delivered", self._clock(), job.attempts + 1
-                        )
+                    done = store.finished(
+                        job.id, "delivered", self._clock(), job.attempts + 1, None
                     )
+                    await self._writer.write(lambda c: store.record_outcomes(c, [done], []))
                     return
                 error = codec.status_name(response.status)
             except (ConnectionLost, ResponseTimeout) as failure:
                 error = str(failure)
-        await self._writer.write(
-            lambda c: store.retry_later(
-                c, job.id, self._clock() + NOT_BOUND_RETRY, job.attempts + 1, error
-            )
-        )
+        later = store.again_later(job.id, self._clock() + NOT_BOUND_RETRY, job.attempts + 1, error)
+        await self._writer.write(lambda c: store.record_outcomes(c, [], [later]))
 
 
 def deliver_fields(job: Row) -> dict:

@@ -99,7 +99,7 @@ class WebhookOutbox:
         """(finished, values) for one attempt: delivered, failed for good, or again later."""
         attempts = job.attempts + 1
         if attempt.delivered:
-            return True, _finished(job, "delivered", now, attempts, None)
+            return True, store.finished(job.id, "delivered", now, attempts, None)
         config = self._holder.current.config.webhooks
         if gives_up(job.time_created, now, config.retry_horizon_s):
             log.error(
@@ -109,14 +109,11 @@ class WebhookOutbox:
                 attempts,
                 attempt.summary,
             )
-            return True, _finished(job, "failed", now, attempts, attempt.summary[:255])
+            return True, store.finished(job.id, "failed", now, attempts, attempt.summary)
         delay = next_delay(attempts, config.retry_base_s, config.retry_max_s, self._random)
-        return False, {
-            "job_id": job.id,
-            "next_attempt_at": now + timedelta(seconds=delay),
-            "attempts": attempts,
-            "last_error": attempt.summary[:255],
-        }
+        return False, store.again_later(
+            job.id, now + timedelta(seconds=delay), attempts, attempt.summary
+        )
 
 
 class _RecordOutcomes:
@@ -133,13 +130,3 @@ class _RecordOutcomes:
             (finished if done else later).append(values)
         store.record_outcomes(connection, finished, later)
         return [None] * len(items)
-
-
-def _finished(job: Row, state: str, now: datetime, attempts: int, error: str | None) -> dict:
-    return {
-        "job_id": job.id,
-        "state": state,
-        "time_done": now,
-        "attempts": attempts,
-        "last_error": error,
-    }

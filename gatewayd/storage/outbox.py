@@ -23,57 +23,37 @@ def claim_jobs(
     )
 
 
-def finish(
-    connection: Connection,
-    job_id: int,
-    state: str,
-    now: datetime,
-    attempts: int,
-    error: str | None = None,
-) -> None:
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.id == job_id)
-        .values(
-            state=state,
-            time_done=now,
-            attempts=attempts,
-            last_error=error,
-            next_attempt_at=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-    )
+def finished(job_id: int, state: str, now: datetime, attempts: int, error: str | None) -> dict:
+    """The outcome of a job that is done: delivered, or failed for good."""
+    return {
+        "job_id": job_id,
+        "state": state,
+        "time_done": now,
+        "attempts": attempts,
+        "last_error": None if error is None else error[:255],
+    }
 
 
-def retry_later(
-    connection: Connection, job_id: int, at: datetime, attempts: int, error: str
-) -> None:
-    connection.execute(
-        update(outbox)
-        .where(outbox.c.id == job_id)
-        .values(
-            attempts=attempts,
-            last_error=error[:255],
-            next_attempt_at=at,
-            claimed_by=None,
-            claimed_until=None,
-        )
-    )
+def again_later(job_id: int, at: datetime, attempts: int, error: str) -> dict:
+    """The outcome of an attempt that failed and is tried again at `at`."""
+    return {
+        "job_id": job_id,
+        "next_attempt_at": at,
+        "attempts": attempts,
+        "last_error": error[:255],
+    }
 
 
 _OUTCOME = update(outbox).where(outbox.c.id == bindparam("job_id"))
 
 
 def record_outcomes(
-    connection: Connection, finished: list[dict[str, Any]], later: list[dict[str, Any]]
+    connection: Connection, done: list[dict[str, Any]], later: list[dict[str, Any]]
 ) -> None:
-    """Many jobs' outcomes at once. `finished`: job_id, state, time_done, attempts, last_error;
-    `later`: job_id, next_attempt_at, attempts, last_error."""
+    """Many jobs' outcomes at once: `done` rows as `finished` makes them, `later` rows as
+    `again_later` makes them."""
     released = {"claimed_by": None, "claimed_until": None}
-    if finished:
-        connection.execute(
-            _OUTCOME, [{**row, **released, "next_attempt_at": None} for row in finished]
-        )
+    if done:
+        connection.execute(_OUTCOME, [{**row, **released, "next_attempt_at": None} for row in done])
     if later:
         connection.execute(_OUTCOME, [{**row, **released} for row in later])
