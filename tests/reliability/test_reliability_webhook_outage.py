@@ -10,7 +10,6 @@ Short retry settings (webhooks.retry_base_s / retry_max_s) make the retries quic
 """
 
 import json
-import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.protocols.webhooks.formats import WebhookRequest
 from gatewayd.storage.tables import outbox
+from tests.daemon.conftest import free_port
 from tests.gateway import Gateway
 
 MESSAGES = 60
@@ -93,12 +93,6 @@ def record_of(request: Request) -> tuple[RecordKey, str]:
         return ("status", record["MessageId"], record["StatusCode"]), request.body.decode()
     fields = request.query
     return ("incoming", fields["MessageId"], 0), json.dumps(fields, sort_keys=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def with_hooks_to(port: int) -> Callable[[str], str]:

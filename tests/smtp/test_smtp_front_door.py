@@ -1,12 +1,12 @@
 """E-mail to SMS with Python's smtplib over a real socket, through the same core as HTTP."""
 
 import smtplib
-import socket
 from email.message import EmailMessage
 
 import pytest
 import trio
 
+from tests.daemon.conftest import free_port
 from tests.gateway import KEY
 
 DOMAIN = "sms.example.net"
@@ -14,12 +14,6 @@ DOMAIN = "sms.example.net"
 
 def smtp_section(port: int, extra: str = "") -> str:
     return f'\nsmtp: {{listen: ["127.0.0.1:{port}"], domain: {DOMAIN}{extra}}}\n'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
