@@ -109,7 +109,7 @@ class Submitter:
         except TooManyRecipients as error:
             raise SubmitRefused(Result.TOO_MANY_RECIPIENTS, str(error)) from None
         if not entries:
-            raise SubmitRefused(Result.MISSING_FIELD, "to")
+            raise SubmitRefused(Result.MISSING_RECIPIENTS)
         checked = [check_recipient(entry) for entry in entries]
         blocked = await self._blacklisted(app, [c.msisdn for c in checked if c.valid])
         dropped = not within_windows(
@@ -166,12 +166,12 @@ class Submitter:
         if request.sender_id:
             if not app.config.alphanumeric_sender:
                 raise SubmitRefused(
-                    Result.INVALID_SENDER,
+                    Result.INVALID_SENDER_ID,
                     "alphanumeric senders are not allowed for this application",
                 )
             if not ALPHANUMERIC_SENDER.match(request.sender_id):
                 raise SubmitRefused(
-                    Result.INVALID_SENDER, "a senderId has 1 to 11 letters, digits or spaces"
+                    Result.INVALID_SENDER_ID, "a senderId has 1 to 11 letters, digits or spaces"
                 )
             return request.sender_id
         return app.config.default_number

@@ -26,7 +26,7 @@ async def test_blacklist_add_list_export_and_remove(gateway):
     )
     assert again.status_code == 200 and again.json()["added"] is False
     refused = (await gateway.send(to="32470000001", message="x"))["Messages"][0]
-    assert refused["ResultCode"] == 402
+    assert refused["ResultCode"] == 32
     listing = (await gateway.admin.get("/admin/accounts/acme/blacklist")).json()
     assert [(e["msisdn"], e["source"], e["note"]) for e in listing["entries"]] == [
         ("32470000001", "admin", "asked by phone")

@@ -113,7 +113,7 @@ async def test_sandbox_answers_like_v1_and_reaches_no_carrier(gateway):
     await gateway.wait_until(delivered)
     assert gateway.simulator.submitted == []
     not_in_v1 = await gateway.status_of(message_id)
-    assert not_in_v1["ResultCode"] == 501, "sandbox messages are not seen through v1"
+    assert not_in_v1["ResultCode"] == 29, "sandbox messages are not seen through v1"
 
 
 async def test_incoming_polling_answers_with_the_client_field_names(gateway):

@@ -17,7 +17,7 @@ async def test_an_address_outside_the_whitelist_gets_403(gateway_factory):
     response = await gateway.client.post(
         "/sms/v1/Message", json={"apiKey": KEY, "to": "32470000001", "message": "x"}
     )
-    assert response.status_code == 403 and response.json()["ResultCode"] == 202
+    assert response.status_code == 403 and response.json()["ResultCode"] == 15
 
 
 async def test_forwarded_for_counts_only_from_a_trusted_proxy(gateway_factory):
@@ -44,11 +44,11 @@ async def test_debug_mode_limits_to_30_a_minute_and_logs_with_the_key_masked(gat
     assert answers[0].headers["X-Rate-Limit-Limit"] == "30"
     assert answers[0].headers["X-Rate-Limit-Remaining"] == "29"
     assert answers[29].headers["X-Rate-Limit-Remaining"] == "0"
-    assert answers[30].status_code == 429 and answers[30].json()["ResultCode"] == 203
+    assert answers[30].status_code == 403 and answers[30].json()["ResultCode"] == 30
     assert int(answers[30].headers["Retry-After"]) > 0
     with gateway.runtime.engine.connect() as connection:
         logs = connection.execute(select(request_logs)).all()
-    assert len(logs) == 31 and {log.status_code for log in logs} == {200, 429}
+    assert len(logs) == 31 and {log.status_code for log in logs} == {200, 403}
     assert all(KEY not in log.request_body and "shop" in log.request_body for log in logs)
     assert logs[0].path == "/sms/v1/Message" and '"ResultCode":0' in logs[0].response_body
 
@@ -74,7 +74,7 @@ async def test_stop_blacklists_the_sender_and_start_lifts_it(gateway):
     body = {"apiKey": KEY, "to": "32470000001", "message": "offer"}
     assert (await gateway.simulator.inject_mo("32470000001", "8686", b"  stop ")) == 0
     refused = (await gateway.client.post("/sms/v1/Message", json=body)).json()
-    assert refused["Messages"][0]["ResultCode"] == 402 and refused["MessageCount"] == 0
+    assert refused["Messages"][0]["ResultCode"] == 32 and refused["MessageCount"] == 0
     await gateway.simulator.inject_mo("32470000001", "8686", b"START")
     accepted = (await gateway.client.post("/sms/v1/Message", json=body)).json()
     assert accepted["Messages"][0]["ResultCode"] == 0

@@ -24,10 +24,10 @@ async def test_unknown_path_and_wrong_method_get_json_answers(http_server):
     _, _, port = http_server
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         missing = await client.get("/nowhere")
-        assert missing.status_code == 404 and missing.json()["ResultCode"] == 108
+        assert missing.status_code == 404 and missing.json()["ResultCode"] == 13
         wrong = await client.get("/sms/v1/Message")
         assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
-        assert wrong.json() == {"ResultCode": 107, "ResultDescription": "Method not allowed: GET"}
+        assert wrong.json() == {"ResultCode": 13, "ResultDescription": "Method not allowed: GET"}
 
 
 async def test_a_body_over_the_limit_is_refused_by_its_length(http_server):
@@ -35,7 +35,7 @@ async def test_a_body_over_the_limit_is_refused_by_its_length(http_server):
     raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
     answer = await exchange(port, raw)
     assert answer.startswith(b"HTTP/1.1 413 ")
-    assert b'"ResultCode":105' in answer
+    assert b'"ResultCode":13' in answer
 
 
 async def test_a_chunked_body_over_the_limit_is_refused_while_streaming(http_server):
@@ -97,7 +97,7 @@ async def test_a_handler_exception_is_a_json_500_and_the_server_keeps_serving(ht
     _, _, port = http_server
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         broken = await client.get("/boom")
-        assert broken.status_code == 500 and broken.json()["ResultCode"] == 900
+        assert broken.status_code == 500 and broken.json()["ResultCode"] == 1
         assert (await client.get("/echo")).status_code == 200
     assert "handler bug" in caplog.text
 

@@ -58,13 +58,13 @@ class AdminApi:
     def _application(self, request: Request) -> str:
         name = request.params["application"]
         if name not in self.runtime.holder.current.directory.by_name:
-            raise FieldError(404, Result.NOT_FOUND, f"no application {name!r}")
+            raise FieldError(Result.NOT_FOUND, f"no application {name!r}")
         return name
 
     def _account(self, request: Request) -> str:
         name = request.params["account"]
         if all(a.name != name for a in self.runtime.holder.current.config.accounts):
-            raise FieldError(404, Result.NOT_FOUND, f"no account {name!r}")
+            raise FieldError(Result.NOT_FOUND, f"no account {name!r}")
         return name
 
     async def _read(self, query):
@@ -97,7 +97,7 @@ class AdminApi:
         fields = read_fields(request, {"msisdn", "note"})
         recipient = check_recipient(text_field(fields, "msisdn", 20) or "")
         if not recipient.valid:
-            raise FieldError(400, Result.INVALID_NUMBER, recipient.problem)
+            raise FieldError(Result.INVALID_NUMBER, recipient.problem)
         note = text_field(fields, "note", 255)
         now = self.runtime.clock()
         added = await self.runtime.writer.write(
@@ -112,7 +112,7 @@ class AdminApi:
             lambda c: blacklist_store.remove(c, account, msisdn)
         )
         if not removed:
-            raise FieldError(404, Result.NOT_FOUND, f"{msisdn} is not on the blacklist")
+            raise FieldError(Result.NOT_FOUND, f"{msisdn} is not on the blacklist")
         return Response.json({"msisdn": msisdn, "removed": True})
 
     async def blacklist_csv(self, request: Request) -> Response:

@@ -1,8 +1,9 @@
 """Reading a Message API request: JSON, form or query fields, keys case-insensitive.
 
 Clients spell keys differently (apiKey / ApiKey, messageId / messageID / MessageId, statusUrl
-/ statusURL), so keys are compared in lower case. A key no endpoint knows is refused with a
-suggestion, because a misspelt optional field would otherwise be silently ignored.
+/ statusURL), so keys are compared in lower case; errors name a field as the client spelt it.
+A key no endpoint knows is refused with a suggestion, because a misspelt optional field would
+otherwise be silently ignored.
 """
 
 import difflib
@@ -13,59 +14,109 @@ from urllib.parse import parse_qsl
 from gatewayd.core.result_codes import Result
 from gatewayd.protocols.http.messages import Request
 
+# How errors name a field the client did not send.
+SPELLINGS = {
+    name.lower(): name
+    for name in (
+        "apiKey",
+        "to",
+        "message",
+        "from",
+        "senderId",
+        "messageEncoding",
+        "timeScheduled",
+        "timeValidity",
+        "reference",
+        "replaceIfPresent",
+        "statusUrl",
+        "statusMethod",
+        "statusFormat",
+        "messageId",
+        "maxRecords",
+    )
+}
+
 
 class FieldError(Exception):
-    def __init__(self, status: int, result: Result, detail: str | None = None) -> None:
+    """A refused request: its Result, gatewayd's detail, and the HTTP status (by default the
+    Result's own)."""
+
+    def __init__(self, result: Result, detail: str | None = None, status: int | None = None):
         super().__init__(detail or result.description)
-        self.status = status
+        self.status = status or result.http_status
         self.result = result
         self.detail = detail
 
 
-def read_fields(request: Request, known: set[str]) -> dict[str, Any]:
+class Fields(dict[str, Any]):
+    """The request's values by lower-case key, remembering how the client spelt each key."""
+
+    def __init__(self, values: dict[str, Any], spellings: dict[str, str]) -> None:
+        super().__init__(values)
+        self.spellings = spellings
+
+    def spelt(self, name: str) -> str:
+        return self.spellings.get(name) or SPELLINGS.get(name, name)
+
+
+def read_fields(request: Request, known: set[str]) -> Fields:
     """The request's fields by lower-case key; null values are dropped (they mean default)."""
-    fields: dict[str, Any] = {}
-    for key, value in request.query.items():
-        fields[key.lower()] = value
+    pairs = list(request.query.items())
     if request.method == "POST" and request.body.strip():
-        fields.update(_body_fields(request))
-    unknown = sorted(set(fields) - known)
+        pairs += _body_fields(request)
+    values = {key.lower(): value for key, value in pairs}
+    spellings = {key.lower(): key for key, _ in pairs}
+    unknown = sorted(set(values) - known)
     if unknown:
         name = unknown[0]
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise FieldError(400, Result.UNKNOWN_FIELD, f"{name!r}{hint}")
-    return {key: value for key, value in fields.items() if value is not None}
+        hint = f"; did you mean {SPELLINGS.get(close[0], close[0])!r}?" if close else ""
+        raise FieldError(Result.UNKNOWN_FIELD, f"{spellings[name]!r}{hint}")
+    return Fields({k: v for k, v in values.items() if v is not None}, spellings)
 
 
-def _body_fields(request: Request) -> dict[str, Any]:
+def _body_fields(request: Request) -> list[tuple[str, Any]]:
     kind = request.content_type
-    looks_like_json = request.body.lstrip()[:1] == b"{"
     if (
         kind in ("application/json", "text/json", "")
         or kind.endswith("+json")
         or (
-            # `curl -d '{…}'` labels JSON as a form; a form never starts with '{'.
-            kind == "application/x-www-form-urlencoded" and looks_like_json
+            # `curl -d '…'` labels whatever it sends a form; a form never starts like JSON.
+            kind == "application/x-www-form-urlencoded" and request.body.lstrip()[:1] in b'{["'
         )
     ):
-        try:
-            data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError, RecursionError) as error:  # too deep a nesting
-            raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise FieldError(400, Result.MALFORMED_REQUEST, "the JSON body must be an object")
-        problem = _text_problem(data)
-        if problem is not None:
-            raise FieldError(400, Result.MALFORMED_REQUEST, f"invalid JSON: {problem}")
-        return {str(key).lower(): value for key, value in data.items()}
+        return _json_fields(request.body)
     if kind == "application/x-www-form-urlencoded":
-        try:
-            text = request.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise FieldError(400, Result.MALFORMED_REQUEST, "the form is not UTF-8") from None
-        return {key.lower(): value for key, value in parse_qsl(text, keep_blank_values=True)}
-    raise FieldError(415, Result.UNSUPPORTED_MEDIA_TYPE, f"{kind}; send application/json or a form")
+        return _form_fields(request.body)
+    raise FieldError(Result.UNSUPPORTED_MEDIA_TYPE, f"{kind}; send application/json or a form")
+
+
+def _json_fields(body: bytes) -> list[tuple[str, Any]]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # too deep a nesting
+        raise FieldError(Result.MALFORMED_REQUEST, f"invalid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise FieldError(
+            Result.MALFORMED_REQUEST, f"the body must be a JSON object, not {_kind(data)}"
+        )
+    problem = _text_problem(data)
+    if problem is not None:
+        raise FieldError(Result.MALFORMED_REQUEST, f"invalid JSON: {problem}")
+    return [(str(key), value) for key, value in data.items()]
+
+
+def _form_fields(body: bytes) -> list[tuple[str, Any]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError(Result.MALFORMED_REQUEST, "the form is not UTF-8") from None
+    if any("=" not in part for part in text.strip().split("&") if part):
+        raise FieldError(
+            Result.MALFORMED_REQUEST,
+            "the body is neither a JSON object nor a form (name=value&…)",
+        )
+    return parse_qsl(text.strip(), keep_blank_values=True)
 
 
 def _text_problem(data: dict[str, Any]) -> str | None:
@@ -81,21 +132,45 @@ def _text_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-def text_field(fields: dict[str, Any], name: str, max_length: int = 10_000) -> str | None:
+def _kind(value: Any) -> str:
+    """A JSON value's type as the client wrote it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
+
+
+def text_field(
+    fields: Fields,
+    name: str,
+    max_length: int = 10_000,
+    invalid: Result = Result.INVALID_FIELD,
+    too_long: Result | None = None,
+) -> str | None:
+    """A text value; `invalid` is the Result for a value that is no string, `too_long` (by
+    default `invalid`) for one over `max_length`."""
     value = fields.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise FieldError(400, Result.INVALID_FIELD, f"{name} must be a string")
-    text = str(value)
-    if "\x00" in text:  # PostgreSQL text cannot hold it
-        raise FieldError(400, Result.INVALID_FIELD, f"{name} contains a NUL character")
-    if len(text) > max_length:
-        raise FieldError(400, Result.INVALID_FIELD, f"{name} is longer than {max_length}")
-    return text
+    if not isinstance(value, str):
+        raise FieldError(invalid, f"{fields.spelt(name)} must be a string, not {_kind(value)}")
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise FieldError(invalid, f"{fields.spelt(name)} contains a NUL character")
+    if len(value) > max_length:
+        raise FieldError(
+            too_long or invalid, f"{fields.spelt(name)} is longer than {max_length} characters"
+        )
+    return value
 
 
-def bool_field(fields: dict[str, Any], name: str) -> bool:
+def bool_field(fields: Fields, name: str) -> bool:
     value = fields.get(name)
     if value is None or value == "":
         return False
@@ -106,32 +181,43 @@ def bool_field(fields: dict[str, Any], name: str) -> bool:
         return True
     if text in ("false", "0", "no"):
         return False
-    raise FieldError(400, Result.INVALID_FIELD, f"{name} must be true/false or 1/0")
+    raise FieldError(Result.INVALID_FIELD, f"{fields.spelt(name)} must be true/false or 1/0")
 
 
-def int_field(fields: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+def int_field(
+    fields: Fields,
+    name: str,
+    default: int,
+    low: int,
+    high: int,
+    malformed: Result = Result.INVALID_FIELD,
+    out_of_range: Result = Result.INVALID_FIELD,
+) -> int:
     value = fields.get(name)
     if value is None or value == "":
         return default
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError
         number = int(str(value).strip())
     except ValueError:
-        raise FieldError(400, Result.INVALID_FIELD, f"{name} must be a whole number") from None
+        raise FieldError(malformed, f"{fields.spelt(name)} must be a whole number") from None
     if not low <= number <= high:
-        raise FieldError(400, Result.INVALID_FIELD, f"{name} must be from {low} to {high}")
+        raise FieldError(out_of_range, f"{fields.spelt(name)} must be from {low} to {high}")
     return number
 
 
-def recipients_field(fields: dict[str, Any]) -> str | list[str] | None:
+def recipients_field(fields: Fields) -> str | list[str] | None:
     value = fields.get("to")
     if value is None:
         return None
+    name = fields.spelt("to")
     if isinstance(value, list):
         if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
-            raise FieldError(400, Result.INVALID_FIELD, "to must be numbers")
+            raise FieldError(Result.INVALID_RECIPIENTS, f"{name} must be numbers")
         return [str(v) for v in value]
     if isinstance(value, str | int) and not isinstance(value, bool):
         return str(value)
-    raise FieldError(400, Result.INVALID_FIELD, "to must be a comma-separated string of numbers")
+    raise FieldError(
+        Result.INVALID_RECIPIENTS, f"{name} must be a comma-separated string of numbers"
+    )

@@ -6,7 +6,7 @@ Every request: fields → API key → IP whitelist → debug-mode rate limit →
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -21,9 +21,10 @@ from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.records import status_record
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status
-from gatewayd.core.submission import StatusWebhook, SubmitRefused, SubmitRequest
+from gatewayd.core.submission import RecipientResult, StatusWebhook, SubmitRefused, SubmitRequest
 from gatewayd.protocols.http.api_fields import (
     FieldError,
+    Fields,
     bool_field,
     int_field,
     read_fields,
@@ -57,7 +58,7 @@ MESSAGE_FIELDS = COMMON | {
 ID_FIELDS = COMMON | {"messageid"}
 POLL_FIELDS = COMMON | {"maxrecords"}
 
-Endpoint = Callable[[App, dict[str, Any], bool], Awaitable[Response]]
+Endpoint = Callable[[App, Fields, bool], Awaitable[Response]]
 
 
 class MessageApi:
@@ -99,17 +100,19 @@ class MessageApi:
 
         return handle
 
-    def _authenticate(self, request: Request, fields: dict[str, Any]) -> App:
-        key = text_field(fields, "apikey", 200)
+    def _authenticate(self, request: Request, fields: Fields) -> App:
+        key = text_field(fields, "apikey", 200, invalid=Result.MISSING_API_KEY)
         if key is None:
             authorization = request.headers.get("authorization", "")
             if authorization[:7].lower() == "bearer ":
                 key = authorization[7:].strip()
             else:
                 key = request.headers.get("x-api-key")
-        app = self.runtime.holder.current.directory.authenticate(key) if key else None
+        if not key:
+            raise FieldError(Result.MISSING_API_KEY)
+        app = self.runtime.holder.current.directory.authenticate(key)
         if app is None:
-            raise FieldError(401, Result.INVALID_API_KEY)
+            raise FieldError(Result.INVALID_API_KEY)
         return app
 
     def _check_address(self, request: Request, app: App) -> None:
@@ -119,7 +122,7 @@ class MessageApi:
         proxies = self.runtime.holder.current.config.http.trusted_proxies
         address = client_address(request.peer, request.headers.get("x-forwarded-for"), proxies)
         if not allowed_by_whitelist(address, whitelist):
-            raise FieldError(403, Result.IP_NOT_ALLOWED, str(address))
+            raise FieldError(Result.IP_NOT_ALLOWED, str(address))
 
     def _rate_limit(self, app: App) -> list[tuple[str, str]]:
         if not app.account.debug:
@@ -127,7 +130,6 @@ class MessageApi:
         decision = self._limiter.hit(app.name)
         if not decision.allowed:
             raise FieldError(
-                429,
                 Result.RATE_LIMITED,
                 f"{DEBUG_LIMIT_PER_MINUTE} requests a minute in debug mode",
             )
@@ -151,7 +153,7 @@ class MessageApi:
         }
         await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
 
-    async def message(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+    async def message(self, app: App, fields: Fields, sandbox: bool) -> Response:
         zone = app.config.time_zone
         try:
             scheduled = _time(fields, "timescheduled", zone)
@@ -159,27 +161,27 @@ class MessageApi:
             encoding = fields.get("messageencoding")
             submit = SubmitRequest(
                 recipients=recipients_field(fields),
-                text=text_field(fields, "message", 100_000),
-                sender=text_field(fields, "from", 21),
-                sender_id=text_field(fields, "senderid", 21),
+                text=text_field(fields, "message", 100_000, too_long=Result.MESSAGE_TOO_LONG),
+                sender=text_field(fields, "from", 21, invalid=Result.MALFORMED_SENDER),
+                sender_id=text_field(fields, "senderid", 21, invalid=Result.INVALID_SENDER_ID),
                 encoding=parse_encoding(encoding) if encoding not in (None, "") else None,
                 time_scheduled=scheduled,
                 time_validity=validity,
-                reference=text_field(fields, "reference", 255),
+                reference=text_field(fields, "reference", 255, too_long=Result.REFERENCE_TOO_LONG),
                 replace_if_present=bool_field(fields, "replaceifpresent"),
                 status_webhook=_status_webhook(fields),
                 sandbox=sandbox,
             )
         except ValueError as error:
-            raise FieldError(400, Result.INVALID_FIELD, str(error)) from None
+            raise FieldError(Result.INVALID_FIELD, str(error)) from None
         try:
             results = await self.runtime.submitter.submit(app, submit)
         except SubmitRefused as refused:
-            raise FieldError(400, refused.result, refused.detail) from None
+            raise FieldError(refused.result, refused.detail) from None
         if self.runtime.dispatcher is not None:
             self.runtime.dispatcher.wake()
         accepted = [r for r in results if r.message_id]
-        overall = Result.OK if accepted else Result.NO_RECIPIENT
+        overall = Result.OK if accepted else _common_refusal(results)
         return Response.json(
             {
                 "MessageCount": len(accepted),
@@ -196,10 +198,10 @@ class MessageApi:
                 "ResultCode": int(overall),
                 "ResultDescription": overall.description,
             },
-            200 if accepted else 400,
+            overall.http_status,
         )
 
-    async def cancel(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+    async def cancel(self, app: App, fields: Fields, sandbox: bool) -> Response:
         message_id = self._message_id(fields)
 
         def cancel(connection):
@@ -218,23 +220,25 @@ class MessageApi:
                 },
             )
             if updated is None:
-                return Result.NOT_CANCELLABLE, Status(current.status).description
+                status = Status(current.status)
+                if status is Status.CANCELLED:
+                    return Result.ALREADY_CANCELLED, None
+                return Result.NOT_CANCELLABLE, status.description
             poll, jobs = status_events(updated._mapping, app, now)
             message_store.add_events(connection, poll, jobs)
             return Result.OK, None
 
         result, detail = await self.runtime.writer.write(cancel)
-        status = {Result.OK: 200, Result.MESSAGE_NOT_FOUND: 404}.get(result, 409)
         return Response.json(
             {
                 "MessageId": message_id,
                 "ResultCode": int(result),
                 "ResultDescription": _describe(result, detail),
             },
-            status,
+            result.http_status,
         )
 
-    async def status_message(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+    async def status_message(self, app: App, fields: Fields, sandbox: bool) -> Response:
         message_id = self._message_id(fields)
 
         def read():
@@ -243,17 +247,25 @@ class MessageApi:
 
         row = await trio.to_thread.run_sync(read)
         if row is None or row.application != app.name or row.sandbox != sandbox:
-            raise FieldError(404, Result.MESSAGE_NOT_FOUND, message_id)
+            raise FieldError(Result.MESSAGE_NOT_FOUND, message_id)
         return Response.json(status_record(row._mapping, app.config.time_zone))
 
-    async def status(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+    async def status(self, app: App, fields: Fields, sandbox: bool) -> Response:
         return await self._poll(app, fields, "status", "StatusMessages")
 
-    async def incoming(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
+    async def incoming(self, app: App, fields: Fields, sandbox: bool) -> Response:
         return await self._poll(app, fields, "incoming", "IncomingMessages")
 
-    async def _poll(self, app: App, fields: dict[str, Any], kind: str, key: str) -> Response:
-        limit = int_field(fields, "maxrecords", 100, 1, 1000)
+    async def _poll(self, app: App, fields: Fields, kind: str, key: str) -> Response:
+        limit = int_field(
+            fields,
+            "maxrecords",
+            100,
+            1,
+            1000,
+            malformed=Result.MALFORMED_MAX_RECORDS,
+            out_of_range=Result.MAX_RECORDS_OUT_OF_RANGE,
+        )
         now = self.runtime.clock()
         records, remaining = await self.runtime.writer.write(
             lambda c: message_store.fetch_poll(c, app.name, kind, limit, now)
@@ -269,35 +281,49 @@ class MessageApi:
         )
 
     @staticmethod
-    def _message_id(fields: dict[str, Any]) -> str:
-        message_id = text_field(fields, "messageid", 64)
+    def _message_id(fields: Fields) -> str:
+        message_id = text_field(fields, "messageid", 64, invalid=Result.INVALID_MESSAGE_ID)
         if message_id is None:
-            raise FieldError(400, Result.MISSING_FIELD, "messageId")
+            raise FieldError(Result.INVALID_MESSAGE_ID, f"no {fields.spelt('messageid')} given")
         return message_id
 
 
-def _time(fields: dict[str, Any], name: str, zone):
-    text = text_field(fields, name, 40)
+def _time(fields: Fields, name: str, zone):
+    invalid = Result.INVALID_TIME if name == "timescheduled" else Result.INVALID_VALIDITY
+    text = text_field(fields, name, 40, invalid=invalid)
     if text is None:
         return None
     try:
         return parse_api_time(text, zone)
     except BadTime as error:
-        raise FieldError(400, Result.INVALID_TIME, f"{name}: {error}") from None
+        raise FieldError(invalid, f"{fields.spelt(name)}: {error}") from None
 
 
-def _status_webhook(fields: dict[str, Any]) -> StatusWebhook | None:
-    url = text_field(fields, "statusurl", 2000)
+def _status_webhook(fields: Fields) -> StatusWebhook | None:
+    url = text_field(fields, "statusurl", 2000, invalid=Result.INVALID_STATUS_URL)
     if url is None:
         return None
     problem = http_url_problem(url)
     if problem is not None:
-        raise FieldError(400, Result.INVALID_FIELD, f"statusUrl must be an http(s) URL: {problem}")
-    method = (text_field(fields, "statusmethod", 4) or "POST").upper()
-    form = (text_field(fields, "statusformat", 4) or "JSON").upper()
-    if method not in ("POST", "GET") or form not in ("JSON", "XML"):
-        raise FieldError(400, Result.INVALID_FIELD, "statusMethod POST|GET, statusFormat JSON|XML")
-    return StatusWebhook(url, method, form)
+        raise FieldError(
+            Result.INVALID_STATUS_URL,
+            f"{fields.spelt('statusurl')} must be an http(s) URL: {problem}",
+        )
+    method = text_field(fields, "statusmethod", 4, invalid=Result.INVALID_STATUS_METHOD)
+    if (method or "POST").upper() not in ("POST", "GET"):
+        raise FieldError(Result.INVALID_STATUS_METHOD, f"{fields.spelt('statusmethod')}: POST|GET")
+    form = text_field(fields, "statusformat", 4, invalid=Result.INVALID_STATUS_FORMAT)
+    if (form or "JSON").upper() not in ("JSON", "XML"):
+        raise FieldError(Result.INVALID_STATUS_FORMAT, f"{fields.spelt('statusformat')}: JSON|XML")
+    return StatusWebhook(url, (method or "POST").upper(), (form or "JSON").upper())
+
+
+def _common_refusal(results: list[RecipientResult]) -> Result:
+    """The answer's own ResultCode when no recipient was accepted: their reason if they share
+    one (a lone blacklisted recipient makes the answer "Number To Blacklisted"), else "no valid
+    recipient"."""
+    reasons = {r.result for r in results}
+    return reasons.pop() if len(reasons) == 1 else Result.NO_RECIPIENT
 
 
 def _describe(result: Result, detail: str | None) -> str:

@@ -9,7 +9,11 @@ from typing import Any
 from gatewayd.core.result_codes import Result
 
 _RESULT = {
-    "ResultCode": {"type": "integer", "enum": [int(r) for r in Result]},
+    "ResultCode": {
+        "type": "integer",
+        "enum": sorted({int(r) for r in Result}),
+        "description": "RingRing's ResultCode (0 = success); the README lists each",
+    },
     "ResultDescription": {"type": "string"},
 }
 _ERROR = {"type": "object", "required": list(_RESULT), "properties": _RESULT}
@@ -105,11 +109,22 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(summary: str, request: dict | None, ok: dict, errors: list[int]) -> dict:
+# RingRing's statuses: a client reads the body of a 400; 403 is forbidden or throttled.
+_ERRORS = {
+    400: "refused; ResultCode and ResultDescription say why (wrong key, unknown message, ...)",
+    403: "IP Address denied (ResultCode 15) or X-RateLimit reached (30, with Retry-After)",
+    413: "the body is over the size limit",
+}
+
+
+def _operation(summary: str, request: dict | None, ok: dict) -> dict:
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {"200": {"description": "success", "content": _json(ok)}}
-        | {str(code): {"description": "error", "content": _json(_ERROR)} for code in errors},
+        | {
+            str(code): {"description": description, "content": _json(_ERROR)}
+            for code, description in _ERRORS.items()
+        },
     }
     if request is not None:
         operation["requestBody"] = {"required": False, "content": _json(request)}
@@ -125,7 +140,6 @@ def _query(properties: dict) -> list[dict]:
 
 def openapi_document() -> dict:
     paths: dict[str, Any] = {}
-    common = [400, 401, 403, 413, 415, 429]
     for base in ("v1", "sandbox"):
         prefix = f"/sms/{base}"
         paths[f"{prefix}/Message"] = {
@@ -133,7 +147,6 @@ def openapi_document() -> dict:
                 "Send a message to one or more recipients",
                 _MESSAGE_REQUEST,
                 _MESSAGE_RESPONSE,
-                common,
             )
         }
         paths[f"{prefix}/Cancel"] = {
@@ -141,12 +154,9 @@ def openapi_document() -> dict:
                 "Cancel a scheduled message",
                 _ID_REQUEST,
                 _ERROR | {"properties": {"MessageId": {"type": "string"}, **_RESULT}},
-                [*common, 404, 409],
             )
         }
-        status_message = _operation(
-            "The status of one message", _ID_REQUEST, _STATUS_RECORD, [*common, 404]
-        )
+        status_message = _operation("The status of one message", _ID_REQUEST, _STATUS_RECORD)
         get_status = {k: v for k, v in status_message.items() if k != "requestBody"}
         paths[f"{prefix}/StatusMessage"] = {
             "post": status_message,
@@ -156,7 +166,6 @@ def openapi_document() -> dict:
             "Status updates not fetched before",
             _POLL_REQUEST,
             _poll_response("StatusMessages", _STATUS_RECORD),
-            common,
         )
         paths[f"{prefix}/Status"] = {
             "post": status,
@@ -167,7 +176,6 @@ def openapi_document() -> dict:
         "Incoming messages not fetched before",
         _POLL_REQUEST,
         _poll_response("IncomingMessages", _INCOMING_RECORD),
-        common,
     )
     paths["/sms/v1/Incoming"] = {
         "post": incoming,

@@ -30,12 +30,15 @@ class Router:
         if by_method is None:
             by_method = self._match_template(request)
         if by_method is None:
-            return Response.error(404, Result.NOT_FOUND, request.path)
+            return Response.error(Result.NOT_FOUND.http_status, Result.NOT_FOUND, request.path)
         handler = by_method.get(request.method)
         if handler is None:
             allowed = ", ".join(sorted(by_method))
             return Response.error(
-                405, Result.METHOD_NOT_ALLOWED, request.method, [("Allow", allowed)]
+                Result.METHOD_NOT_ALLOWED.http_status,
+                Result.METHOD_NOT_ALLOWED,
+                request.method,
+                [("Allow", allowed)],
             )
         return await handler(request)
 
