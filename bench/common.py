@@ -100,10 +100,39 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def start_simulator(processes: Processes, receipt_delay: float) -> int:
+PEERS = ("node", "python")
+"""Benchmark peers: "node" is an SMSC on node-smpp and a sink on node:http (bench/peers/,
+about 0.1 ms of CPU a message or less each, so never the bound), "python" is gatewayd's own
+simulator and bench/receiver.py (0.6-1.1 ms a message for the simulator)."""
+NODE_PEERS = ROOT / "bench" / "peers"
+
+
+def node_peers_installed() -> Path:
+    """bench/peers with its node_modules (installed from its package-lock.json when missing)."""
+    if not (NODE_PEERS / "node_modules" / "smpp").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=NODE_PEERS,
+            check=True,
+            timeout=300,
+        )
+    return NODE_PEERS
+
+
+def start_simulator(processes: Processes, receipt_delay: float, peers: str = "node") -> int:
+    """The SMSC every gateway of a run is bound to; its port."""
     port = free_port()
-    simulator = processes.start(
-        [
+    if peers == "node":
+        command = [
+            "node",
+            str(node_peers_installed() / "smsc.js"),
+            "--port",
+            str(port),
+            "--receipt-delay",
+            str(receipt_delay),
+        ]
+    else:
+        command = [
             sys.executable,
             "-m",
             "gatewayd",
@@ -112,19 +141,20 @@ def start_simulator(processes: Processes, receipt_delay: float) -> int:
             f"127.0.0.1:{port}",
             "--receipt-delay",
             str(receipt_delay),
-        ],
-        "simulator.log",
-    )
+        ]
+    simulator = processes.start(command, "simulator.log")
     wait_port(port, process=simulator)
     return port
 
 
-def start_receiver(processes: Processes) -> int:
-    """The callback receiver (bench/receiver.py) in its own process; its port."""
+def start_receiver(processes: Processes, peers: str = "node") -> int:
+    """The status-callback receiver in its own process; its port."""
     port = free_port()
-    receiver = processes.start(
-        [sys.executable, str(ROOT / "bench" / "receiver.py"), "--port", str(port)], "receiver.log"
-    )
+    if peers == "node":
+        command = ["node", str(node_peers_installed() / "sink.js"), "--port", str(port)]
+    else:
+        command = [sys.executable, str(ROOT / "bench" / "receiver.py"), "--port", str(port)]
+    receiver = processes.start(command, "receiver.log")
     wait_port(port, process=receiver)
     return port
 

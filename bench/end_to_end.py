@@ -1,13 +1,16 @@
 """End-to-end messages per second: gatewayd beside Kannel, from the first HTTP request to the
 last final status callback, with their resident memory, in one run.
 
-One SMSC simulator process (`gatewayd simulate-smsc`, receipts after --receipt-delay) serves
-gatewayd on SQLite, gatewayd on PostgreSQL (when the local server answers) and Kannel
-(Debian's bearerbox + smsbox 1.4.5), one after the other. Each gets the same load from wrk
+One SMSC process (receipts after --receipt-delay) serves gatewayd on SQLite, gatewayd on
+PostgreSQL (when the local server answers) and Kannel (Debian's bearerbox + smsbox 1.4.5), one
+after the other. With --peers node (the default) the SMSC is bench/peers/smsc.js on node-smpp
+and the callback receiver bench/peers/sink.js, peers nobody here wrote the protocol code of,
+each far below the gateways' CPU per message; --peers python uses `gatewayd simulate-smsc` and
+bench/receiver.py instead. Each gets the same load from wrk
 (Debian package) and a Lua script: exactly --messages requests of one recipient each over
 --concurrency keep-alive connections, every request carrying its own id (gatewayd:
 `reference`; Kannel: in the dlr-url). gatewayd posts its status webhook, and Kannel fetches
-its dlr-url (dlr-mask 19: delivered, undeliverable, rejected), to bench/receiver.py in its
+its dlr-url (dlr-mask 19: delivered, undeliverable, rejected), to the receiver in its
 own process, which keeps the time each id's final status arrived. gatewayd runs with
 `final_statuses_only` (no Submitted webhooks, as dlr-mask 19) and `max_per_host: 32`.
 
@@ -25,7 +28,7 @@ Before the gateways, the same wrk script is run against the receiver alone: that
 what the load generator and the receiver can measure, and must be far above the others.
 
     .venv/bin/python bench/end_to_end.py [--messages 10000] [--concurrency 32]
-        [--receipt-delay 0.5] [--skip-postgres] [--timeout 600]
+        [--receipt-delay 0.5] [--skip-postgres] [--timeout 600] [--peers node|python]
 """
 
 import argparse
@@ -44,6 +47,7 @@ from urllib.parse import quote, quote_plus
 
 from common import (
     KEY,
+    PEERS,
     Processes,
     cpu_seconds,
     drop_postgres_database,
@@ -442,6 +446,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--receipt-delay", type=float, default=0.5, metavar="SECONDS")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--peers", choices=PEERS, default="node", help="SMSC and receiver")
     parser.add_argument(
         "--timeout", type=int, default=600, help="seconds each load and its callbacks may take"
     )
@@ -454,8 +459,8 @@ def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="gatewayd-e2e-"))
     load_before = os.getloadavg()[0]
     with Processes(directory) as processes:
-        receiver = start_receiver(processes)
-        smsc = start_simulator(processes, args.receipt_delay)
+        receiver = start_receiver(processes, args.peers)
+        smsc = start_simulator(processes, args.receipt_delay, args.peers)
         calibration = calibrate(processes, receiver, args)
         results = [
             run_gatewayd(processes, f"sqlite:///{directory}/gatewayd.db", smsc, receiver, args)
@@ -470,8 +475,8 @@ def main() -> None:
     results.append(kannel)
     print(
         f"{args.messages:,} messages, 1 recipient a request, {args.concurrency} connections "
-        f"(wrk -t{THREADS}), receipts after {args.receipt_delay:g} s; loopback, "
-        f"{os.cpu_count()} cores, load average {load_before:.2f} before the run"
+        f"(wrk -t{THREADS}), receipts after {args.receipt_delay:g} s, {args.peers} peers; "
+        f"loopback, {os.cpu_count()} cores, load average {load_before:.2f} before the run"
     )
     print(
         f"load generator -> receiver alone: {calibration.load.rate:,.0f} req/s, "

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 import trio
 
 from gatewayd.protocols.webhooks.egress import Egress
-from gatewayd.protocols.webhooks.formats import build_request
+from gatewayd.protocols.webhooks.formats import WebhookRequest, build_request
 from gatewayd.protocols.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
 RECORD = {"MessageId": "abc", "Reference": None, "StatusCode": 200, "Message": "a < b & c"}
@@ -167,4 +167,57 @@ async def test_keep_alive_connections_are_reused(receiver):
     assert len(receiver.requests) == 5
     (pool,) = egress._clients[None]._idle.values()
     assert len(pool) == 1, "one connection carried all five requests"
+    await egress.aclose()
+
+
+async def _raw_receiver(nursery, answer: bytes, received: list[bytes]) -> str:
+    """A receiver that answers every request with exactly `answer`, then closes."""
+
+    async def reply(stream):
+        received.append(await stream.receive_some(65536))
+        await stream.send_all(answer)
+        await stream.aclose()
+
+    listeners = await nursery.start(partial(trio.serve_tcp, reply, 0, host="127.0.0.1"))
+    return f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/x"
+
+
+async def test_an_interim_100_continue_is_skipped_for_the_answer_after_it(nursery):
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
+    url = await _raw_receiver(nursery, answer, [])
+    egress = Egress([])
+    attempt = await egress.send(build_request("status", "POST", "JSON", url, RECORD), {})
+    assert attempt.delivered and attempt.status == 204
+    await egress.aclose()
+
+
+async def test_an_answer_whose_body_ends_with_the_connection_counts_and_is_not_pooled(nursery):
+    url = await _raw_receiver(nursery, b"HTTP/1.0 200 OK\r\n\r\nok, no length", [])
+    egress = Egress([])
+    attempt = await egress.send(build_request("status", "POST", "JSON", url, RECORD), {})
+    assert attempt.delivered and attempt.status == 200
+    assert not any(egress._clients[None]._idle.values())
+    await egress.aclose()
+
+
+async def test_an_answer_that_is_not_http_is_a_failure(nursery):
+    url = await _raw_receiver(nursery, b"SMPP? no: garbage\r\n\r\n", [])
+    egress = Egress([])
+    attempt = await egress.send(build_request("status", "POST", "JSON", url, RECORD), {})
+    assert not attempt.delivered and attempt.status is None
+    assert "invalid response" in attempt.error
+    await egress.aclose()
+
+
+async def test_a_url_or_header_that_would_split_the_request_is_never_sent(nursery):
+    received: list[bytes] = []
+    url = await _raw_receiver(nursery, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", received)
+    egress = Egress([])
+    split_path = WebhookRequest("POST", url + " HTTP/1.1\r\nX-Injected: 1", {}, b"{}")
+    attempt = await egress.send(split_path, {})
+    assert not attempt.delivered and "request line" in attempt.error
+    request = build_request("status", "POST", "JSON", url, RECORD)
+    attempt = await egress.send(request, {"X-Signature": "abc\r\nX-Injected: 1"})
+    assert not attempt.delivered and "header" in attempt.error
+    assert received == []
     await egress.aclose()

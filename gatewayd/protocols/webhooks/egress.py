@@ -1,7 +1,7 @@
 """Sending one webhook request from one of the fixed source addresses (egress IPs).
 
-The transport is http_client.HttpClient (h11 keep-alive pools), measured faster here than
-httpx on trio; bench/webhooks.py has the figures.
+The transport is http_client.HttpClient (keep-alive pools, httptools), measured faster here
+than httpx on trio; bench/webhooks.py has the figures.
 
 Addresses are used in turn; one that cannot be bound on this host is left out at start and
 reported. Each destination host has its own concurrency limit, so one slow customer cannot
@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import h11
 import trio
 
 from gatewayd.protocols.webhooks.formats import WebhookRequest
@@ -96,7 +95,6 @@ class Egress:
                     return self._failed("connect timeout", source, started)
                 except (
                     HttpError,
-                    h11.ProtocolError,
                     trio.BrokenResourceError,
                     OSError,
                     ValueError,  # a port that is no port, a host name IDNA cannot encode
