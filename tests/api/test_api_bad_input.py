@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gatewayd.core.statuses import Status
 from tests.gateway import KEY
 
 
@@ -140,7 +141,7 @@ async def test_cancel_a_scheduled_message_then_not_again(gateway):
         "/sms/v1/Cancel", json={"apiKey": KEY, "messageId": message_id}
     )
     assert first.json()["ResultCode"] == 0
-    assert (await gateway.status_of(message_id))["StatusCode"] == 405
+    assert (await gateway.status_of(message_id))["StatusCode"] == Status.CANCELLED.code
     again = await gateway.client.post(
         "/sms/v1/Cancel", json={"apiKey": KEY, "messageId": message_id}
     )

@@ -16,6 +16,7 @@ from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import parse_encoding
 from gatewayd.core.events import status_events
+from gatewayd.core.ids import normalized_message_id
 from gatewayd.core.masking import mask_body, mask_query
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.records import status_record
@@ -247,16 +248,18 @@ class MessageApi:
         return Response.json(status_record(row._mapping, app.config.time_zone))
 
     async def status(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
-        return await self._poll(app, fields, "status", "StatusMessages")
+        return await self._poll(app, fields, "status", "StatusMessages", sandbox)
 
     async def incoming(self, app: App, fields: dict[str, Any], sandbox: bool) -> Response:
-        return await self._poll(app, fields, "incoming", "IncomingMessages")
+        return await self._poll(app, fields, "incoming", "IncomingMessages", sandbox)
 
-    async def _poll(self, app: App, fields: dict[str, Any], kind: str, key: str) -> Response:
+    async def _poll(
+        self, app: App, fields: dict[str, Any], kind: str, key: str, sandbox: bool
+    ) -> Response:
         limit = int_field(fields, "maxrecords", 100, 1, 1000)
         now = self.runtime.clock()
         records, remaining = await self.runtime.writer.write(
-            lambda c: message_store.fetch_poll(c, app.name, kind, limit, now)
+            lambda c: message_store.fetch_poll(c, app.name, kind, sandbox, limit, now)
         )
         return Response.json(
             {
@@ -273,7 +276,7 @@ class MessageApi:
         message_id = text_field(fields, "messageid", 64)
         if message_id is None:
             raise FieldError(400, Result.MISSING_FIELD, "messageId")
-        return message_id
+        return normalized_message_id(message_id) or message_id
 
 
 def _time(fields: dict[str, Any], name: str, zone):
