@@ -10,14 +10,18 @@ from gatewayd.core.statuses import Status
 
 
 def status_record(message: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    """A message's status: StatusMessage answers, Status polling and status webhooks."""
+    """A message's status: StatusMessage answers, Status polling and status webhooks.
+
+    TimeScheduled is when the message was accepted unless it was scheduled: RingRing's
+    default ("current date and time", its C# client says), as its webhook article shows."""
     status = Status(message["status"])
+    scheduled = message.get("time_scheduled") or message.get("time_created")
     return {
         "MessageId": message["id"],
         "Reference": message.get("reference"),
         "StatusCode": status.code,
         "StatusDescription": message.get("status_description") or status.description,
-        "TimeScheduled": format_api_time(message.get("time_scheduled"), zone),
+        "TimeScheduled": format_api_time(scheduled, zone),
         "TimeSubmitted": format_api_time(message.get("time_submitted"), zone),
         "DeliveryTime": format_api_time(message.get("time_done"), zone),
         "Country": message.get("country"),

@@ -40,7 +40,9 @@ async def test_status_records_carry_ringring_types(gateway):
         (sent_now, Status.SUBMITTED.code),
         (sent_now, Status.DELIVERED.code),
     ]
-    assert TIME.fullmatch(polled[1]["TimeSubmitted"]) and TIME.fullmatch(polled[1]["DeliveryTime"])
+    times = [polled[1][key] for key in ("TimeScheduled", "TimeSubmitted", "DeliveryTime")]
+    assert all(TIME.fullmatch(t) for t in times), times
+    assert times == sorted(times), "not scheduled: TimeScheduled is when it was accepted"
 
 
 async def test_sandbox_polling_hands_out_sandbox_records_only_and_live_polling_live_only(gateway):
