@@ -96,7 +96,7 @@ def write_revision_0001(database_url: str) -> dict[str, str]:
         connection.execute(text("DROP TABLE alembic_version"))
     upgrade(engine, "0001")
     ids = {name: old_id(n) for n, name in enumerate(OLD_CODES)}
-    sandboxed = old_id(99)
+    sandboxed, incoming = old_id(99), old_id(50)
     with engine.begin() as connection:
         rows = [message_row(ids[name], name) for name in OLD_CODES]
         connection.execute(insert(messages), [*rows, message_row(sandboxed, "SUBMITTED", True)])
@@ -113,7 +113,7 @@ def write_revision_0001(database_url: str) -> dict[str, str]:
         )
         connection.execute(
             insert(incoming_messages).values(
-                id=old_id(50),
+                id=incoming,
                 application="shop",
                 sender="32470000001",
                 recipient="8686",
@@ -136,6 +136,20 @@ def write_revision_0001(database_url: str) -> dict[str, str]:
                 )
             )
         connection.execute(
+            insert(poll_queue).values(
+                application="shop",
+                kind="incoming",
+                record={
+                    "MessageId": incoming,
+                    "From": "32470000001",
+                    "To": "8686",
+                    "Message": "hi",
+                    "TimeReceived": "2026/11/30 10:00:00",
+                },
+                time_created=NOW,
+            )
+        )
+        connection.execute(
             insert(outbox).values(
                 channel="webhook",
                 application="shop",
@@ -152,7 +166,7 @@ def write_revision_0001(database_url: str) -> dict[str, str]:
         )
     upgrade(engine)
     engine.dispose()
-    return {**ids, "sandboxed": sandboxed}
+    return {**ids, "sandboxed": sandboxed, "incoming": incoming}
 
 
 def test_the_upgraded_database_has_the_new_codes_guids_and_the_schema_of_the_code(database_url):
@@ -173,8 +187,9 @@ def test_the_upgraded_database_has_the_new_codes_guids_and_the_schema_of_the_cod
     engine.dispose()
     assert {stored[dashed(ids[name])] for name in OLD_CODES} == {int(s) for s in Status}
     assert all(stored[dashed(ids[name])] == Status[name] for name in OLD_CODES)
-    assert part == dashed(ids["SUBMITTED"]) and len(incoming) == 36 and incoming.count("-") == 4
-    waiting_live, waiting_sandbox, fetched = polls
+    assert part == dashed(ids["SUBMITTED"]) and incoming == dashed(ids["incoming"])
+    waiting_live, waiting_sandbox, fetched, waiting_incoming = polls
+    assert not waiting_incoming.sandbox
     assert waiting_live.record["MessageId"] == dashed(ids["SUBMITTED"]) and not waiting_live.sandbox
     assert waiting_live.record["StatusCode"] == Status.SUBMITTED.code
     assert waiting_live.record["TimeSubmitted"] == "2026-11-30 10:00:00"
@@ -209,3 +224,7 @@ async def test_messages_stored_before_are_read_through_the_api_by_either_id_form
         (dashed(ids["SCHEDULED"]), Status.CANCELLED.code),
     ]
     assert [r["MessageId"] for r in sandbox["StatusMessages"]] == [dashed(ids["sandboxed"])]
+    incoming = (await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY})).json()
+    assert [(r["MessageId"], r["TimeReceived"]) for r in incoming["IncomingMessages"]] == [
+        (dashed(ids["incoming"]), "2026-11-30 10:00:00")
+    ]
