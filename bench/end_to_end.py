@@ -64,6 +64,8 @@ from common import (
     wrk_latency_ms,
 )
 
+from gatewayd.core.statuses import Status
+
 THREADS = 2
 TEXT = "Benchmark message, about sixty characters long, plain text."
 RECIPIENT = "32470000001"
@@ -377,7 +379,7 @@ def run_kannel(processes: Processes, smsc: int, receiver: int, args) -> Result:
 
 def calibrate(processes: Processes, receiver: int, args) -> Result:
     """The same load posted straight to the receiver as final status webhooks."""
-    body = ('{"StatusCode":200,"Reference":"', '"}')
+    body = ('{"StatusCode":"' + Status.DELIVERED.code + '","Reference":"', '"}')
     script = lua_script(
         processes.directory, "calibration", "POST", "/hook/calibration", body, "^ok$"
     )

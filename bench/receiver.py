@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from gatewayd.core.statuses import Status
+
 KANNEL_FINAL_TYPES = {"1", "2", "16"}  # delivered, undeliverable, rejected by the SMSC
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
@@ -59,7 +61,8 @@ def callback(target: str, body: bytes) -> tuple[str, bool]:
     """The message id and whether the status is final, from either gateway's callback."""
     if body:
         record = json.loads(body)
-        return str(record.get("Reference") or record.get("MessageId")), record["StatusCode"] >= 200
+        final = Status(int(record["StatusCode"])).final
+        return str(record.get("Reference") or record.get("MessageId")), final
     query = dict(parse_qsl(urlsplit(target).query))
     return query["id"], query["type"] in KANNEL_FINAL_TYPES
 

@@ -31,9 +31,9 @@ async def ok(request):
 trio.run(HttpServer("receiver", ["127.0.0.1:{port}"], ok, ServerLimits()).run)
 """
 RECORD = {
-    "MessageId": "01a2" * 8,
+    "MessageId": "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
     "Reference": "order-42",
-    "StatusCode": 200,
+    "StatusCode": "200",
     "StatusDescription": "Delivered",
     "To": "32470000001",
     "Message": "Hello",

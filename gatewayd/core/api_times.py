@@ -39,14 +39,8 @@ def parse_api_time(value: str, zone: ZoneInfo) -> datetime:
 
 
 def format_api_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    """An aware datetime -> 'dd-MM-yyyy HH:mm:ss' in `zone` (what StatusMessage returns)."""
+    """'yyyy-MM-dd HH:mm:ss' in `zone`: how RingRing's answers and webhooks carry times (its
+    webhook article; the clients keep them as strings)."""
     if moment is None:
         return None
-    return moment.astimezone(zone).strftime("%d-%m-%Y %H:%M:%S")
-
-
-def format_webhook_time(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    """'yyyy/MM/dd HH:mm:ss' in `zone`, as the webhooks carry times."""
-    if moment is None:
-        return None
-    return moment.astimezone(zone).strftime("%Y/%m/%d %H:%M:%S")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

@@ -17,7 +17,7 @@ Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 def status_events(message: Mapping[str, Any], app: App | None, now: datetime) -> Rows:
     zone = app.config.time_zone if app else UTC_ZONE
     record = status_record(message, zone)
-    poll = [_poll_row(message["application"], "status", record, now)]
+    poll = [_poll_row(message["application"], "status", record, now, message["sandbox"])]
     url = message.get("status_url")
     method, form = message.get("status_method"), message.get("status_format")
     if url is None and app is not None and app.config.webhooks.status is not None:
@@ -39,7 +39,7 @@ def status_events_in(directory: Directory, message: Mapping[str, Any], now: date
 
 def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Rows:
     record = incoming_record(incoming, app.config.time_zone)
-    poll = [_poll_row(app.name, "incoming", record, now)]
+    poll = [_poll_row(app.name, "incoming", record, now, sandbox=False)]
     target = app.config.webhooks.incoming
     jobs = (
         [_job(app.name, "incoming", target.url, target.method, target.format, record, now)]
@@ -51,8 +51,16 @@ def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Row
     return poll, jobs
 
 
-def _poll_row(application: str, kind: str, record: dict, now: datetime) -> dict[str, Any]:
-    return {"application": application, "kind": kind, "record": record, "time_created": now}
+def _poll_row(
+    application: str, kind: str, record: dict, now: datetime, sandbox: bool
+) -> dict[str, Any]:
+    return {
+        "application": application,
+        "kind": kind,
+        "sandbox": sandbox,
+        "record": record,
+        "time_created": now,
+    }
 
 
 def _job(

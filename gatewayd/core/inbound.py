@@ -113,6 +113,9 @@ class Inbound:
             "recipient": recipient,
             "body": text,
             "country": country_of(sender),
+            "reference": (
+                message_store.last_reference_to(connection, app.name, sender) if app else None
+            ),
             "time_received": now,
         }
         incoming_store.insert_incoming(connection, row)

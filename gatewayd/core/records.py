@@ -4,22 +4,26 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gatewayd.core.api_times import format_webhook_time
+from gatewayd.core.api_times import format_api_time
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status
 
 
 def status_record(message: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    """A message's status: StatusMessage answers, Status polling and status webhooks."""
+    """A message's status: StatusMessage answers, Status polling and status webhooks.
+
+    TimeScheduled is when the message was accepted unless it was scheduled: RingRing's
+    default ("current date and time", its C# client says), as its webhook article shows."""
     status = Status(message["status"])
+    scheduled = message.get("time_scheduled") or message.get("time_created")
     return {
         "MessageId": message["id"],
         "Reference": message.get("reference"),
-        "StatusCode": int(status),
+        "StatusCode": status.code,
         "StatusDescription": message.get("status_description") or status.description,
-        "TimeScheduled": format_webhook_time(message.get("time_scheduled"), zone),
-        "TimeSubmitted": format_webhook_time(message.get("time_submitted"), zone),
-        "DeliveryTime": format_webhook_time(message.get("time_done"), zone),
+        "TimeScheduled": format_api_time(scheduled, zone),
+        "TimeSubmitted": format_api_time(message.get("time_submitted"), zone),
+        "DeliveryTime": format_api_time(message.get("time_done"), zone),
         "Country": message.get("country"),
         "ResultCode": int(Result.OK),
         "ResultDescription": Result.OK.description,
@@ -40,5 +44,5 @@ def incoming_record(incoming: Mapping[str, Any], zone: ZoneInfo) -> dict[str, An
         "To": incoming["recipient"],
         "Message": incoming["body"],
         "Country": incoming.get("country"),
-        "TimeReceived": format_webhook_time(incoming["time_received"], zone),
+        "TimeReceived": format_api_time(incoming["time_received"], zone),
     }

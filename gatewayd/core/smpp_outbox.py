@@ -74,7 +74,7 @@ class SmppOutbox:
 def deliver_fields(job: Row) -> dict:
     record = job.record
     if job.kind == "status":
-        status = Status(record["StatusCode"])
+        status = Status(int(record["StatusCode"]))
         state, stat = RECEIPT_STATES.get(status, (5, "UNDELIV"))
         text = (
             f"id:{record['MessageId']} sub:001 dlvrd:{'001' if state == 2 else '000'} "
@@ -107,7 +107,7 @@ def deliver_fields(job: Row) -> dict:
 
 
 def _smpp_date(webhook_time: str | None) -> str:
-    """'2026/11/25 12:01:00' -> '2611251201' (YYMMDDhhmm)."""
+    """'2026-11-25 12:01:00' -> '2611251201' (YYMMDDhhmm)."""
     if not webhook_time:
         return "0000000000"
     digits = "".join(c for c in webhook_time if c.isdigit())

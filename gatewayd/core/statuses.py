@@ -1,6 +1,9 @@
 """The status of an outgoing message: StatusCode and StatusDescription in the API and webhooks.
 
-1xx on its way, 200 delivered, 3xx unknown outcome, 4xx failed or stopped. The README
+RingRing's ranges (its support article "Message status, errorcodes and flow of a message"):
+below 100 not sent yet (0 scheduled, 10 being submitted), 1xx submitted and pending, 200-201
+delivered, 3xx not delivered by the provider, 4xx unknown (no receipt ever came), 8xx not
+sent on by the gateway, 9xx in progress. gatewayd's own outcomes sit inside them. The README
 prints this table.
 """
 
@@ -8,17 +11,17 @@ from enum import IntEnum
 
 
 class Status(IntEnum):
-    QUEUED = 100
-    SCHEDULED = 101
-    SUBMITTED = 110
+    SCHEDULED = 0
+    QUEUED = 10
+    SUBMITTED = 100
     DELIVERED = 200
-    UNKNOWN = 300
-    UNDELIVERABLE = 400
-    EXPIRED = 401
-    REJECTED = 402
-    BLACKLISTED = 403
-    DROPPED = 404
-    CANCELLED = 405
+    UNDELIVERABLE = 300
+    EXPIRED = 301
+    REJECTED = 302
+    UNKNOWN = 400
+    BLACKLISTED = 801
+    DROPPED = 802
+    CANCELLED = 803
 
     @property
     def description(self) -> str:
@@ -26,19 +29,26 @@ class Status(IntEnum):
 
     @property
     def final(self) -> bool:
-        return self >= Status.DELIVERED
+        """Delivered, not delivered, unknown or not sent on: never below 200 (not sent yet,
+        pending) nor 9xx (in progress), which RingRing updates later."""
+        return 200 <= self < 900
+
+    @property
+    def code(self) -> str:
+        """StatusCode as RingRing sends it: a JSON string ("200"), as its clients read it."""
+        return str(int(self))
 
 
 STATUS_DESCRIPTIONS = {
-    Status.QUEUED: "accepted, waiting to be submitted to a carrier",
     Status.SCHEDULED: "accepted, waiting for its scheduled time",
+    Status.QUEUED: "accepted, being submitted to a carrier",
     Status.SUBMITTED: "submitted to a carrier, waiting for the delivery receipt",
     Status.DELIVERED: "delivered to the handset",
-    Status.UNKNOWN: "the carrier could not tell, or no receipt came before validity ended",
     Status.UNDELIVERABLE: "the carrier could not deliver it",
     Status.EXPIRED: "its validity ended before it could be delivered",
     Status.REJECTED: "refused by the carrier (the SMPP error is in StatusDescription)",
-    Status.BLACKLISTED: "the recipient is on the account's blacklist",
-    Status.DROPPED: "outside the application's time windows",
-    Status.CANCELLED: "cancelled before it was submitted",
+    Status.UNKNOWN: "the carrier could not tell, or no receipt came before validity ended",
+    Status.BLACKLISTED: "not sent: the recipient is on the account's blacklist",
+    Status.DROPPED: "not sent: outside the application's time windows",
+    Status.CANCELLED: "not sent: cancelled before it was submitted",
 }

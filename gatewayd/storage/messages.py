@@ -50,6 +50,21 @@ def get_message(connection: Connection, message_id: str) -> Row | None:
     return connection.execute(select(messages).where(messages.c.id == message_id)).first()
 
 
+def last_reference_to(connection: Connection, application: str, recipient: str) -> str | None:
+    """The Reference of the last message `application` sent to `recipient` (not in the
+    sandbox): RingRing gives it to that user's incoming messages."""
+    return connection.execute(
+        select(messages.c.reference)
+        .where(
+            messages.c.application == application,
+            messages.c.recipient == recipient,
+            messages.c.sandbox.is_(False),
+        )
+        .order_by(messages.c.time_created.desc(), messages.c.id.desc())
+        .limit(1)
+    ).scalar()
+
+
 def claim_due_messages(
     connection: Connection, node: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Row]:
@@ -228,12 +243,19 @@ def mark_receipts_matched(connection: Connection, receipt_ids: list[int], now: d
 
 
 def fetch_poll(
-    connection: Connection, application: str, kind: str, limit: int, now: datetime
+    connection: Connection,
+    application: str,
+    kind: str,
+    sandbox: bool,
+    limit: int,
+    now: datetime,
 ) -> tuple[list[dict], int]:
-    """Hand out up to `limit` records not fetched before, oldest first; and how many remain."""
+    """Hand out up to `limit` records not fetched before, oldest first; and how many remain.
+    The sandbox's records go to the sandbox's polling only, live ones to live polling only."""
     waiting = and_(
         poll_queue.c.application == application,
         poll_queue.c.kind == kind,
+        poll_queue.c.sandbox == sandbox,
         poll_queue.c.time_fetched.is_(None),
     )
     rows = connection.execute(

@@ -33,7 +33,7 @@ AutoId = BigInteger().with_variant(Integer(), "sqlite")
 messages = Table(
     "messages",
     metadata,
-    Column("id", String(32), primary_key=True, comment="MessageId given to the client"),
+    Column("id", String(36), primary_key=True, comment="MessageId given to the client"),
     Column("account", String(64), nullable=False),
     Column("application", String(64), nullable=False),
     Column("sandbox", Boolean, nullable=False, default=False),
@@ -66,12 +66,13 @@ messages = Table(
     Column("claimed_until", UtcDateTime),
     Index(None, "next_attempt_at"),
     Index(None, "application", "time_created"),
+    Index(None, "application", "recipient", "time_created"),
 )
 
 message_parts = Table(
     "message_parts",
     metadata,
-    Column("message_id", String(32), ForeignKey("messages.id"), primary_key=True),
+    Column("message_id", String(36), ForeignKey("messages.id"), primary_key=True),
     Column("part_no", SmallInteger, primary_key=True),
     Column("carrier", String(64), nullable=False),
     Column("carrier_message_id", String(65), nullable=False),
@@ -101,7 +102,7 @@ receipts = Table(
 incoming_messages = Table(
     "incoming_messages",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(36), primary_key=True),
     Column("account", String(64)),
     Column("application", String(64), comment="null when no application owns the number"),
     Column("carrier", String(64)),
@@ -136,10 +137,11 @@ poll_queue = Table(
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("application", String(64), nullable=False),
     Column("kind", String(8), nullable=False, comment="status or incoming"),
+    Column("sandbox", Boolean, nullable=False, comment="handed out by /sms/sandbox/ polling"),
     Column("record", JSON, nullable=False),
     Column("time_created", UtcDateTime, nullable=False),
     Column("time_fetched", UtcDateTime),
-    Index(None, "application", "kind", "time_fetched", "id"),
+    Index(None, "application", "kind", "sandbox", "time_fetched", "id"),
 )
 
 outbox = Table(

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gatewayd.core.statuses import Status
 from tests.gateway import KEY
 
 
@@ -181,13 +182,21 @@ async def test_cancel_a_scheduled_message_then_not_again(gateway):
         "/sms/v1/Cancel", json={"apiKey": KEY, "messageId": message_id}
     )
     assert first.json()["ResultCode"] == 0
-    assert (await gateway.status_of(message_id))["StatusCode"] == 405
+    assert (await gateway.status_of(message_id))["StatusCode"] == Status.CANCELLED.code
     again = await gateway.client.post(
         "/sms/v1/Cancel", json={"apiKey": KEY, "messageId": message_id}
     )
     assert again.status_code == 400 and again.json()["ResultCode"] == 27
-    unknown = await gateway.client.post("/sms/v1/Cancel", json={"apiKey": KEY, "messageId": "nope"})
+    unknown = await gateway.client.post(
+        "/sms/v1/Cancel",
+        json={"apiKey": KEY, "messageId": "0190c2a4-1d2e-7f00-8a00-000000000000"},
+    )
     assert unknown.status_code == 400 and unknown.json()["ResultCode"] == 29
+    not_a_guid = await gateway.client.post(
+        "/sms/v1/Cancel", json={"apiKey": KEY, "messageId": "nope"}
+    )
+    assert not_a_guid.status_code == 400 and not_a_guid.json()["ResultCode"] == 26
+    assert "not a GUID" in not_a_guid.json()["ResultDescription"]
 
 
 async def test_a_message_already_sent_cannot_be_cancelled(gateway):

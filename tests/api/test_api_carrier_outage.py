@@ -3,6 +3,7 @@ claim: no churn of handing it back and claiming it again, and it goes as soon as
 
 import trio
 
+from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
 
 
@@ -34,7 +35,7 @@ async def test_a_message_holds_its_claim_while_its_carrier_is_down(gateway_facto
             return store.get_message(connection, message_id)
 
     waiting = await trio.to_thread.run_sync(read)
-    assert waiting.status == 100 and waiting.claimed_by == "test-node"
+    assert waiting.status == Status.QUEUED and waiting.claimed_by == "test-node"
     assert gateway.simulator.submitted == []
 
     gateway.simulator.settings.system_id = None

@@ -1,6 +1,7 @@
 """A message from the HTTP API to the simulator and back as a status, over real sockets."""
 
 from gatewayd.core.mo_decoding import split_udh
+from gatewayd.core.statuses import Status
 from tests.gateway import KEY
 
 
@@ -10,7 +11,7 @@ async def test_a_message_is_submitted_and_its_receipt_makes_it_delivered(gateway
     message_id = answer["Messages"][0]["MessageId"]
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code
 
     await gateway.wait_until(delivered)
     status = await gateway.status_of(message_id)
@@ -30,7 +31,7 @@ async def test_a_long_unicode_message_goes_in_udh_parts_and_is_delivered_when_al
     message_id = answer["Messages"][0]["MessageId"]
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code
 
     await gateway.wait_until(delivered)
     parts = [s.fields for s in gateway.simulator.submitted]
@@ -45,7 +46,9 @@ async def test_status_updates_are_handed_out_once_by_polling(gateway):
     ids = {m["MessageId"] for m in answer["Messages"]}
 
     async def both_delivered():
-        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+        return all(
+            [(await gateway.status_of(i))["StatusCode"] == Status.DELIVERED.code for i in ids]
+        )
 
     await gateway.wait_until(both_delivered)
     handed_out = []
@@ -57,9 +60,9 @@ async def test_status_updates_are_handed_out_once_by_polling(gateway):
             break
         handed_out += page["StatusMessages"]
         assert page["RemainingRecords"] >= 0
-    delivered = [r["MessageId"] for r in handed_out if r["StatusCode"] == 200]
+    delivered = [r["MessageId"] for r in handed_out if r["StatusCode"] == Status.DELIVERED.code]
     assert sorted(delivered) == sorted(ids), "each message's Delivered record exactly once"
-    assert {r["StatusCode"] for r in handed_out} <= {110, 200}
+    assert {r["StatusCode"] for r in handed_out} <= {Status.SUBMITTED.code, Status.DELIVERED.code}
 
 
 async def test_metrics_show_binds_submit_results_and_accepted_messages(gateway):
@@ -67,7 +70,7 @@ async def test_metrics_show_binds_submit_results_and_accepted_messages(gateway):
     message_id = answer["Messages"][0]["MessageId"]
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code
 
     await gateway.wait_until(delivered)
     text = gateway.runtime.metrics.render().decode()

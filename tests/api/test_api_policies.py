@@ -3,6 +3,7 @@ windows, blacklist and STOP, and incoming messages."""
 
 from sqlalchemy import select
 
+from gatewayd.core.statuses import Status
 from gatewayd.storage.tables import incoming_messages, request_logs
 from tests.gateway import KEY
 
@@ -64,9 +65,9 @@ async def test_outside_every_time_window_a_message_is_dropped_with_its_status(ga
     message_id = answer["Messages"][0]["MessageId"]
     assert answer["Messages"][0]["ResultCode"] == 0
     status = await gateway.status_of(message_id)
-    assert status["StatusCode"] == 404 and status["StatusDescription"] == "Dropped"
+    assert status["StatusCode"] == Status.DROPPED.code and status["StatusDescription"] == "Dropped"
     polled = (await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})).json()
-    assert polled["StatusMessages"][0]["StatusCode"] == 404
+    assert polled["StatusMessages"][0]["StatusCode"] == Status.DROPPED.code
     assert gateway.simulator.submitted == []
 
 
@@ -111,7 +112,7 @@ async def test_a_scheduled_message_to_someone_who_opted_out_since_is_not_sent(ga
     runtime.dispatcher.wake()
 
     async def blacklisted():
-        return (await gateway.status_of(message_id))["StatusCode"] == 403
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.BLACKLISTED.code
 
     await gateway.wait_until(blacklisted)
     assert gateway.simulator.submitted == []

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from gatewayd.core.receipts import Receipt, ReceiptState
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp.simulator import SimulatorSettings
 from gatewayd.storage import messages as store
 from gatewayd.storage.tables import message_parts, receipts
@@ -32,7 +33,7 @@ async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gat
     message_id = await _submitted(gateway)
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code
 
     await gateway.wait_until(delivered)
     with gateway.runtime.engine.connect() as connection:
@@ -40,7 +41,9 @@ async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gat
     assert row.time_matched is not None
     polled = (await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})).json()
     codes = [r["StatusCode"] for r in polled["StatusMessages"] if r["MessageId"] == message_id]
-    assert codes == [110, 200], "Submitted too, before Delivered, though the receipt came first"
+    assert codes == [Status.SUBMITTED.code, Status.DELIVERED.code], (
+        "Submitted too, before Delivered, though the receipt came first"
+    )
 
 
 async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_factory):
@@ -52,7 +55,7 @@ async def test_hex_ids_in_responses_and_decimal_ids_in_receipts_match(gateway_fa
     message_id = await _submitted(gateway)
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code
 
     await gateway.wait_until(delivered)
     with gateway.runtime.engine.connect() as connection:
@@ -71,7 +74,7 @@ async def test_an_undeliverable_part_fails_the_whole_message(gateway_factory):
     message_id = await _submitted(gateway, "x" * 200)
 
     async def failed():
-        return (await gateway.status_of(message_id))["StatusCode"] == 400
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.UNDELIVERABLE.code
 
     await gateway.wait_until(failed)
     status = await gateway.status_of(message_id)
@@ -92,7 +95,7 @@ async def test_an_expired_message_is_never_sent(gateway):
     runtime.clock.set(datetime(2099, 1, 2, tzinfo=UTC))
 
     async def expired():
-        return (await gateway.status_of(message_id))["StatusCode"] == 401
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.EXPIRED.code
 
     runtime.dispatcher.wake()
     await gateway.wait_until(expired)
@@ -107,7 +110,9 @@ async def test_a_throttling_smsc_still_gets_everything_once_accepted(gateway_fac
     ids = [await _submitted(gateway, f"m{n}") for n in range(6)]
 
     async def all_delivered():
-        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+        return all(
+            [(await gateway.status_of(i))["StatusCode"] == Status.DELIVERED.code for i in ids]
+        )
 
     await gateway.wait_until(all_delivered, timeout_s=30)
     bodies = sorted(s.fields["short_message"] for s in gateway.simulator.submitted)
@@ -120,7 +125,9 @@ async def test_a_carrier_that_drops_the_connection_mid_window_loses_nothing(gate
     ids = [await _submitted(gateway, f"d{n}") for n in range(8)]
 
     async def all_delivered():
-        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+        return all(
+            [(await gateway.status_of(i))["StatusCode"] == Status.DELIVERED.code for i in ids]
+        )
 
     await gateway.wait_until(all_delivered, timeout_s=60)
     sent = {s.fields["short_message"] for s in gateway.simulator.submitted}
@@ -136,7 +143,7 @@ async def test_a_message_whose_receipt_never_comes_ends_unknown_after_its_validi
     message_id = await _submitted(gateway)
 
     async def submitted():
-        return (await gateway.status_of(message_id))["StatusCode"] == 110
+        return (await gateway.status_of(message_id))["StatusCode"] == Status.SUBMITTED.code
 
     await gateway.wait_until(submitted)
     runtime = gateway.runtime
@@ -145,5 +152,8 @@ async def test_a_message_whose_receipt_never_comes_ends_unknown_after_its_validi
     runtime.clock.advance(timedelta(hours=72 + 2))
     assert await deadline.sweep() == 1
     status = await gateway.status_of(message_id)
-    assert status["StatusCode"] == 300 and "no delivery receipt" in status["StatusDescription"]
+    assert (
+        status["StatusCode"] == Status.UNKNOWN.code
+        and "no delivery receipt" in status["StatusDescription"]
+    )
     assert await deadline.sweep() == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gatewayd.core.statuses import Status
 from tests.daemon.conftest import Daemon, free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.yaml"
@@ -25,7 +26,7 @@ def demo_on_free_ports(directory: Path) -> tuple[str, dict[str, int]]:
     return text, ports
 
 
-def status_code(http_port: int, message_id: str) -> int:
+def status_code(http_port: int, message_id: str) -> str:
     url = (
         f"http://127.0.0.1:{http_port}/sms/v1/StatusMessage?apiKey=demo-key-0123456789"
         f"&messageId={message_id}"
@@ -36,7 +37,7 @@ def status_code(http_port: int, message_id: str) -> int:
 
 def wait_delivered(http_port: int, message_id: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
-    while status_code(http_port, message_id) != 200:
+    while status_code(http_port, message_id) != Status.DELIVERED.code:
         assert time.monotonic() < deadline, f"{message_id} not delivered in {timeout}s"
         time.sleep(0.1)  # polling a subprocess over HTTP: bounded by the deadline above
 

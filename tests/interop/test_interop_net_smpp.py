@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from gatewayd.core.receipts import ReceiptState, parse_receipt
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
 
 SCRIPT = Path(__file__).with_name("perl_smsc.pl")
@@ -170,7 +171,7 @@ async def test_a_net_smpp_esme_sends_through_gatewayd_and_gets_the_real_receipt(
     lines = result.stdout.decode().splitlines()
     assert result.returncode == 0, result.stderr
     status, message_id = lines[0].split()[1:]
-    assert status == "0" and len(message_id) == 32
+    assert status == "0" and len(message_id) == 36
     assert gateway.simulator.submitted[0].fields["short_message"] == b"hello from perl"
     assert lines[1].startswith(f"RECEIPT id:{message_id} ") and "stat:DELIVRD" in lines[1]
-    assert (await gateway.status_of(message_id))["StatusCode"] == 200
+    assert (await gateway.status_of(message_id))["StatusCode"] == Status.DELIVERED.code

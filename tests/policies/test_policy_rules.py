@@ -1,15 +1,17 @@
 """Pure policy rules: time windows (with DST), API times, rate limits, client address."""
 
 import ipaddress
+import re
+import uuid
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gatewayd.config.schema import TimeWindowConfig
-from gatewayd.core.api_times import BadTime, format_webhook_time, parse_api_time
+from gatewayd.core.api_times import BadTime, format_api_time, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
-from gatewayd.core.ids import new_message_id
+from gatewayd.core.ids import new_message_id, normalized_message_id
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
 from gatewayd.core.time_windows import within_windows
@@ -64,8 +66,10 @@ def test_api_times_in_a_dst_gap_move_forward_and_nonsense_is_refused():
             parse_api_time(bad, BRUSSELS)
 
 
-def test_webhook_time_format():
-    assert format_webhook_time(utc(2026, 7, 1, 10, 0, 5), BRUSSELS) == "2026/07/01 12:00:05"
+def test_answers_and_webhooks_give_times_as_ringring_does_in_the_application_zone():
+    assert format_api_time(utc(2026, 7, 1, 10, 0, 5), BRUSSELS) == "2026-07-01 12:00:05"
+    assert format_api_time(utc(2026, 12, 1, 10, 0, 5), BRUSSELS) == "2026-12-01 11:00:05"
+    assert format_api_time(None, BRUSSELS) is None
 
 
 def test_the_debug_rate_limit_counts_a_minute_and_says_when_it_resets():
@@ -110,7 +114,24 @@ def test_recipients_are_split_normalized_and_checked():
     assert check_recipient("32000000000").problem == "not a valid phone number"
 
 
-def test_message_ids_are_unique_and_time_ordered():
+def test_message_ids_are_unique_time_ordered_guids_that_uuid_parsers_take():
     ids = [new_message_id() for _ in range(1000)]
-    assert len(set(ids)) == 1000 and all(len(i) == 32 for i in ids)
-    assert ids[0][:12] <= ids[-1][:12]
+    assert len(set(ids)) == 1000
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
+        for i in ids
+    )
+    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 7 for i in ids)
+    assert ids[0][:13] <= ids[-1][:13]
+    ms = int(ids[0].replace("-", "")[:12], 16)
+    assert abs(ms / 1000 - datetime.now(UTC).timestamp()) < 60
+
+
+def test_a_message_id_is_taken_with_or_without_dashes_in_any_case():
+    guid = "01a2357a-cdc9-70ed-9383-ebcd4152833d"
+    for given in [guid, guid.upper(), guid.replace("-", ""), f"  {guid.replace('-', '').upper()} "]:
+        assert normalized_message_id(given) == guid
+    old = "01a2357acdc9aabbccddeeff00112233"
+    assert normalized_message_id(old) == "01a2357a-cdc9-aabb-ccdd-eeff00112233"
+    for bad in ["", "abc", guid[:-1], guid + "0", guid.replace("-", "", 1), "g" * 32]:
+        assert normalized_message_id(bad) is None

@@ -14,12 +14,13 @@ import trio
 from sqlalchemy import Row, Select, select
 
 from gatewayd.config.schema import DatabaseConfig
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp.simulator import Simulator
 from gatewayd.storage.engine import open_engine
 from gatewayd.storage.tables import messages
 from tests.reliability.nodes import KEY
 
-DELIVERED = 200
+DELIVERED = int(Status.DELIVERED)
 DRAIN_TIMEOUT_S = 120
 """A bound for a stuck queue, not the expected time: draining takes 15 to 30 s here."""
 
@@ -140,7 +141,7 @@ class StatusRecords:
             self.by_recipient.setdefault(record["To"], []).append(record)
 
     def final(self, to: str) -> dict | None:
-        finals = [r for r in self.by_recipient.get(to, []) if r["StatusCode"] >= DELIVERED]
+        finals = [r for r in self.by_recipient.get(to, []) if Status(int(r["StatusCode"])).final]
         return finals[0] if finals else None
 
     def missing(self, recipients: Iterable[str]) -> set[str]:
@@ -154,7 +155,7 @@ class StatusRecords:
 
     def final_codes(self) -> Counter[int]:
         finals = (self.final(to) for to in self.by_recipient)
-        return Counter(record["StatusCode"] for record in finals if record is not None)
+        return Counter(int(record["StatusCode"]) for record in finals if record is not None)
 
 
 async def poll_until_final(

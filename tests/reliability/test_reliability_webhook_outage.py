@@ -127,7 +127,7 @@ async def produce_records(gateway: Gateway) -> tuple[set[RecordKey], set[str]]:
     texts = {f"incoming {n}" for n in range(INCOMING)}
     for text in sorted(texts):
         await gateway.simulator.inject_mo("32470009000", "8686", text.encode())
-    codes = (int(Status.SUBMITTED), int(Status.DELIVERED))
+    codes = (Status.SUBMITTED.code, Status.DELIVERED.code)
     statuses = {("status", message_id, code) for message_id in ids for code in codes}
     return statuses, texts
 

@@ -5,6 +5,7 @@ nobody here wrote (Net::SMPP) is in tests/interop."""
 import trio
 
 from gatewayd.core.receipts import ReceiptState, parse_receipt
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
 
@@ -73,7 +74,7 @@ async def test_a_submit_reaches_the_carrier_and_its_receipt_comes_back(gateway_f
     receipt = parse_receipt(esme.delivered[0].get("short_message"), esme.delivered[0].fields)
     assert receipt.message_id == result.message_id and receipt.state is ReceiptState.DELIVERED
     status = await gateway.status_of(result.message_id)
-    assert status["StatusCode"] == 200
+    assert status["StatusCode"] == Status.DELIVERED.code
 
 
 async def test_policies_refuse_with_fitting_smpp_statuses(gateway_factory, nursery):
@@ -196,7 +197,7 @@ async def test_a_receipt_waits_in_storage_until_the_application_binds_again(gate
     carrier_id = gateway.simulator.submitted[0].message_id
 
     async def submitted():
-        return (await gateway.status_of(result.message_id))["StatusCode"] == 110
+        return (await gateway.status_of(result.message_id))["StatusCode"] == Status.SUBMITTED.code
 
     await gateway.wait_until(submitted)
     matcher = gateway.runtime.receipts

@@ -10,7 +10,7 @@ from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.protocols.webhooks.formats import WebhookRequest, build_request
 from gatewayd.protocols.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
-RECORD = {"MessageId": "abc", "Reference": None, "StatusCode": 200, "Message": "a < b & c"}
+RECORD = {"MessageId": "abc", "Reference": None, "StatusCode": "200", "Message": "a < b & c"}
 
 
 async def test_post_json_post_xml_and_get_arrive_with_their_fields(receiver):

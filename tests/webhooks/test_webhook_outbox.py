@@ -5,8 +5,11 @@ from datetime import timedelta
 import trio
 from sqlalchemy import select
 
+from gatewayd.core.statuses import Status
 from gatewayd.storage.tables import outbox
 from tests.gateway import KEY
+
+DELIVERED_JSON = b'"StatusCode":"%s"' % Status.DELIVERED.code.encode()
 
 HOOKS = """
         webhooks:
@@ -32,9 +35,9 @@ async def test_a_sent_message_produces_its_status_webhooks_from_a_source_address
     answer = await gateway.send(to="32470000001", message="hook me", reference="ref-9")
     message_id = answer["Messages"][0]["MessageId"]
     with trio.fail_after(10):
-        while not any(b'"StatusCode":200' in r.body for r in receiver.requests):
+        while not any(DELIVERED_JSON in r.body for r in receiver.requests):
             await receiver.changed.wait()
-    final = next(r for r in receiver.requests if b'"StatusCode":200' in r.body)
+    final = next(r for r in receiver.requests if DELIVERED_JSON in r.body)
     assert final.peer == "127.0.0.2"
     assert b'"MessageId":"%s"' % message_id.encode() in final.body and b'"ref-9"' in final.body
     assert final.headers["x-gatewayd-signature"].startswith("sha256=")
@@ -109,7 +112,7 @@ async def test_final_statuses_only_leaves_out_the_submitted_webhook(gateway_fact
     answer = await gateway.send(to="32470000001", message="only the end")
     message_id = answer["Messages"][0]["MessageId"]
     with trio.fail_after(10):
-        while not any(b'"StatusCode":200' in r.body for r in receiver.requests):
+        while not any(DELIVERED_JSON in r.body for r in receiver.requests):
             await receiver.changed.wait()
 
     def status_jobs():
@@ -118,11 +121,14 @@ async def test_final_statuses_only_leaves_out_the_submitted_webhook(gateway_fact
             return connection.execute(query).scalars().all()
 
     jobs = await trio.to_thread.run_sync(status_jobs)
-    assert [(job["MessageId"], job["StatusCode"]) for job in jobs] == [(message_id, 200)]
+    assert [(job["MessageId"], job["StatusCode"]) for job in jobs] == [
+        (message_id, Status.DELIVERED.code)
+    ]
     polled = await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})
-    assert [r["StatusCode"] for r in polled.json()["StatusMessages"]] == [110, 200], (
-        "polling still hands out every status"
-    )
+    assert [r["StatusCode"] for r in polled.json()["StatusMessages"]] == [
+        Status.SUBMITTED.code,
+        Status.DELIVERED.code,
+    ], "polling still hands out every status"
 
 
 async def test_a_job_that_cannot_be_built_fails_alone_and_the_outbox_goes_on(

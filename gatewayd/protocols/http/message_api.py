@@ -16,6 +16,7 @@ from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import parse_encoding
 from gatewayd.core.events import status_events
+from gatewayd.core.ids import normalized_message_id
 from gatewayd.core.masking import mask_body, mask_query
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.records import status_record
@@ -251,12 +252,12 @@ class MessageApi:
         return Response.json(status_record(row._mapping, app.config.time_zone))
 
     async def status(self, app: App, fields: Fields, sandbox: bool) -> Response:
-        return await self._poll(app, fields, "status", "StatusMessages")
+        return await self._poll(app, fields, "status", "StatusMessages", sandbox)
 
     async def incoming(self, app: App, fields: Fields, sandbox: bool) -> Response:
-        return await self._poll(app, fields, "incoming", "IncomingMessages")
+        return await self._poll(app, fields, "incoming", "IncomingMessages", sandbox)
 
-    async def _poll(self, app: App, fields: Fields, kind: str, key: str) -> Response:
+    async def _poll(self, app: App, fields: Fields, kind: str, key: str, sandbox: bool) -> Response:
         limit = int_field(
             fields,
             "maxrecords",
@@ -268,7 +269,7 @@ class MessageApi:
         )
         now = self.runtime.clock()
         records, remaining = await self.runtime.writer.write(
-            lambda c: message_store.fetch_poll(c, app.name, kind, limit, now)
+            lambda c: message_store.fetch_poll(c, app.name, kind, sandbox, limit, now)
         )
         return Response.json(
             {
@@ -285,7 +286,12 @@ class MessageApi:
         message_id = text_field(fields, "messageid", 64, invalid=Result.INVALID_MESSAGE_ID)
         if message_id is None:
             raise FieldError(Result.INVALID_MESSAGE_ID, f"no {fields.spelt('messageid')} given")
-        return message_id
+        normalized = normalized_message_id(message_id)
+        if normalized is None:
+            raise FieldError(
+                Result.INVALID_MESSAGE_ID, f"{fields.spelt('messageid')} is not a GUID"
+            )
+        return normalized
 
 
 def _time(fields: Fields, name: str, zone):

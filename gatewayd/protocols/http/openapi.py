@@ -7,6 +7,7 @@ what it says must be what the server does.
 from typing import Any
 
 from gatewayd.core.result_codes import Result
+from gatewayd.core.statuses import Status
 
 _RESULT = {
     "ResultCode": {
@@ -18,16 +19,32 @@ _RESULT = {
 }
 _ERROR = {"type": "object", "required": list(_RESULT), "properties": _RESULT}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
+_MESSAGE_ID = {
+    "type": "string",
+    "format": "uuid",
+    "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    "description": "a GUID, as RingRing's clients read it",
+}
+_TIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+    "description": "yyyy-MM-dd HH:mm:ss in the application's time zone",
+}
+_NULLABLE_TIME = _TIME | {"nullable": True}
 _STATUS_RECORD = {
     "type": "object",
     "properties": {
-        "MessageId": {"type": "string"},
+        "MessageId": _MESSAGE_ID,
         "Reference": _NULLABLE_STRING,
-        "StatusCode": {"type": "integer"},
+        "StatusCode": {
+            "type": "string",
+            "enum": [status.code for status in Status],
+            "description": "a string, as RingRing sends it; the README's table says each",
+        },
         "StatusDescription": {"type": "string"},
-        "TimeScheduled": _NULLABLE_STRING,
-        "TimeSubmitted": _NULLABLE_STRING,
-        "DeliveryTime": _NULLABLE_STRING,
+        "TimeScheduled": _NULLABLE_TIME,
+        "TimeSubmitted": _NULLABLE_TIME,
+        "DeliveryTime": _NULLABLE_TIME,
         "Country": _NULLABLE_STRING,
         "From": _NULLABLE_STRING,
         "To": {"type": "string"},
@@ -41,13 +58,16 @@ _STATUS_RECORD = {
 _INCOMING_RECORD = {
     "type": "object",
     "properties": {
-        "MessageId": {"type": "string"},
-        "Reference": _NULLABLE_STRING,
+        "MessageId": _MESSAGE_ID,
+        "Reference": {
+            **_NULLABLE_STRING,
+            "description": "that of the last message the application sent to this user",
+        },
         "From": {"type": "string"},
         "To": {"type": "string"},
         "Message": {"type": "string"},
         "Country": _NULLABLE_STRING,
-        "TimeReceived": {"type": "string"},
+        "TimeReceived": _TIME,
     },
 }
 _API_KEY = {"apiKey": {"type": "string", "description": "or Authorization: Bearer / X-Api-Key"}}
@@ -79,13 +99,26 @@ _MESSAGE_RESPONSE = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"MessageId": _NULLABLE_STRING, "To": {"type": "string"}, **_RESULT},
+                "properties": {
+                    "MessageId": _MESSAGE_ID | {"nullable": True},
+                    "To": {"type": "string"},
+                    **_RESULT,
+                },
             },
         },
         **_RESULT,
     },
 }
-_ID_REQUEST = {"type": "object", "properties": {**_API_KEY, "messageId": {"type": "string"}}}
+_ID_REQUEST = {
+    "type": "object",
+    "properties": {
+        **_API_KEY,
+        "messageId": {
+            "type": "string",
+            "description": "a GUID, with or without dashes, any case",
+        },
+    },
+}
 _POLL_REQUEST = {
     "type": "object",
     "properties": {**_API_KEY, "maxRecords": {"type": "integer", "minimum": 1, "maximum": 1000}},
@@ -153,7 +186,7 @@ def openapi_document() -> dict:
             "post": _operation(
                 "Cancel a scheduled message",
                 _ID_REQUEST,
-                _ERROR | {"properties": {"MessageId": {"type": "string"}, **_RESULT}},
+                _ERROR | {"properties": {"MessageId": _MESSAGE_ID, **_RESULT}},
             )
         }
         status_message = _operation("The status of one message", _ID_REQUEST, _STATUS_RECORD)
