@@ -141,9 +141,9 @@ def check_types(value: Any, model: dict, client: str, path: str = "") -> None:
             assert not isinstance(field, dict | list), f"{client}: {where} is no string"
         elif kind == UUID_TYPE:
             nullable = client == "java"
-            assert (field is None and nullable) or (
-                isinstance(field, str) and GUID.match(field)
-            ), f"{client}: {where}={field!r} is no UUID"
+            assert (field is None and nullable) or (isinstance(field, str) and GUID.match(field)), (
+                f"{client}: {where}={field!r} is no UUID"
+            )
 
 
 def _is_int(value: Any) -> bool:
