@@ -28,7 +28,8 @@ function client(string $key, string $endpoint, string $target = 'V1'): Client
 }
 
 // Calls the client (whose HTTPClient echoes an HTML debug dump of every request, dropped
-// here), prints the answer and returns it decoded; a step that misbehaves is counted.
+// here), prints the answer and returns it decoded; a step that misbehaves is counted, and
+// the next steps still run with what it returned.
 function step(string $name, callable $call, callable $check): array
 {
     global $failures;
@@ -50,9 +51,8 @@ function step(string $name, callable $call, callable $check): array
     if ($problem !== null) {
         echo "$name: FAILED: $problem\n";
         $failures++;
-        return [];
     }
-    return $answer;
+    return is_array($answer) ? $answer : [];
 }
 
 function succeeded(array $answer): ?string
