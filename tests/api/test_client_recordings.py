@@ -57,6 +57,16 @@ def test_every_recording_is_replayed():
         assert set(recorded_calls(client)) - {"send_large"} <= set(MODEL_OF_CALL), client
 
 
+@pytest.mark.parametrize("client", CLIENTS)
+def test_the_recordings_are_whole_requests_with_their_crlfs(client):
+    for call in recorded_calls(client):
+        raw = recording(client, call)
+        head, separator, body = raw.partition(b"\r\n\r\n")
+        assert separator and b"\n" not in head.replace(b"\r\n", b""), f"{client}/{call}"
+        length = re.search(rb"\r\ncontent-length: *(\d+)", head.lower())
+        assert len(body) == (int(length[1]) if length else 0), f"{client}/{call}"
+
+
 def message_row(message_id: str, status: Status, *, sandbox: bool = False) -> dict:
     """A stored message as the submitter writes it, with the MessageId a recording names."""
     now = datetime.now(UTC)
