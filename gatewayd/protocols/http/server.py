@@ -3,7 +3,8 @@
 h11 does the parsing and the protocol state machine; this module adds sockets, limits
 (header and body size, header/body/idle timeouts, connection count) and a graceful stop:
 `stop()` closes the listeners, lets requests in flight finish within `drain_timeout_s`, and
-answers them with `Connection: close`.
+answers them with `Connection: close`. Each request head is read here first and made strict
+(request_head.py) before h11 sees it, so each request gets an h11 connection of its own.
 """
 
 import logging
@@ -19,11 +20,20 @@ import trio
 from gatewayd.config.types import parse_listen
 from gatewayd.core.result_codes import Result
 from gatewayd.protocols.http.messages import Handler, Request, Response
+from gatewayd.protocols.http.request_head import (
+    AmbiguousHead,
+    drop_leading_empty_lines,
+    normalize_head,
+    split_head,
+)
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
 SERVER_HEADER = ("Server", "gatewayd")
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+# The bare line: the PHP client takes the answer's head to end at the first blank line and
+# skips it only if what precedes is exactly "HTTP/1.1 100 Continue".
+CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
 
 
 class ListenError(Exception):
@@ -142,9 +152,12 @@ class _Connection:
         self.limits = server._limits
         self.stream = stream
         self.peer = peer
-        self.h11 = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes
-        )
+        self.h11 = self._new_h11()
+        self._unread = b""
+        self._peer_closed = False
+
+    def _new_h11(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
 
     async def serve(self) -> None:
         timeout = self.limits.header_timeout_s
@@ -155,7 +168,9 @@ class _Connection:
                     head = await self._next_event()
                 except h11.RemoteProtocolError as error:
                     status = error.error_status_hint
-                    await self._send_error(Response.error(status, Result.MALFORMED_REQUEST))
+                    await self._send_error(
+                        Response.error(status, Result.MALFORMED_REQUEST, str(error))
+                    )
                     return
             if not isinstance(head, h11.Request):
                 return
@@ -172,28 +187,60 @@ class _Connection:
                 return
             finally:
                 self.server._mark_busy(False)
-            if self.h11.our_state is h11.MUST_CLOSE or self.server.stopping:
-                return
-            try:
-                self.h11.start_next_cycle()
-            except h11.LocalProtocolError:
+            if not self._next_cycle():
                 return
             timeout = self.limits.idle_timeout_s
+
+    def _next_cycle(self) -> bool:
+        """Ready for the connection's next request, with what h11 read past this one."""
+        states = (self.h11.our_state, self.h11.their_state)
+        if states != (h11.DONE, h11.DONE) or self.server.stopping:
+            return False
+        self._unread, self._peer_closed = self.h11.trailing_data
+        self._unread = bytes(self._unread)
+        self.h11 = self._new_h11()
+        return True
 
     async def _next_event(self):
         while True:
             event = self.h11.next_event()
             if event is h11.NEED_DATA:
+                if self.h11.their_state is h11.IDLE:
+                    await self._receive_head()
+                    continue
                 if self.h11.they_are_waiting_for_100_continue:
-                    await self._write(
-                        self.h11.send(
-                            h11.InformationalResponse(status_code=100, headers=[SERVER_HEADER])
-                        )
-                    )
+                    await self._write(self.h11.send(CONTINUE))
                 data = await self.stream.receive_some(READ_SIZE)
                 self.h11.receive_data(data)
                 continue
             return event
+
+    async def _receive_head(self) -> None:
+        """Hand h11 the next request head, made strict, and whatever came after it."""
+        buffer = self._unread
+        self._unread = b""
+        while True:
+            buffer = drop_leading_empty_lines(buffer)
+            parts = split_head(buffer)
+            size = len(parts[0]) if parts else len(buffer)
+            if size > self.limits.max_header_bytes:
+                raise h11.RemoteProtocolError("request head too large", 431)
+            if parts is not None:
+                break
+            data = b"" if self._peer_closed else await self.stream.receive_some(READ_SIZE)
+            if not data:
+                self.h11.receive_data(buffer)
+                self.h11.receive_data(b"")
+                return
+            buffer += data
+        head, rest = parts
+        try:
+            head = normalize_head(head)
+        except AmbiguousHead as error:
+            raise h11.RemoteProtocolError(f"ambiguous request framing: {error}", 400) from None
+        self.h11.receive_data(head + rest)
+        if self._peer_closed:
+            self.h11.receive_data(b"")
 
     async def _handle(self, head: h11.Request) -> Response:
         if head.http_version not in (b"1.0", b"1.1"):
