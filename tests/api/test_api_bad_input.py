@@ -135,9 +135,9 @@ async def test_a_recipient_refused_by_policy_does_not_stop_the_others(gateway):
     assert answer["Messages"][1]["MessageId"] is None
 
 
-async def test_a_body_over_the_limit_is_413(gateway):
+async def test_a_body_over_the_limit_is_400_with_result_13(gateway):
     status, answer = await post(gateway, b'{"message": "' + b"x" * 70_000 + b'"}')
-    assert status == 413 and answer["ResultCode"] == 13
+    assert status == 400 and answer["ResultCode"] == 13
 
 
 async def test_wrong_method_and_unknown_path(gateway):

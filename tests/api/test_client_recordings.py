@@ -28,7 +28,8 @@ INVALID_API_KEY = {12, 14}
 MESSAGE_ID_NOT_FOUND = 29
 MESSAGE_TOO_LONG = 8
 POLLED_ID = "707d5ca2-bb5e-576f-a831-41388eb4010f"  # the recorder's first MessageId
-TIME = r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$"
+# RingRing's webhook article (its current version) gives times as yyyy-MM-dd HH:mm:ss.
+TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 MODEL_OF_CALL = {
     "send": "message",
     "scheduled_send": "message",

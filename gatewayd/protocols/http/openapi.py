@@ -144,9 +144,9 @@ def _json(schema: dict) -> dict:
 
 # RingRing's statuses: a client reads the body of a 400; 403 is forbidden or throttled.
 _ERRORS = {
-    400: "refused; ResultCode and ResultDescription say why (wrong key, unknown message, ...)",
+    400: "refused; ResultCode and ResultDescription say why (wrong key, unknown message, a body "
+    "over the size limit, ...)",
     403: "IP Address denied (ResultCode 15) or X-RateLimit reached (30, with Retry-After)",
-    413: "the body is over the size limit",
 }
 
 

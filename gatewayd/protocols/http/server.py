@@ -252,11 +252,7 @@ class _Connection:
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         length = headers.get("content-length")
         if length is not None and int(length) > self.limits.max_body_bytes:
-            raise _Reject(
-                Response.error(
-                    413, Result.BODY_TOO_LARGE, f"at most {self.limits.max_body_bytes} bytes"
-                )
-            )
+            raise _Reject(self._too_large())
         body = await self._read_body()
         target = head.target.decode("latin-1")
         path, _, query = target.partition("?")
@@ -275,6 +271,12 @@ class _Connection:
             log.exception("%s: %s %s failed", self.server.name, request.method, request.path)
             return Response.error(500, Result.INTERNAL_ERROR)
 
+    def _too_large(self) -> Response:
+        """RingRing's status for it (400, which every client reads), not 413."""
+        result = Result.BODY_TOO_LARGE
+        detail = f"at most {self.limits.max_body_bytes} bytes"
+        return Response.error(result.http_status, result, detail)
+
     async def _read_body(self) -> bytes:
         chunks: list[bytes] = []
         size = 0
@@ -289,13 +291,7 @@ class _Connection:
                 if isinstance(event, h11.Data):
                     size += len(event.data)
                     if size > self.limits.max_body_bytes:
-                        raise _Reject(
-                            Response.error(
-                                413,
-                                Result.BODY_TOO_LARGE,
-                                f"at most {self.limits.max_body_bytes} bytes",
-                            )
-                        )
+                        raise _Reject(self._too_large())
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):
                     return b"".join(chunks)
