@@ -147,7 +147,10 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
     await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
-    await nursery.start(ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock).run)
+    deadline = ReceiptDeadline(
+        runtime.holder, runtime.writer, runtime.clock, on_status=metrics.count_status
+    )
+    await nursery.start(deadline.run)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,

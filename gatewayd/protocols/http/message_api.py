@@ -224,6 +224,8 @@ class MessageApi:
             return Result.OK, None
 
         result, detail = await self.runtime.writer.write(cancel)
+        if result is Result.OK:
+            self.runtime.metrics.count_status(app.name, "", Status.CANCELLED)
         status = {Result.OK: 200, Result.MESSAGE_NOT_FOUND: 404}.get(result, 409)
         return Response.json(
             {
