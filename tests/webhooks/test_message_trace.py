@@ -103,3 +103,33 @@ async def test_the_trace_command_prints_the_same_events(
         main, ["trace", "--config", str(config), "--reference", "none"]
     )
     assert missing == 1 and "no such message" in capsys.readouterr().err
+
+
+async def test_a_trace_shows_the_delivery_of_a_status_to_the_applications_binds(
+    gateway_factory, nursery
+):
+    from tests.smpp.test_smpp_front_door import SUBMIT, bound_esme, with_smpp_app
+
+    gateway = await gateway_factory(accounts_patch=with_smpp_app)
+    esme, carrier = await bound_esme(nursery, gateway.smpp_port)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    message_id = (await carrier.submit(SUBMIT)).message_id
+    await esme.wait_for(1)
+
+    def smpp_jobs():
+        with gateway.runtime.engine.connect() as connection:
+            query = select(outbox.c.state).where(outbox.c.channel == "smpp")
+            return connection.execute(query).scalars().all()
+
+    await gateway.wait_until(lambda: smpp_jobs() == ["delivered"])
+    (trace,) = (await gateway.admin.get("/admin/trace", params={"id": message_id})).json()[
+        "messages"
+    ]
+    assert trace["events"][0]["front_door"] == "smpp"
+    (delivery,) = [e for e in trace["events"] if e["event"] == "smpp_delivery"]
+    assert (delivery["carried"], delivery["state"], delivery["attempts"]) == (
+        "Delivered",
+        "delivered",
+        1,
+    )
