@@ -173,10 +173,12 @@ def start_gatewayd(
     status_url: str | None = None,
     final_only: bool = False,
     max_per_host: int = 8,
+    extra_config: str = "",
 ) -> Gatewayd:
     """gatewayd on `database`, one carrier (2 binds, window 64) on the simulator, one
     application with the key KEY and, given `status_url`, a JSON status webhook (for final
-    statuses only with `final_only`; at most `max_per_host` requests to it at once)."""
+    statuses only with `final_only`; at most `max_per_host` requests to it at once);
+    `extra_config` is added to the configuration file (top-level sections)."""
     http_port, admin_port = free_port(), free_port()
     application: dict = {"name": "bench", "api_keys": [KEY]}
     if status_url:
@@ -196,7 +198,7 @@ carriers:
 accounts:
   - name: bench
     applications: [{json.dumps(application)}]
-""")
+{extra_config}""")
     gatewayd = [sys.executable, "-m", "gatewayd"]
     subprocess.run(
         [*gatewayd, "migrate", "--config", str(config)],

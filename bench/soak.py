@@ -15,8 +15,13 @@ The verdict (exit status 1 when it fails): the memory slope over the second half
 load (least squares, KiB/min) stays under --max-slope, the backlog does not grow over the
 second half by more than 2% of the rate per second, and the backlog drains.
 
+With --retention-s, every kind of record is kept that many seconds (swept every sixth of
+it): the database file must then stop growing, its slope over the second half at most
+--max-db-slope KiB/min. The rows also show the database file and its write-ahead log, and
+the messages table's rows (gatewayd_table_rows).
+
     .venv/bin/python bench/soak.py [--seconds 300] [--rate 100] [--sample 10]
-        [--receipt-delay 0.5] [--max-slope 1024]
+        [--receipt-delay 0.5] [--max-slope 1024] [--retention-s 60] [--max-db-slope 256]
 """
 
 import argparse
@@ -73,6 +78,9 @@ class Sample:
     pending_hooks: int
     write_queue: int
     window: int
+    db_bytes: int
+    wal_bytes: int
+    message_rows: int
 
     @property
     def backlog(self) -> int:
@@ -150,10 +158,18 @@ def metric(text: str, name: str, exclude: str | None = None) -> float:
     return total
 
 
+def file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class Sampler:
-    def __init__(self, gatewayd: Gatewayd, receiver: int) -> None:
+    def __init__(self, gatewayd: Gatewayd, receiver: int, database: Path) -> None:
         self.gatewayd = gatewayd
         self.receiver = receiver
+        self.database = database
         self.start = time.monotonic()
         self._cpu = (self.start, cpu_seconds(gatewayd.process.pid))
         self._host = host_cpu_times()
@@ -182,12 +198,17 @@ class Sampler:
             pending_hooks=int(statuses) - received,
             write_queue=int(metric(metrics, "gatewayd_db_write_queue")),
             window=int(metric(metrics, "gatewayd_carrier_window_in_use")),
+            db_bytes=file_bytes(self.database),
+            wal_bytes=file_bytes(self.database.with_name(self.database.name + "-wal")),
+            message_rows=int(metric(metrics, 'gatewayd_table_rows{table="messages"}')),
         )
 
 
-async def soak(gatewayd: Gatewayd, receiver: int, args) -> tuple[list[Sample], Sample, Generated]:
+async def soak(
+    gatewayd: Gatewayd, receiver: int, database: Path, args
+) -> tuple[list[Sample], Sample, Generated]:
     """The samples taken during the load, the last one of the drain after it, the load's counts."""
-    sampler = Sampler(gatewayd, receiver)
+    sampler = Sampler(gatewayd, receiver, database)
     counts = Generated()
     await asyncio.sleep(1)  # the first row: gatewayd and the machine before the load
     samples = [await asyncio.to_thread(sampler.sample)]
@@ -210,7 +231,7 @@ async def soak(gatewayd: Gatewayd, receiver: int, args) -> tuple[list[Sample], S
 HEADER = (
     f"{'t s':>6} {'RSS MiB':>8} {'CPU %':>6} {'host %':>6} {'accepted':>9} {'final':>9} "
     f"{'hooks':>9} {'final hooks':>11} {'backlog':>8} {'hooks pending':>13} "
-    f"{'write queue':>11} {'window':>7}"
+    f"{'write queue':>11} {'window':>7} {'DB MiB':>7} {'WAL MiB':>7} {'msg rows':>9}"
 )
 
 
@@ -219,7 +240,8 @@ def print_sample(s: Sample, note: str = "") -> None:
         f"{s.t:>6.1f} {s.rss_kib / 1024:>8.1f} {s.cpu_percent:>6.0f} "
         f"{s.host_busy_percent:>6.0f} {s.accepted:>9,} {s.final:>9,} {s.hooks:>9,} "
         f"{s.final_hooks:>11,} {s.backlog:>8,} {s.pending_hooks:>13,} {s.write_queue:>11,} "
-        f"{s.window:>7} {note}",
+        f"{s.window:>7} {s.db_bytes / 2**20:>7.2f} {s.wal_bytes / 2**20:>7.2f} "
+        f"{s.message_rows:>9,} {note}",
         flush=True,
     )
 
@@ -259,7 +281,33 @@ def verdict(samples: list[Sample], drained: Sample, counts: Generated, args) -> 
         failures.append(f"{drained.backlog:,} accepted messages without a final webhook")
     if counts.failed:
         failures.append(f"{counts.failed:,} requests failed")
+    if args.retention_s is not None:
+        database = slope_per_s([(s.t, s.db_bytes / 1024) for s in second_half]) * 60
+        print(
+            f"database with {args.retention_s:g} s retention: {database:+,.0f} KiB/min over the "
+            f"second half (limit {args.max_db_slope:,.0f}); "
+            f"{samples[-1].db_bytes / 2**20:.2f} MiB at the end of the load"
+        )
+        if database > args.max_db_slope:
+            failures.append(f"the database grows {database:,.0f} KiB/min")
     return failures
+
+
+def retention_config(seconds: float) -> str:
+    """Every kind of record kept `seconds`, swept every sixth of that (at least every 2 s)."""
+    days = seconds / 86_400
+    kinds = [
+        "messages",
+        "receipts",
+        "unmatched_receipts",
+        "incoming",
+        "fetched_poll",
+        "unfetched_poll",
+        "outbox",
+        "request_logs",
+    ]
+    ages = ", ".join(f"{kind}_days: {days:.9f}" for kind in kinds)
+    return f"retention: {{every_s: {max(2.0, seconds / 6):g}, {ages}}}\n"
 
 
 def main() -> None:
@@ -271,16 +319,31 @@ def main() -> None:
     parser.add_argument(
         "--max-slope", type=float, default=1024, metavar="KIB_PER_MIN", help="memory growth"
     )
+    parser.add_argument(
+        "--retention-s",
+        type=float,
+        metavar="SECONDS",
+        help="keep every kind of record this long (default: the configuration's defaults)",
+    )
+    parser.add_argument(
+        "--max-db-slope",
+        type=float,
+        default=256,
+        metavar="KIB_PER_MIN",
+        help="with --retention-s: database file growth over the second half",
+    )
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="gatewayd-soak-"))
     with Processes(directory) as processes:
         receiver = start_receiver(processes)
         smsc = start_simulator(processes, args.receipt_delay)
+        database = directory / "gatewayd.db"
         gatewayd = start_gatewayd(
             processes,
-            f"sqlite:///{directory}/gatewayd.db",
+            f"sqlite:///{database}",
             smsc,
             f"http://127.0.0.1:{receiver}/hook/soak",
+            extra_config=retention_config(args.retention_s) if args.retention_s else "",
         )
         wait_gatewayd_bound(gatewayd)
         print(
@@ -289,7 +352,7 @@ def main() -> None:
             f"{os.getloadavg()[0]:.2f} before the run"
         )
         print(HEADER)
-        samples, drained, counts = asyncio.run(soak(gatewayd, receiver, args))
+        samples, drained, counts = asyncio.run(soak(gatewayd, receiver, database, args))
     failures = verdict(samples, drained, counts, args)
     print(f"logs: {directory}")
     if failures:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from gatewayd.cli_trace import add_trace_command
 from gatewayd.config.loader import load_config
 from gatewayd.core.recipients import check_recipient
 from gatewayd.protocols.http.admin_api import blacklist_as_csv
@@ -59,6 +60,7 @@ def add_commands(commands, config_option) -> None:
     report.add_argument("--application", required=True)
     report.add_argument("--days", type=int, default=30)
     report.set_defaults(handler=_stats)
+    add_trace_command(commands, config_option)
 
 
 def _engine(args: argparse.Namespace) -> Engine:

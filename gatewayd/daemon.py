@@ -28,6 +28,7 @@ from gatewayd.core.inbound import Inbound
 from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.retention import Retention
 from gatewayd.core.smpp_outbox import SmppOutbox
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
@@ -73,6 +74,7 @@ class Runtime:
     egress: Egress | None = None
     webhooks: WebhookOutbox | None = None
     smpp_door: SmppFrontDoor | None = None
+    retention: Retention | None = None
 
 
 def run(config_path: Path) -> int:
@@ -147,7 +149,15 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
     await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
-    await nursery.start(ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock).run)
+    deadline = ReceiptDeadline(
+        runtime.holder, runtime.writer, runtime.clock, on_status=metrics.count_status
+    )
+    await nursery.start(deadline.run)
+    runtime.retention = Retention(
+        runtime.holder, runtime.writer, runtime.engine, runtime.clock, metrics.count_deleted
+    )
+    metrics.watch_tables(runtime.retention)
+    await nursery.start(runtime.retention.run)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,

@@ -12,6 +12,7 @@ from gatewayd.storage.writer import Writer
 
 if TYPE_CHECKING:
     from gatewayd.core.carriers import CarrierPool
+    from gatewayd.core.retention import Retention
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -75,6 +76,12 @@ class Metrics:
             ["application", "reason"],
             registry=r,
         )
+        self.retention_deleted = Counter(
+            "gatewayd_retention_deleted_rows",
+            "Rows deleted by retention, by table",
+            ["table"],
+            registry=r,
+        )
 
     def count_http(self, listener: str, status: int, seconds: float) -> None:
         self.http_requests.labels(listener, str(status)).inc()
@@ -101,6 +108,12 @@ class Metrics:
     def watch_writer(self, writer: Writer) -> None:
         self.registry.register(_WriterCollector(writer))
 
+    def count_deleted(self, table: str, rows: int) -> None:
+        self.retention_deleted.labels(table).inc(rows)
+
+    def watch_tables(self, retention: "Retention") -> None:
+        self.registry.register(_TableCollector(retention))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -123,6 +136,29 @@ class _WriterCollector(Collector):
         yield GaugeMetricFamily(
             "gatewayd_db_write_queue", "Writes waiting for the writer", value=self._writer.queued
         )
+
+
+class _TableCollector(Collector):
+    """Table sizes as retention last measured them (a scrape never reads the database)."""
+
+    def __init__(self, retention: "Retention") -> None:
+        self._retention = retention
+
+    def collect(self):
+        rows = GaugeMetricFamily(
+            "gatewayd_table_rows",
+            "Rows per table (PostgreSQL: the planner's estimate)",
+            labels=["table"],
+        )
+        for table, count in sorted(self._retention.table_rows.items()):
+            rows.add_metric([table], count)
+        yield rows
+        if self._retention.database_bytes is not None:
+            yield GaugeMetricFamily(
+                "gatewayd_database_bytes",
+                "Database size on disk",
+                value=self._retention.database_bytes,
+            )
 
 
 class _CarrierCollector(Collector):

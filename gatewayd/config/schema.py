@@ -201,6 +201,26 @@ class AccountConfig(Section):
     applications: list[ApplicationConfig] = []
 
 
+Days = Annotated[float, Field(gt=0)]
+
+
+class RetentionConfig(Section):
+    """How long each kind of record is kept once nothing needs it any more; null keeps it
+    for good. What is still in flight (a message not final, a pending delivery) is never
+    deleted."""
+
+    every_s: Seconds = 60.0
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    messages_days: Days | None = 30.0
+    receipts_days: Days | None = 30.0
+    unmatched_receipts_days: Days | None = 3.0
+    incoming_days: Days | None = 30.0
+    fetched_poll_days: Days | None = 1.0
+    unfetched_poll_days: Days | None = 30.0
+    outbox_days: Days | None = 7.0
+    request_logs_days: Days | None = 7.0
+
+
 class LoggingConfig(Section):
     format: Annotated[Literal["text", "json"], LowerWord] = "text"
     level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], UpperWord] = "INFO"
@@ -214,6 +234,7 @@ class Config(Section):
     smtp: SmtpConfig | None = None
     smpp_server: SmppServerConfig | None = None
     webhooks: WebhooksConfig = WebhooksConfig()
+    retention: RetentionConfig = RetentionConfig()
     logging: LoggingConfig = LoggingConfig()
     carriers: list[CarrierConfig] = []
     routes: list[RouteConfig] = []

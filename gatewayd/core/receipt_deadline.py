@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.events import status_events_in
 from gatewayd.core.periodic_sweep import PeriodicSweep
+from gatewayd.core.receipt_matching import StatusCallback
 from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
@@ -26,11 +27,24 @@ class ReceiptDeadline(PeriodicSweep):
         clock: Callable[[], datetime],
         grace: timedelta = timedelta(hours=1),
         every_s: float = 60.0,
+        on_status: StatusCallback | None = None,
     ) -> None:
         self._holder = holder
         super().__init__(writer, every_s)
         self._clock = clock
         self._grace = grace
+        self._on_status = on_status
+        self._ended: list[tuple[str, str]] = []
+
+    async def sweep(self) -> int:
+        """Sweep, then count what ended once it is committed (a batch retried alone runs
+        `_sweep` again, so counting inside it could count twice)."""
+        ended = await super().sweep()
+        if self._on_status is not None:
+            for application, carrier in self._ended:
+                self._on_status(application, carrier, Status.UNKNOWN)
+        self._ended = []
+        return ended
 
     def _sweep(self, connection: Connection) -> int:
         now = self._clock()
@@ -42,6 +56,7 @@ class ReceiptDeadline(PeriodicSweep):
             time_done=now,
         )
         directory = self._holder.current.directory
+        self._ended = [(message.application, message.carrier or "") for message in overdue]
         for message in overdue:
             poll, jobs = status_events_in(directory, message._mapping, now)
             store.add_events(connection, poll, jobs)

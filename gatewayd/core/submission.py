@@ -143,14 +143,18 @@ class Submitter:
                     jobs += row_jobs
             await self._writer.write_bulk(message_store.INSERT_ACCEPTED, (rows, (poll, jobs)))
         if self._metrics is not None:
-            self._count(app, request, results)
+            self._count(app, request, results, dropped)
         return results
 
-    def _count(self, app: App, request: SubmitRequest, results: list[RecipientResult]) -> None:
+    def _count(
+        self, app: App, request: SubmitRequest, results: list[RecipientResult], dropped: bool
+    ) -> None:
         assert self._metrics is not None
         for result in results:
             if result.message_id:
                 self._metrics.accepted.labels(app.name, request.front_door).inc()
+                if dropped:
+                    self._metrics.count_status(app.name, "", Status.DROPPED)
             else:
                 self._metrics.refused.labels(app.name, result.result.name.lower()).inc()
 

@@ -22,6 +22,7 @@ from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
 from gatewayd.protocols.webhooks.signing import sign
 from gatewayd.storage import outbox as store
+from gatewayd.storage.attempt_log import attempt_row, record_attempts
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -129,4 +130,5 @@ class _RecordOutcomes:
             done, values = self._outbox._outcome(job, attempt, now)
             (finished if done else later).append(values)
         store.record_outcomes(connection, finished, later)
+        record_attempts(connection, [attempt_row(job.id, attempt, now) for job, attempt in items])
         return [None] * len(items)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, insert, select
 
 from gatewayd.storage.tables import request_logs
 
@@ -22,10 +22,3 @@ def recent(
         query = query.where(request_logs.c.time_created >= since)
     query = query.order_by(request_logs.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in connection.execute(query)]
-
-
-def prune(connection: Connection, before: datetime) -> int:
-    """Drop entries older than `before` (debug logs are kept for a limited time)."""
-    return connection.execute(
-        delete(request_logs).where(request_logs.c.time_created < before)
-    ).rowcount

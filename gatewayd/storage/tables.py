@@ -67,6 +67,9 @@ messages = Table(
     Index(None, "next_attempt_at"),
     Index(None, "application", "time_created"),
     Index(None, "application", "recipient", "time_created"),
+    Index(None, "time_done"),
+    Index(None, "recipient"),
+    Index(None, "reference"),
 )
 
 message_parts = Table(
@@ -97,6 +100,7 @@ receipts = Table(
     Column("time_received", UtcDateTime, nullable=False),
     Column("time_matched", UtcDateTime, comment="null while no submitted part matches"),
     Index(None, "carrier", "carrier_id_key"),
+    Index(None, "time_matched", "time_received"),
 )
 
 incoming_messages = Table(
@@ -113,6 +117,7 @@ incoming_messages = Table(
     Column("reference", String(255)),
     Column("time_received", UtcDateTime, nullable=False),
     Index(None, "application", "time_received"),
+    Index(None, "time_received"),
 )
 
 mo_fragments = Table(
@@ -142,6 +147,7 @@ poll_queue = Table(
     Column("time_created", UtcDateTime, nullable=False),
     Column("time_fetched", UtcDateTime),
     Index(None, "application", "kind", "sandbox", "time_fetched", "id"),
+    Index(None, "time_fetched", "time_created"),
 )
 
 outbox = Table(
@@ -164,6 +170,21 @@ outbox = Table(
     Column("claimed_by", String(64)),
     Column("claimed_until", UtcDateTime),
     Index(None, "channel", "state", "next_attempt_at"),
+    Index(None, "time_done"),
+    Index(None, "application", "time_created"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("outbox_id", AutoId, nullable=False, comment="the outbox job; deleted with it"),
+    Column("time_attempted", UtcDateTime, nullable=False),
+    Column("status_code", SmallInteger, comment="the receiver's HTTP status, if it answered"),
+    Column("error", String(255), comment="null when the receiver answered"),
+    Column("source_address", String(45), comment="our egress address; null = the default"),
+    Column("duration_ms", Integer, nullable=False),
+    Index(None, "outbox_id"),
 )
 
 blacklist = Table(
@@ -191,4 +212,5 @@ request_logs = Table(
     Column("response_body", Text, nullable=False),
     Column("duration_ms", Integer, nullable=False),
     Index(None, "application", "time_created"),
+    Index(None, "time_created"),
 )

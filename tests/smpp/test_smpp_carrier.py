@@ -205,3 +205,21 @@ async def test_binds_over_tls_and_a_certificate_that_is_not_trusted_is_refused(n
     with trio.move_on_after(1):
         await verifying.wait_healthy()
     assert not verifying.healthy() and simulator.binds == binds_before
+
+
+async def test_a_carrier_that_cannot_be_reached_is_logged_with_its_host_and_port(nursery, caplog):
+    from gatewayd.protocols.smpp.client import Carrier, CarrierSettings
+    from tests.daemon.conftest import free_port
+    from tests.smpp.conftest import Inbox
+
+    port = free_port()
+    settings = CarrierSettings(
+        name="away", host="127.0.0.1", port=port, system_id="gw", reconnect_min_s=60
+    )
+    carrier = Carrier(settings, Inbox().on_deliver)
+    await nursery.start(carrier.run)
+    with trio.fail_after(10):
+        while not any("away#" in r.getMessage() for r in caplog.records):
+            await trio.sleep(0.01)
+    line = next(r.getMessage() for r in caplog.records if "away#" in r.getMessage())
+    assert f"(127.0.0.1:{port})" in line, line

@@ -1,5 +1,6 @@
 """E-mail to SMS with Python's smtplib over a real socket, through the same core as HTTP."""
 
+import logging
 import smtplib
 from email.message import EmailMessage
 
@@ -167,3 +168,64 @@ async def test_the_subject_comes_first_when_configured(gateway_factory):
     )
     await gateway.simulator.wait_until(lambda: len(gateway.simulator.submitted) == 1)
     assert gateway.simulator.submitted[0].fields["short_message"] == b"Alert\nthe body"
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A certificate for 127.0.0.1 from a throwaway authority; the client context trusts it."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    certificate, key = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    issued.cert_chain_pems[0].write_to_path(certificate)
+    issued.private_key_pem.write_to_path(key)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    return certificate, key, client_context
+
+
+async def test_starttls_then_auth_then_a_mail_becomes_an_sms(gateway_factory, certificate):
+    certificate_path, key_path, client_context = certificate
+    tls = f", tls_certificate: '{certificate_path}', tls_key: '{key_path}'"
+    gateway = await gateway_factory(extra=smtp_section(free_port(), tls))
+
+    def send_over_tls():
+        with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=10) as client:
+            client.starttls(context=client_context)
+            client.login("shop", KEY)
+            return client.send_message(mail(), to_addrs=[f"32470000001@{DOMAIN}"])
+
+    assert await trio.to_thread.run_sync(send_over_tls) == {}
+    simulator = gateway.simulator
+    await simulator.wait_until(lambda: len(simulator.submitted) == 1)
+    assert simulator.submitted[0].fields["short_message"] == b"Hello by mail"
+
+
+async def test_auth_before_starttls_is_refused_when_a_certificate_is_configured(
+    gateway_factory, certificate
+):
+    certificate_path, key_path, _ = certificate
+    tls = f", tls_certificate: '{certificate_path}', tls_key: '{key_path}'"
+    gateway = await gateway_factory(extra=smtp_section(free_port(), tls))
+    with pytest.raises(smtplib.SMTPException):
+        await trio.to_thread.run_sync(
+            send, gateway.smtp_port, mail(), [f"32470000001@{DOMAIN}"], ("shop", KEY)
+        )
+    assert gateway.simulator.submitted == []
+
+
+async def test_a_mail_leaves_no_per_connection_chatter_nor_deprecation_warnings(
+    mail_gateway, caplog
+):
+    caplog.set_level(logging.INFO)
+    refused = await trio.to_thread.run_sync(
+        send, mail_gateway.smtp_port, mail(), [f"32470000001@{DOMAIN}"], ("shop", KEY)
+    )
+    assert refused == {}
+    await mail_gateway.simulator.wait_until(lambda: len(mail_gateway.simulator.submitted) == 1)
+    chatter = [r for r in caplog.records if r.name == "mail.log"]
+    assert chatter == [], [r.getMessage() for r in chatter]
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]

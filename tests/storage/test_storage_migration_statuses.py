@@ -1,4 +1,4 @@
-"""Migration statuses_0002 on a database written at revision 0001: old StatusCodes, 32-hex ids
+"""Migration 0002 on a database written at revision 0001: old StatusCodes, 32-hex ids
 and records waiting to be handed out, read back through the API afterwards."""
 
 import os

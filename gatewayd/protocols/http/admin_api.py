@@ -1,6 +1,7 @@
 """The admin API (its own listener, loopback by default): request logs of debug mode,
-statistics, and the blacklist. Every request needs `Authorization: Bearer <admin.token>`;
-without a configured token the admin API refuses everything but /metrics and health."""
+statistics, the blacklist, and the trace of a message. Every request needs
+`Authorization: Bearer <admin.token>`; without a configured token the admin API refuses
+everything but /metrics and health."""
 
 import csv
 import hmac
@@ -12,6 +13,7 @@ import trio
 
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
+from gatewayd.core.trace import trace_messages
 from gatewayd.protocols.http.api_fields import FieldError, int_field, read_fields, text_field
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
@@ -29,6 +31,7 @@ class AdminApi:
     def add_routes(self, router: Router) -> None:
         router.add("/admin/applications/{application}/logs", ["GET"], self._guard(self.logs))
         router.add("/admin/applications/{application}/stats", ["GET"], self._guard(self.stats))
+        router.add("/admin/trace", ["GET"], self._guard(self.trace))
         router.add(
             "/admin/accounts/{account}/blacklist", ["GET", "POST"], self._guard(self.blacklist)
         )
@@ -88,6 +91,25 @@ class AdminApi:
         since = self.runtime.clock() - timedelta(days=days)
         counts = await self._read(lambda c: stats.daily_counts(c, application, since))
         return Response.json({"application": application, "days": counts})
+
+    async def trace(self, request: Request) -> Response:
+        """Every event of the messages with one id, reference or recipient (`to`)."""
+        fields = read_fields(request, {"id", "reference", "to", "limit"})
+        given = {name: text_field(fields, name, 255) for name in ("id", "reference", "to")}
+        given = {name: value for name, value in given.items() if value is not None}
+        if len(given) != 1:
+            raise FieldError(Result.MISSING_FIELD, "give exactly one of id, reference, to")
+        limit = int_field(fields, "limit", 20, 1, 1000)
+        to = given.get("to")
+        if to is not None and check_recipient(to).valid:
+            to = check_recipient(to).msisdn
+        now = self.runtime.clock()
+        traces = await self._read(
+            lambda c: trace_messages(c, now, given.get("id"), given.get("reference"), to, limit)
+        )
+        if not traces:
+            raise FieldError(Result.MESSAGE_NOT_FOUND, "no such message", status=404)
+        return Response.json({"messages": traces})
 
     async def blacklist(self, request: Request) -> Response:
         account = self._account(request)

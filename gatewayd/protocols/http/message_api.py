@@ -230,6 +230,8 @@ class MessageApi:
             return Result.OK, None
 
         result, detail = await self.runtime.writer.write(cancel)
+        if result is Result.OK:
+            self.runtime.metrics.count_status(app.name, "", Status.CANCELLED)
         return Response.json(
             {
                 "MessageId": message_id,

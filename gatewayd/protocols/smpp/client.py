@@ -162,7 +162,8 @@ class Carrier:
                 await self._bind_once(name, mode, stats)
                 delay = self.settings.reconnect_min_s
             except* _LINK_ERRORS as group:
-                log.warning("%s: %s", name, "; ".join(map(str, group.exceptions)))
+                errors = "; ".join(map(str, group.exceptions))
+                log.warning("%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors)
             finally:
                 self._set_state(stats, "down")
             pause = delay * (0.5 + self._random.random())

@@ -4,7 +4,8 @@ Mail to `<msisdn>@<domain>` becomes an SMS from the application that authenticat
 AUTH: the application's name and one of its API keys), or whose allowed sender address sent
 it from an address on the account's IP whitelist. Each recipient is answered in the
 dialogue: 550 for a number that cannot exist or is blacklisted. The 250 after DATA comes only
-once the messages are stored.
+once the messages are stored. With a certificate configured, STARTTLS is offered and AUTH
+needs it (unless `auth_without_tls`), on loopback too.
 """
 
 import asyncio
@@ -30,6 +31,31 @@ if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every connection and command at INFO on this logger.
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+
+
+class _QuietSession(Session):
+    """aiosmtpd itself still sets the legacy `login_data` after every AUTH, and warns each
+    time; we read the current `auth_data` only, so the legacy attribute is kept silently."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+class _SmtpServer(SMTP):
+    def _create_session(self) -> Session:
+        return _QuietSession(self.loop)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _SmtpServer(self.handler, **self.SMTP_kwargs)
 
 
 class SmsMailHandler:
@@ -136,6 +162,14 @@ def _tls_context(config) -> ssl.SSLContext | None:
     return context
 
 
+def _auth_requires_tls(config, tls_context: ssl.SSLContext | None, loopback: bool) -> bool:
+    """AUTH without TLS only when configured so, or on a loopback listener that has no
+    certificate (where STARTTLS could never be offered)."""
+    if config.auth_without_tls:
+        return False
+    return tls_context is not None or not loopback
+
+
 async def _wake(runtime: "Runtime") -> None:
     runtime.dispatcher.wake()
 
@@ -143,20 +177,24 @@ async def _wake(runtime: "Runtime") -> None:
 async def serve_smtp(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run one aiosmtpd controller per listen address until cancelled."""
     config = runtime.holder.current.config.smtp
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+    _AIOSMTPD_LOG.setLevel(logging.NOTSET if debug else logging.WARNING)
     handler = SmsMailHandler(runtime, trio.lowlevel.current_trio_token())
+    tls_context = _tls_context(config)
     controllers = []
     try:
         for listen in config.listen:
             host, port = parse_listen(listen)
             loopback = ipaddress.ip_address(host).is_loopback if host[0].isdigit() else False
-            controller = Controller(
+            controller = _Controller(
                 handler,
                 hostname=host,
                 port=port,
                 server_hostname=config.domain,
                 authenticator=handler.authenticate,
                 data_size_limit=config.max_message_bytes,
-                auth_require_tls=not (config.auth_without_tls or loopback),
+                tls_context=tls_context,
+                auth_require_tls=_auth_requires_tls(config, tls_context, loopback),
             )
             await trio.to_thread.run_sync(controller.start)
             controllers.append(controller)

@@ -5,7 +5,7 @@ Stored statuses move to RingRing's ranges; ids stored as 32 hex digits get their
 fetched, pending outbox rows) get the new StatusCode (a string, as RingRing sends it), ids and
 times ('yyyy-MM-dd HH:mm:ss'); poll rows get a sandbox flag, taken from their message.
 
-Revision ID: statuses_0002
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "statuses_0002"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
@@ -104,7 +104,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     raise RuntimeError(
-        "statuses_0002 is one-way: the old StatusCodes and 32-digit ids are not restored; "
+        "0002 is one-way: the old StatusCodes and 32-digit ids are not restored; "
         "go back by restoring a backup taken before the upgrade"
     )
 

@@ -1,0 +1,80 @@
+"""`gatewayd trace`: every event of a message, read directly from the database."""
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+
+from gatewayd.config.loader import load_config
+from gatewayd.core.recipients import check_recipient
+from gatewayd.core.trace import trace_messages
+from gatewayd.storage.engine import open_engine
+
+# What each kind of event shows after its time and name, in this order.
+_SHOWN = {
+    "accepted": ("front_door", "application"),
+    "submitted": ("part", "carrier", "carrier_message_id"),
+    "receipt": ("part", "state", "error"),
+    "final": ("status", "description"),
+    "webhook": ("carried", "url", "status_code", "error", "source_address", "duration_ms"),
+    "webhook_due": ("carried",),
+    "smpp_delivery": ("carried", "state", "attempts", "error"),
+}
+
+
+def add_trace_command(commands, config_option) -> None:
+    trace = commands.add_parser(
+        "trace",
+        help="print every event of a message",
+        description="Every event of a message, by id, reference or recipient: accepted, each "
+        "part's submit and carrier id, receipts, the final status, each webhook attempt and "
+        "SMPP delivery. Newest message first.",
+    )
+    config_option(trace)
+    which = trace.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", nargs="?", metavar="ID", help="a MessageId")
+    which.add_argument("--reference", help="the client's Reference")
+    which.add_argument("--to", metavar="MSISDN", help="the recipient")
+    trace.add_argument("--limit", type=int, default=20, help="at most this many messages")
+    trace.add_argument("--json", action="store_true", help="print the admin API's JSON")
+    trace.set_defaults(handler=_trace)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    to = args.to
+    if to is not None and check_recipient(to).valid:
+        to = check_recipient(to).msisdn
+    engine = open_engine(load_config(args.config).database)
+    try:
+        with engine.connect() as connection:
+            traces = trace_messages(
+                connection, datetime.now(UTC), args.message_id, args.reference, to, args.limit
+            )
+    finally:
+        engine.dispose()
+    if not traces:
+        print("gatewayd: no such message", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"messages": traces}, indent=2))
+        return 0
+    for trace in traces:
+        print(format_trace(trace))
+    return 0
+
+
+def format_trace(trace: dict) -> str:
+    message = trace["message"]
+    lines = [
+        f"{message['MessageId']}  {message['application']}  to {message['to']}  "
+        f"{message['status']} ({message['status_description']})"
+        + (f"  reference {message['reference']}" if message["reference"] else "")
+    ]
+    for event in trace["events"]:
+        details = [
+            f"{name}={event[name]}"
+            for name in _SHOWN.get(event["event"], ())
+            if event.get(name) is not None
+        ]
+        lines.append(f"  {event['time']}  {event['event']:<13}  {'  '.join(details)}".rstrip())
+    return "\n".join(lines)

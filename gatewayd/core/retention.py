@@ -1,0 +1,82 @@
+"""Retention: every `retention.every_s`, each kind of record past its age is deleted in
+chunks of `retention.batch` rows, each chunk its own short write, so the hot path's writes
+pass between them; then the tables are measured for the metrics.
+
+A failed sweep (the database away, the disk full) is logged and tried again next time.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+
+import trio
+from sqlalchemy import Engine
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.storage import retention as store
+from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+class Retention:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        writer: Writer,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        on_deleted: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._holder = holder
+        self._writer = writer
+        self._engine = engine
+        self._clock = clock
+        self._on_deleted = on_deleted
+        self.table_rows: dict[str, int] = {}
+        self.database_bytes: int | None = None
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            try:
+                await self.sweep()
+                await self.measure()
+            except Exception as error:
+                log.warning("retention sweep failed, tried again later: %s", error)
+            await trio.sleep(self._holder.current.config.retention.every_s)
+
+    async def sweep(self) -> Counter:
+        """Delete everything past its age now; rows deleted by table."""
+        config = self._holder.current.config.retention
+        now = self._clock()
+        deleted: Counter = Counter()
+        for kind in store.KINDS:
+            days = getattr(config, f"{kind.name}_days")
+            if days is None:
+                continue
+            cutoff = now - timedelta(days=days)
+            while True:
+                chunk = await self._writer.write(
+                    partial(store.delete_chunk, kind=kind, cutoff=cutoff, limit=config.batch)
+                )
+                deleted.update(chunk)
+                if self._on_deleted is not None:
+                    for table, rows in chunk.items():
+                        self._on_deleted(table, rows)
+                if chunk[kind.table.name] < config.batch:
+                    break
+        if sum(deleted.values()):
+            log.info("retention: deleted %s", dict(sorted(deleted.items())))
+        return deleted
+
+    async def measure(self) -> None:
+        """Rows per table and the database's size, read off the event loop."""
+
+        def read() -> tuple[dict[str, int], int]:
+            with self._engine.connect() as connection:
+                return store.table_rows(connection), store.database_bytes(connection)
+
+        self.table_rows, self.database_bytes = await trio.to_thread.run_sync(read)

@@ -1,0 +1,53 @@
+"""The stored history of a message, read for a trace: the message, its parts (each with the
+state its receipt gave it), and the status deliveries (webhook and SMPP) made for it."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Row, select
+
+from gatewayd.storage.tables import message_parts, messages, outbox
+
+# Status events are made in the same transaction as the status; the slack covers the clock
+# of another node.
+EVENT_SLACK = timedelta(minutes=1)
+
+
+def find_messages(
+    connection: Connection,
+    message_id: str | None = None,
+    reference: str | None = None,
+    recipient: str | None = None,
+    limit: int = 20,
+) -> list[Row]:
+    """The messages with that id, reference or recipient, newest first."""
+    query = select(messages)
+    if message_id is not None:
+        query = query.where(messages.c.id == message_id)
+    if reference is not None:
+        query = query.where(messages.c.reference == reference)
+    if recipient is not None:
+        query = query.where(messages.c.recipient == recipient)
+    query = query.order_by(messages.c.time_created.desc(), messages.c.id).limit(limit)
+    return connection.execute(query).all()
+
+
+def parts_of(connection: Connection, message_id: str) -> list[Row]:
+    query = select(message_parts).where(message_parts.c.message_id == message_id)
+    return connection.execute(query.order_by(message_parts.c.part_no)).all()
+
+
+def status_jobs_for(connection: Connection, message: Row, now: datetime) -> list[Row]:
+    """Outbox jobs (webhook and SMPP) carrying a status of `message`: those of its application
+    made during its life (an index range), picked by the MessageId they carry."""
+    until = (message.time_done or now) + EVENT_SLACK
+    query = (
+        select(outbox)
+        .where(
+            outbox.c.application == message.application,
+            outbox.c.time_created >= message.time_created,
+            outbox.c.time_created <= until,
+            outbox.c.kind == "status",
+        )
+        .order_by(outbox.c.time_created, outbox.c.id)
+    )
+    return [job for job in connection.execute(query) if job.record.get("MessageId") == message.id]
