@@ -79,7 +79,7 @@ def _tree_keys(node, prefix: str = "") -> set[str]:
 
 def test_a_minimal_file_gets_the_documented_defaults():
     config = parse_config(MINIMAL, environ={})
-    assert config.database.url == "sqlite:///var/lib/gatewayd/gatewayd.db"
+    assert config.database.url == "sqlite:////var/lib/gatewayd/gatewayd.db"
     assert config.database.migrates_at_start
     assert config.http.listen == ["127.0.0.1:8080"]
     app = config.accounts[0].applications[0]

@@ -84,7 +84,9 @@ async def serve_admin(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) 
 
     router.add("/metrics", ["GET"], metrics)
     AdminApi(runtime).add_routes(router)
-    await _serve(runtime, "admin", runtime.holder.current.config.admin.listen, router, task_status)
+    admin = runtime.holder.current.config.admin
+    assert admin is not None, "serve_admin needs an admin section"
+    await _serve(runtime, "admin", admin.listen, router, task_status)
 
 
 async def _serve(runtime: "Runtime", name: str, listen: list[str], router: Router, task_status):
