@@ -205,3 +205,10 @@ def test_numbers_and_prefixes_take_ascii_digits_only():
     assert problems_of(text)[0].startswith("accounts[0].numbers[0].number")
     routes = "carriers: [{name: a, simulator: true}]\nroutes: [{prefix: '٣٢', carriers: [a]}]"
     assert problems_of(routes)[0].startswith("routes[0].prefix")
+
+
+def test_an_empty_environment_variable_is_a_secret_not_filled_in():
+    text = 'admin: {token: "${TOKEN}"}'
+    assert problems_of(text, environ={"TOKEN": ""}) == [
+        "admin.token: environment variable TOKEN is empty"
+    ]
