@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gatewayd.cli_simulator import add_command as add_simulate_mo
 from gatewayd.cli_tools import CommandFailed, add_commands
 from gatewayd.config.errors import ConfigError
 from gatewayd.config.loader import load_config
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(handler=_simulate_smsc, config=None)
     add_commands(commands, _config_option)
+    add_simulate_mo(commands, _config_option)
     return parser
 
 
