@@ -2,17 +2,20 @@
 
 import argparse
 import getpass
+import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gatewayd.cli_tools import add_commands
+from gatewayd.cli_simulator import add_command as add_simulate_mo
+from gatewayd.cli_tools import CommandFailed, add_commands
 from gatewayd.config.errors import ConfigError
 from gatewayd.config.loader import load_config
 from gatewayd.config.secrets import hash_api_key
 
 DEFAULT_CONFIG = Path("/etc/gatewayd/gatewayd.yaml")
+CONFIG_VARIABLE = "GATEWAYD_CONFIG"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -20,14 +23,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if args.config is not None and not args.config.is_file():
+        print(
+            f"gatewayd: {args.config}: no such configuration file "
+            f"(give --config FILE or set {CONFIG_VARIABLE})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     try:
         return handler(args)
     except ConfigError as error:
         for problem in error.problems:
             print(f"gatewayd: {args.config}: {problem}", file=sys.stderr)
         return EXIT_FAILURE
+    except CommandFailed as error:
+        print(f"gatewayd: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+
+
+def default_config() -> Path:
+    """$GATEWAYD_CONFIG when set, else /etc/gatewayd/gatewayd.yaml."""
+    return Path(os.environ.get(CONFIG_VARIABLE) or DEFAULT_CONFIG)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a configuration file",
         description="Validate a configuration file; print every problem with its key path.",
     )
-    check.add_argument("config", type=Path, help="the YAML file")
+    check.add_argument(
+        "config",
+        type=Path,
+        nargs="?",
+        default=default_config(),
+        help=f"the YAML file (default: ${CONFIG_VARIABLE}, else {DEFAULT_CONFIG})",
+    )
     check.set_defaults(handler=_check_config)
 
     migrate = commands.add_parser(
@@ -103,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(handler=_simulate_smsc, config=None)
     add_commands(commands, _config_option)
+    add_simulate_mo(commands, _config_option)
     return parser
 
 
@@ -111,8 +136,8 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
         "--config",
         "-c",
         type=Path,
-        default=DEFAULT_CONFIG,
-        help=f"configuration file (default: {DEFAULT_CONFIG})",
+        default=default_config(),
+        help=f"configuration file (default: ${CONFIG_VARIABLE}, else {DEFAULT_CONFIG})",
     )
 
 

@@ -7,16 +7,30 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from gatewayd.cli_trace import add_trace_command
 from gatewayd.config.loader import load_config
+from gatewayd.config.schema import Config
 from gatewayd.core.recipients import check_recipient
 from gatewayd.protocols.http.admin_api import blacklist_as_csv
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import request_logs, stats
-from gatewayd.storage.engine import WRITES, open_engine
+from gatewayd.storage.engine import (
+    WRITES,
+    DatabaseUnavailable,
+    check_connection,
+    normalized_url,
+    open_engine,
+)
+from gatewayd.storage.migrate import current_revision
+
+
+class CommandFailed(Exception):
+    """The command cannot do what was asked; the message is one line for the operator."""
 
 
 def add_commands(commands, config_option) -> None:
@@ -64,7 +78,41 @@ def add_commands(commands, config_option) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    return open_engine(load_config(args.config).database)
+    """The configured database, refused in one line when it is absent or never migrated."""
+    config = load_config(args.config)
+    _check_names(args, config)
+    url = make_url(normalized_url(config.database.url))
+    database = url.database or ":memory:"
+    on_file = url.get_backend_name() == "sqlite" and database != ":memory:"
+    if on_file and not Path(database).exists():
+        raise CommandFailed(f"no database at {database}: run `gatewayd migrate`")
+    engine = open_engine(config.database)
+    try:
+        check_connection(engine)
+        if current_revision(engine) is None:
+            raise CommandFailed("the database has no gatewayd schema: run `gatewayd migrate`")
+    except DatabaseUnavailable as error:
+        engine.dispose()
+        raise CommandFailed(str(error)) from None
+    except CommandFailed:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _check_names(args: argparse.Namespace, config: Config) -> None:
+    """An --account or --application the configuration does not have is a mistake."""
+    account = getattr(args, "account", None)
+    if account is not None and all(a.name != account for a in config.accounts):
+        known = ", ".join(a.name for a in config.accounts) or "none"
+        raise CommandFailed(f"no account {account!r} in {args.config} (accounts: {known})")
+    application = getattr(args, "application", None)
+    names = [app.name for a in config.accounts for app in a.applications]
+    if application is not None and application not in names:
+        known = ", ".join(names) or "none"
+        raise CommandFailed(
+            f"no application {application!r} in {args.config} (applications: {known})"
+        )
 
 
 def _blacklist(args: argparse.Namespace) -> int:

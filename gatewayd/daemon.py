@@ -1,10 +1,10 @@
 """The daemon: one trio nursery that owns every task, started in order and stopped in reverse.
 
 Start: configuration → database (migrated on SQLite) → group-commit writer → front doors
-(HTTP API, admin) → READY=1. SIGTERM/SIGINT: STOPPING=1, the front doors stop accepting and
-finish what is in flight, then the writer commits what is queued and hands back the work
-this node had claimed, then exit 0. SIGHUP reloads the configuration file; an invalid file
-is refused and the running one stays.
+(HTTP API, admin when configured) → READY=1. SIGTERM/SIGINT: STOPPING=1, the front doors
+stop accepting and finish what is in flight, then the writer commits what is queued and
+hands back the work this node had claimed, then exit 0. SIGHUP reloads the configuration
+file; an invalid file is refused and the running one stays.
 """
 
 import logging
@@ -205,7 +205,8 @@ async def _serve_front_doors(runtime: Runtime, signals) -> None:
         background.start_soon(runtime.notifier.keep_watchdog_fed, lambda: True)
         async with trio.open_nursery() as doors:
             await doors.start(serve_api, runtime)
-            await doors.start(serve_admin, runtime)
+            if runtime.holder.current.config.admin is not None:
+                await doors.start(serve_admin, runtime)
             if runtime.holder.current.config.smtp is not None:
                 await doors.start(serve_smtp, runtime)
             if runtime.smpp_door is not None:

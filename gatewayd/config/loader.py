@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
 
 from gatewayd.config.checks import cross_check
 from gatewayd.config.errors import ConfigError, format_path
@@ -20,7 +21,23 @@ def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = N
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"{path}: cannot read: {error.strerror}"]) from None
-    return parse_config(text, source=str(path), environ=environ)
+    config = parse_config(text, source=str(path), environ=environ)
+    return _sqlite_relative_to(config, Path(path).resolve().parent)
+
+
+def _sqlite_relative_to(config: Config, directory: Path) -> Config:
+    """A relative SQLite path (sqlite:///var/g.db) names a file beside the configuration file,
+    wherever the command runs from; an absolute one (sqlite:////var/lib/g.db) stays."""
+    url = make_url(config.database.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return config
+    if Path(url.database).is_absolute():
+        return config
+    absolute = url.set(database=os.path.normpath(directory / url.database))
+    database = config.database.model_copy(
+        update={"url": absolute.render_as_string(hide_password=False)}
+    )
+    return config.model_copy(update={"database": database})
 
 
 def parse_config(text: str, source: str = "<config>", environ: dict[str, str] | None = None):

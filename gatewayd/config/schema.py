@@ -32,7 +32,7 @@ class Section(BaseModel):
 
 
 class DatabaseConfig(Section):
-    url: str = "sqlite:///var/lib/gatewayd/gatewayd.db"
+    url: str = "sqlite:////var/lib/gatewayd/gatewayd.db"
     auto_migrate: bool | None = None
     sqlite_synchronous: Annotated[Literal["full", "normal"], LowerWord] = "full"
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
@@ -78,6 +78,10 @@ class SmppServerConfig(Section):
     system_id: str = "gatewayd"
     max_pdu_bytes: Annotated[int, Field(ge=1024)] = 65_536
     failed_login_delay_s: Seconds = 1.0
+    max_connections: Annotated[int, Field(ge=1)] = 100
+    """Connections beyond this many (bound or not) are closed at once."""
+    bind_timeout_s: Seconds = 10.0
+    """A connection that has not bound within this time is closed."""
 
 
 class WebhooksConfig(Section):
@@ -230,7 +234,7 @@ class Config(Section):
     node_id: str | None = None
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
-    admin: AdminConfig = AdminConfig()
+    admin: AdminConfig | None = None
     smtp: SmtpConfig | None = None
     smpp_server: SmppServerConfig | None = None
     webhooks: WebhooksConfig = WebhooksConfig()

@@ -71,6 +71,9 @@ def _substitute(text: str, path: tuple[str | int, ...], env: dict[str, str], pro
         if name not in env:
             problems.append(f"{format_path(path)}: environment variable {name} is not set")
             return ""
+        if not env[name]:
+            # A secrets file installed but not filled in (NAME= with no value).
+            problems.append(f"{format_path(path)}: environment variable {name} is empty")
         return env[name]
 
     return _ENV_REFERENCE.sub(replace, text)

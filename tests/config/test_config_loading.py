@@ -79,7 +79,7 @@ def _tree_keys(node, prefix: str = "") -> set[str]:
 
 def test_a_minimal_file_gets_the_documented_defaults():
     config = parse_config(MINIMAL, environ={})
-    assert config.database.url == "sqlite:///var/lib/gatewayd/gatewayd.db"
+    assert config.database.url == "sqlite:////var/lib/gatewayd/gatewayd.db"
     assert config.database.migrates_at_start
     assert config.http.listen == ["127.0.0.1:8080"]
     app = config.accounts[0].applications[0]
@@ -205,3 +205,10 @@ def test_numbers_and_prefixes_take_ascii_digits_only():
     assert problems_of(text)[0].startswith("accounts[0].numbers[0].number")
     routes = "carriers: [{name: a, simulator: true}]\nroutes: [{prefix: '٣٢', carriers: [a]}]"
     assert problems_of(routes)[0].startswith("routes[0].prefix")
+
+
+def test_an_empty_environment_variable_is_a_secret_not_filled_in():
+    text = 'admin: {token: "${TOKEN}"}'
+    assert problems_of(text, environ={"TOKEN": ""}) == [
+        "admin.token: environment variable TOKEN is empty"
+    ]

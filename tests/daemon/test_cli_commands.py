@@ -1,10 +1,14 @@
 """The command line as an operator uses it: exit codes and one clear line per problem."""
 
 import hashlib
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from gatewayd.cli import build_parser
+from gatewayd.cli import DEFAULT_CONFIG, build_parser
+from gatewayd.config.loader import load_config
+from tests.daemon.conftest import ROOT, child_environment, gatewayd_command
 
 
 def test_check_config_accepts_the_demo(run_cli):
@@ -59,9 +63,23 @@ def test_every_command_has_help(run_cli, command):
     assert result.returncode == 0 and result.stdout.startswith("usage: gatewayd " + command)
 
 
+ONE_APPLICATION = """
+accounts:
+  - name: acme
+    applications: [{name: shop, api_keys: ["shop-key-0123456789"]}]
+"""
+
+
+def migrated_config(run_cli, directory: Path) -> Path:
+    config = directory / "c.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{directory}/g.db'}}\n{ONE_APPLICATION}")
+    assert run_cli("migrate", "--config", str(config)).returncode == 0
+    return config
+
+
 def test_blacklist_add_list_export_remove_from_the_command_line(run_cli, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n")
+    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n{ONE_APPLICATION}")
     assert run_cli("migrate", "--config", str(config)).returncode == 0
     common = ["--config", str(config), "--account", "acme"]
     added = run_cli("blacklist", "add", *common, "+32470000001", "--note", "phoned")
@@ -82,9 +100,109 @@ def test_blacklist_add_list_export_remove_from_the_command_line(run_cli, tmp_pat
 
 
 def test_logs_and_stats_commands_read_the_database(run_cli, tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n")
-    assert run_cli("migrate", "--config", str(config)).returncode == 0
+    config = migrated_config(run_cli, tmp_path)
     logs = run_cli("logs", "--config", str(config), "--application", "shop")
     stats = run_cli("stats", "--config", str(config), "--application", "shop")
     assert (logs.returncode, logs.stdout, stats.returncode, stats.stdout) == (0, "", 0, "")
+
+
+def run_elsewhere(directory: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`gatewayd ARGS` from another working directory, without GATEWAYD_CONFIG unless given."""
+    environment = child_environment(**env)
+    if "GATEWAYD_CONFIG" not in env:
+        environment.pop("GATEWAYD_CONFIG", None)
+    return subprocess.run(
+        gatewayd_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        cwd=directory,
+    )
+
+
+def test_the_operator_commands_take_their_file_from_gatewayd_config(run_cli, tmp_path):
+    config = migrated_config(run_cli, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in (
+        ["blacklist", "list", "--account", "acme"],
+        ["logs", "--application", "shop"],
+        ["stats", "--application", "shop"],
+        ["check-config"],
+    ):
+        result = run_elsewhere(elsewhere, *command, GATEWAYD_CONFIG=str(config))
+        assert result.returncode == 0, (command, result.stderr)
+
+
+def test_without_a_configuration_file_the_error_is_one_line(tmp_path):
+    for command in (
+        ["blacklist", "list", "--account", "acme"],
+        ["logs", "--application", "shop"],
+        ["stats", "--application", "shop"],
+    ):
+        result = run_elsewhere(tmp_path, *command, GATEWAYD_CONFIG=str(tmp_path / "none.yaml"))
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            f"gatewayd: {tmp_path / 'none.yaml'}: no such configuration file "
+            "(give --config FILE or set GATEWAYD_CONFIG)"
+        ]
+    if not DEFAULT_CONFIG.exists():
+        default = run_elsewhere(tmp_path, "stats", "--application", "shop")
+        assert default.returncode == 1 and default.stderr.splitlines() == [
+            f"gatewayd: {DEFAULT_CONFIG}: no such configuration file "
+            "(give --config FILE or set GATEWAYD_CONFIG)"
+        ]
+
+
+@pytest.mark.parametrize("command", ["stats", "logs", "blacklist"])
+def test_a_database_never_migrated_is_one_line_naming_gatewayd_migrate(run_cli, tmp_path, command):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n{ONE_APPLICATION}")
+    arguments = {
+        "stats": ["stats", "--application", "shop"],
+        "logs": ["logs", "--application", "shop"],
+        "blacklist": ["blacklist", "list", "--account", "acme"],
+    }[command]
+    absent = run_cli(*arguments, "--config", str(config))
+    assert absent.returncode == 1 and "Traceback" not in absent.stderr
+    assert absent.stderr.splitlines() == [
+        f"gatewayd: no database at {tmp_path}/g.db: run `gatewayd migrate`"
+    ]
+    (tmp_path / "g.db").touch()
+    empty = run_cli(*arguments, "--config", str(config))
+    assert empty.returncode == 1 and empty.stderr.splitlines() == [
+        "gatewayd: the database has no gatewayd schema: run `gatewayd migrate`"
+    ]
+
+
+def test_an_unknown_account_or_application_is_an_error(run_cli, tmp_path):
+    config = migrated_config(run_cli, tmp_path)
+    for command, problem in (
+        (["blacklist", "list", "--account", "acm"], "no account 'acm'"),
+        (["blacklist", "add", "--account", "acm", "32470000001"], "no account 'acm'"),
+        (["logs", "--application", "shp"], "no application 'shp'"),
+        (["stats", "--application", "shp"], "no application 'shp'"),
+    ):
+        result = run_cli(*command, "--config", str(config))
+        assert result.returncode == 1, command
+        (line,) = result.stderr.splitlines()
+        assert problem in line and line.startswith("gatewayd: "), line
+        assert result.stdout == ""
+
+
+def test_a_relative_sqlite_path_starts_at_the_configuration_files_directory(
+    run_cli, tmp_path, monkeypatch
+):
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "c.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///../data/g.db'}}\n{ONE_APPLICATION}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert run_elsewhere(elsewhere, "migrate", "--config", str(config)).returncode == 0
+    assert (tmp_path / "data" / "g.db").exists() and not (elsewhere / "data").exists()
+    stats = run_elsewhere(elsewhere, "stats", "--config", str(config), "--application", "shop")
+    assert stats.returncode == 0, stats.stderr
+    monkeypatch.chdir(tmp_path)
+    demo = load_config(ROOT / "config" / "demo.yaml")
+    assert demo.database.url == f"sqlite:///{ROOT}/var/gatewayd.db"

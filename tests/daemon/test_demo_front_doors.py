@@ -20,7 +20,7 @@ PERL_ESME = Path(__file__).resolve().parents[1] / "interop" / "perl_esme.pl"
 
 def demo_on_free_ports(directory: Path) -> tuple[str, dict[str, int]]:
     ports = {name: free_port() for name in ("http", "admin", "smtp", "smpp")}
-    text = DEMO.read_text().replace("sqlite:///var/gatewayd.db", f"sqlite:///{directory}/g.db")
+    text = DEMO.read_text().replace("sqlite:///../var/gatewayd.db", f"sqlite:///{directory}/g.db")
     for name, default in (("http", 8080), ("admin", 8081), ("smtp", 2525), ("smpp", 2775)):
         text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{ports[name]}")
     return text, ports

@@ -4,7 +4,6 @@ statistics, the blacklist, and the trace of a message. Every request needs
 everything but /metrics and health."""
 
 import csv
-import hmac
 import io
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ import trio
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
 from gatewayd.core.trace import trace_messages
+from gatewayd.protocols.http.admin_auth import admin_token_accepted
 from gatewayd.protocols.http.api_fields import FieldError, int_field, read_fields, text_field
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
@@ -46,10 +46,7 @@ class AdminApi:
 
     def _guard(self, handler):
         async def guarded(request: Request) -> Response:
-            token = self.runtime.holder.current.config.admin.token
-            given = request.headers.get("authorization", "")
-            expected = f"Bearer {token.get_secret_value()}" if token else None
-            if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            if not admin_token_accepted(self.runtime.holder.current.config, request):
                 return Response.error(401, Result.INVALID_API_KEY, "admin token required")
             try:
                 return await handler(request)

@@ -11,6 +11,7 @@ from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.openapi import openapi_document
 from gatewayd.protocols.http.routing import Router
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.protocols.http.simulator_api import SimulatorApi
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection
 
 if TYPE_CHECKING:
@@ -84,7 +85,10 @@ async def serve_admin(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) 
 
     router.add("/metrics", ["GET"], metrics)
     AdminApi(runtime).add_routes(router)
-    await _serve(runtime, "admin", runtime.holder.current.config.admin.listen, router, task_status)
+    SimulatorApi(runtime).add_routes(router)
+    admin = runtime.holder.current.config.admin
+    assert admin is not None, "serve_admin needs an admin section"
+    await _serve(runtime, "admin", admin.listen, router, task_status)
 
 
 async def _serve(runtime: "Runtime", name: str, listen: list[str], router: Router, task_status):

@@ -113,7 +113,23 @@ def decode_with_smpplib(data: bytes) -> Pdu:
         raise PduError(f"malformed {name}: {error!r}", _body_status(name), sequence) from None
     params = getattr(pdu, "params", {})
     fields = {key: getattr(pdu, key, None) for key in params}
+    _check_sm_length(name, sequence, fields)
     return Pdu(name, status, sequence, {k: v for k, v in fields.items() if v is not None})
+
+
+def _check_sm_length(name: str, sequence: int, fields: dict[str, Any]) -> None:
+    """smpplib keeps whatever short_message the body had room for, even when sm_length
+    announced more: such a message was cut, and must be refused rather than sent."""
+    announced = fields.get("sm_length")
+    if announced is None:
+        return
+    carried = len(fields.get("short_message") or b"")
+    if announced != carried:
+        raise PduError(
+            f"malformed {name}: sm_length {announced} but short_message has {carried} octets",
+            ESME_RINVMSGLEN,
+            sequence,
+        )
 
 
 def _body_status(name: str) -> int:

@@ -82,6 +82,7 @@ class SmppFrontDoor:
         self.runtime = runtime
         self.binds = BindRegistry()
         self._failures: dict[str, int] = {}
+        self.connections = 0
 
     @property
     def config(self):
@@ -103,6 +104,15 @@ class SmppFrontDoor:
 
     async def _session(self, stream: trio.SocketStream) -> None:
         peer = stream.socket.getpeername()[0]
+        if self.connections >= self.config.max_connections:
+            log.warning(
+                "SMPP connection from %s closed: already %d connections (max_connections)",
+                peer,
+                self.connections,
+            )
+            await stream.aclose()
+            return
+        self.connections += 1
         state: dict[str, Bind] = {}
         connection = SmppConnection(
             stream,
@@ -112,11 +122,28 @@ class SmppFrontDoor:
             enquire_link_s=60,
         )
         try:
-            await connection.run()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._close_unless_bound, connection, state, peer)
+                await connection.run()
+                nursery.cancel_scope.cancel()
         finally:
+            self.connections -= 1
             if "bind" in state:
                 self.binds.remove(state["bind"])
                 log.info("%s unbound (%s)", state["bind"].app.name, peer)
+
+    async def _close_unless_bound(
+        self, connection: SmppConnection, state: dict[str, Bind], peer: str
+    ) -> None:
+        """An open socket that never binds holds a connection slot: give it bind_timeout_s."""
+        await trio.sleep(self.config.bind_timeout_s)
+        if "bind" not in state:
+            log.warning(
+                "SMPP connection from %s closed: not bound within %gs",
+                peer,
+                self.config.bind_timeout_s,
+            )
+            await connection.close()
 
     async def _on_request(
         self, pdu: Pdu, peer: str, connection: SmppConnection, state: dict[str, Bind]
