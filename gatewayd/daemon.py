@@ -148,6 +148,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     runtime.metrics.watch_inbound(inbound, receipts)
     await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
     await nursery.start(ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock).run)
+    await nursery.start(receipts.expiry.run)
     await nursery.start(runtime.carriers.run, runtime.holder)
     runtime.dispatcher = Dispatcher(
         runtime.holder,

@@ -16,6 +16,8 @@ from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
 DESCRIPTION = "Unknown (no delivery receipt by the end of validity)"
+RECEIPT_GRACE = timedelta(hours=1)
+"""How long after its message's validity a part still takes a (late) receipt."""
 
 
 class ReceiptDeadline(PeriodicSweep):
@@ -24,7 +26,7 @@ class ReceiptDeadline(PeriodicSweep):
         holder: ConfigHolder,
         writer: Writer,
         clock: Callable[[], datetime],
-        grace: timedelta = timedelta(hours=1),
+        grace: timedelta = RECEIPT_GRACE,
         every_s: float = 60.0,
     ) -> None:
         self._holder = holder

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, update
 
+from gatewayd.storage.bulk import update_rows
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.tables import outbox
 
@@ -53,7 +54,9 @@ def record_outcomes(
     """Many jobs' outcomes at once: `done` rows as `finished` makes them, `later` rows as
     `again_later` makes them."""
     released = {"claimed_by": None, "claimed_until": None}
-    if done:
-        connection.execute(_OUTCOME, [{**row, **released, "next_attempt_at": None} for row in done])
-    if later:
-        connection.execute(_OUTCOME, [{**row, **released} for row in later])
+    ended = {**released, "next_attempt_at": None}
+    update_rows(
+        connection,
+        _OUTCOME,
+        [{**row, **ended} for row in done] + [{**row, **released} for row in later],
+    )

@@ -95,7 +95,9 @@ receipts = Table(
     Column("raw", Text),
     Column("time_received", UtcDateTime, nullable=False),
     Column("time_matched", UtcDateTime, comment="null while no submitted part matches"),
+    Column("time_expired", UtcDateTime, comment="set when it stopped waiting for its part"),
     Index(None, "carrier", "carrier_id_key"),
+    Index(None, "time_matched", "time_expired", "time_received"),
 )
 
 incoming_messages = Table(
@@ -149,6 +151,7 @@ outbox = Table(
     Column("channel", String(8), nullable=False, comment="webhook or smpp"),
     Column("application", String(64), nullable=False),
     Column("kind", String(8), nullable=False, comment="status or incoming"),
+    Column("message_id", String(64), comment="the message of a status job: sent in order"),
     Column("url", Text),
     Column("method", String(4)),
     Column("format", String(4)),
@@ -162,6 +165,7 @@ outbox = Table(
     Column("claimed_by", String(64)),
     Column("claimed_until", UtcDateTime),
     Index(None, "channel", "state", "next_attempt_at"),
+    Index(None, "message_id", "channel", "state"),
 )
 
 blacklist = Table(

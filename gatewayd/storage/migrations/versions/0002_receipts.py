@@ -1,0 +1,55 @@
+"""receipts wait for their part a bounded time; status jobs name their message
+
+Revision ID: receipts_0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import gatewayd.storage.types
+
+revision = "receipts_0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "time_expired",
+                gatewayd.storage.types.UtcDateTime(timezone=True),
+                nullable=True,
+                comment="set when it stopped waiting for its part",
+            )
+        )
+        batch_op.create_index(
+            batch_op.f("ix_receipts_time_matched_time_expired_time_received"),
+            ["time_matched", "time_expired", "time_received"],
+            unique=False,
+        )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "message_id",
+                sa.String(length=64),
+                nullable=True,
+                comment="the message of a status job: sent in order",
+            )
+        )
+        batch_op.create_index(
+            batch_op.f("ix_outbox_message_id_channel_state"),
+            ["message_id", "channel", "state"],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_message_id_channel_state"))
+        batch_op.drop_column("message_id")
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_receipts_time_matched_time_expired_time_received"))
+        batch_op.drop_column("time_expired")
