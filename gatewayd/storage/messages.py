@@ -9,7 +9,8 @@ from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 from gatewayd.core.statuses import Status
 from gatewayd.storage.bulk import insert_rows, update_rows
 from gatewayd.storage.claims import claim_due
-from gatewayd.storage.tables import message_parts, messages, outbox, poll_queue, receipts
+from gatewayd.storage.outbox import add_jobs
+from gatewayd.storage.tables import message_parts, messages, poll_queue, receipts
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -40,7 +41,7 @@ def add_events(
     connection: Connection, poll_rows: Iterable[dict], outbox_rows: Iterable[dict]
 ) -> None:
     insert_rows(connection, poll_queue, list(poll_rows))
-    insert_rows(connection, outbox, list(outbox_rows))
+    add_jobs(connection, list(outbox_rows))
 
 
 def get_message(connection: Connection, message_id: str) -> Row | None:

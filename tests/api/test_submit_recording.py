@@ -6,9 +6,7 @@ from sqlalchemy.exc import OperationalError
 from gatewayd.storage import messages as store
 
 
-async def test_a_part_whose_record_fails_is_written_again_not_submitted_again(
-    gateway, monkeypatch
-):
+async def test_a_part_whose_record_fails_is_written_again_not_submitted_again(gateway, monkeypatch):
     failures = 3
     record_parts = store.record_parts
 
