@@ -1,0 +1,61 @@
+"""Bulk writes take rows of any mix of shapes; status jobs of one message wait their turn."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from gatewayd.storage import messages as store
+from gatewayd.storage import outbox as outbox_store
+from gatewayd.storage.tables import outbox
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _job(channel: str, message_id: str | None, **extra) -> dict:
+    row = {
+        "channel": channel,
+        "application": "shop",
+        "kind": "status",
+        "message_id": message_id,
+        "record": {"MessageId": message_id},
+        "state": "pending",
+        "time_created": NOW,
+        "next_attempt_at": NOW,
+    }
+    return {**row, **extra}
+
+
+def _jobs(connection) -> list:
+    return list(connection.execute(select(outbox).order_by(outbox.c.id)))
+
+
+def test_webhook_and_smpp_jobs_are_stored_in_one_batch(engine):
+    webhook = _job("webhook", "m1", url="http://127.0.0.1:1/hook", method="POST", format="JSON")
+    smpp = _job("smpp", "m2")  # no url, method or format, no attempts: column defaults
+    with engine.begin() as connection:
+        store.add_events(connection, [], [smpp, webhook, _job("smpp", None)])
+        rows = _jobs(connection)
+    assert [(r.channel, r.url, r.attempts) for r in rows] == [
+        ("smpp", None, 0),
+        ("webhook", "http://127.0.0.1:1/hook", 0),
+        ("smpp", None, 0),
+    ]
+
+
+def test_a_status_job_waits_for_the_earlier_one_of_its_message(engine):
+    with engine.begin() as connection:
+        store.add_events(connection, [], [_job("webhook", "m1", url="u"), _job("smpp", "m1")])
+        store.add_events(
+            connection, [], [_job("webhook", "m1", url="u"), _job("webhook", "m2", url="u")]
+        )
+        first, smpp, second, other = _jobs(connection)
+        assert second.next_attempt_at is None, "m1's first webhook is pending"
+        assert smpp.next_attempt_at == NOW and other.next_attempt_at == NOW, "other chains"
+        outbox_store.record_outcomes(
+            connection, [], [outbox_store.again_later(first.id, NOW, 1, "503")]
+        )
+        assert _jobs(connection)[2].next_attempt_at is None, "still waiting for a retry"
+        outbox_store.record_outcomes(
+            connection, [outbox_store.finished(first.id, "delivered", NOW, 2, None)], []
+        )
+        assert _jobs(connection)[2].next_attempt_at == NOW, "its turn now"
