@@ -1,8 +1,11 @@
 """Bulk writes take rows of any mix of shapes; status jobs of one message wait their turn."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from gatewayd.storage import messages as store
 from gatewayd.storage import outbox as outbox_store
@@ -59,3 +62,57 @@ def test_a_status_job_waits_for_the_earlier_one_of_its_message(engine):
             connection, [outbox_store.finished(first.id, "delivered", NOW, 2, None)], []
         )
         assert _jobs(connection)[2].next_attempt_at == NOW, "its turn now"
+
+
+def _wait_until_blocked(engine, timeout_s: float = 3) -> None:
+    """Until another connection waits for a row lock, or (when nothing makes it wait)
+    `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        time.sleep(0.01)
+
+
+def _in_thread(work) -> threading.Thread:
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("first", ["end", "add"])
+def test_a_job_added_while_its_predecessor_ends_on_another_node_is_never_stranded(engine, first):
+    """Two nodes at once: one ends a message's pending job, the other adds its next one.
+    Whichever commits first, the new job is due afterwards."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: the two transactions cannot overlap")
+    with engine.begin() as connection:
+        store.add_events(connection, [], [_job("webhook", "m1", url="u")])
+        (head,) = _jobs(connection)
+    done = outbox_store.finished(head.id, "delivered", NOW, 1, None)
+
+    def end(connection) -> None:
+        outbox_store.record_outcomes(connection, [done], [])
+
+    def add(connection) -> None:
+        store.add_events(connection, [], [_job("webhook", "m1", url="u")])
+
+    holder, waiter = (end, add) if first == "end" else (add, end)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        holder(connection)
+
+        def other() -> None:
+            with engine.begin() as second:
+                waiter(second)
+
+        thread = _in_thread(other)
+        _wait_until_blocked(engine)
+        transaction.commit()
+        thread.join(timeout=10)
+    with engine.connect() as connection:
+        ended, added = _jobs(connection)
+    assert ended.state == "delivered"
+    assert added.state == "pending" and added.next_attempt_at is not None, "not stranded"
