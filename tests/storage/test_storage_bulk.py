@@ -5,9 +5,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from alembic import command
+from sqlalchemy import insert, select, text
 
 from gatewayd.storage import messages as store
+from gatewayd.storage import migrate
 from gatewayd.storage import outbox as outbox_store
 from gatewayd.storage.tables import outbox
 
@@ -116,3 +118,20 @@ def test_a_job_added_while_its_predecessor_ends_on_another_node_is_never_strande
         ended, added = _jobs(connection)
     assert ended.state == "delivered"
     assert added.state == "pending" and added.next_attempt_at is not None, "not stranded"
+
+
+def test_the_upgrade_names_the_message_of_pending_status_jobs(engine):
+    """Jobs queued before the upgrade keep their place: the next status of their message
+    waits for them."""
+    config = migrate._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    old = {k: v for k, v in _job("webhook", None, url="u").items() if k != "message_id"}
+    with engine.begin() as connection:
+        connection.execute(insert(outbox), [{**old, "record": {"MessageId": "m1"}}])
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        store.add_events(connection, [], [_job("webhook", "m1", url="u")])
+        legacy, new = _jobs(connection)
+    assert legacy.message_id == "m1" and new.next_attempt_at is None

@@ -44,6 +44,15 @@ def upgrade() -> None:
             ["message_id", "channel", "state"],
             unique=False,
         )
+    # Pending status jobs name their message too, so the next status of it waits for them.
+    message_id = (
+        "record->>'MessageId'"
+        if op.get_bind().dialect.name == "postgresql"
+        else "json_extract(record, '$.MessageId')"
+    )
+    op.execute(
+        f"UPDATE outbox SET message_id = {message_id} WHERE kind = 'status' AND state = 'pending'"
+    )
 
 
 def downgrade() -> None:
