@@ -6,10 +6,13 @@ import pytest
 from sqlalchemy import select
 
 from gatewayd.core.receipts import Receipt, ReceiptState
+from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp.simulator import SimulatorSettings
 from gatewayd.storage import messages as store
 from gatewayd.storage.tables import message_parts, receipts
 from tests.gateway import KEY
+
+SUBMITTED, DELIVERED = int(Status.SUBMITTED), int(Status.DELIVERED)
 
 
 def _unmatched_total(runtime) -> float:
@@ -45,7 +48,7 @@ async def test_an_unmatched_receipt_expires_and_never_attaches_to_a_later_messag
     message_id = await _submitted(gateway)
 
     async def submitted():
-        return (await gateway.status_of(message_id))["StatusCode"] == 110
+        return (await gateway.status_of(message_id))["StatusCode"] == SUBMITTED
 
     await gateway.wait_until(submitted)
     assert gateway.simulator.submitted[0].message_id == "555001"
@@ -69,7 +72,7 @@ async def test_a_reused_carrier_id_gives_the_receipt_to_the_new_part_not_the_fin
     ids = [await _submitted(gateway, "delivered first")]
 
     async def delivered():
-        return all([(await gateway.status_of(i))["StatusCode"] == 200 for i in ids])
+        return all([(await gateway.status_of(i))["StatusCode"] == DELIVERED for i in ids])
 
     await gateway.wait_until(delivered)
     ids.append(await _submitted(gateway, "delivered later"))
@@ -85,17 +88,17 @@ async def test_a_reused_carrier_id_gives_the_receipt_to_the_part_submitted_last(
     lost = await _submitted(gateway, "its receipt is lost")
 
     async def submitted():
-        return (await gateway.status_of(lost))["StatusCode"] == 110
+        return (await gateway.status_of(lost))["StatusCode"] == SUBMITTED
 
     await gateway.wait_until(submitted)
     gateway.simulator.settings = SimulatorSettings(receipt_delay_s=0, first_id=900001, id_cycle=1)
     later = await _submitted(gateway, "delivered")
 
     async def delivered():
-        return (await gateway.status_of(later))["StatusCode"] == 200
+        return (await gateway.status_of(later))["StatusCode"] == DELIVERED
 
     await gateway.wait_until(delivered)
-    assert (await gateway.status_of(lost))["StatusCode"] == 110
+    assert (await gateway.status_of(lost))["StatusCode"] == SUBMITTED
 
 
 async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gateway_factory):

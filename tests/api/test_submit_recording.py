@@ -3,6 +3,7 @@ again, never the submit."""
 
 from sqlalchemy.exc import OperationalError
 
+from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
 
 
@@ -23,7 +24,7 @@ async def test_a_part_whose_record_fails_is_written_again_not_submitted_again(ga
     message_id = answer["Messages"][0]["MessageId"]
 
     async def delivered():
-        return (await gateway.status_of(message_id))["StatusCode"] == 200
+        return (await gateway.status_of(message_id))["StatusCode"] == int(Status.DELIVERED)
 
     await gateway.wait_until(delivered, timeout_s=15)
     assert failures == 0, "the record did fail"
