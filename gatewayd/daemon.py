@@ -153,6 +153,7 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         runtime.holder, runtime.writer, runtime.clock, on_status=metrics.count_status
     )
     await nursery.start(deadline.run)
+    await nursery.start(receipts.expiry.run)
     runtime.retention = Retention(
         runtime.holder, runtime.writer, runtime.engine, runtime.clock, metrics.count_deleted
     )

@@ -208,6 +208,6 @@ class _InboundCollector(Collector):
         )
         yield CounterMetricFamily(
             "gatewayd_receipts_unmatched",
-            "Delivery receipts stored unmatched: before their part was recorded, or for no part",
+            "Delivery receipts that waited for a submitted part to take them in vain",
             value=self._receipts.unmatched,
         )

@@ -4,7 +4,9 @@ A message is claimed (leased to this node), checked for expiry, routed to the fi
 carrier of its route, split into parts and submitted part by part. Each accepted part is
 recorded with the carrier's message id before anything else happens to it, so a receipt can
 always find it; a part that was not acknowledged sends the message back to the queue (at
-least once: nothing is lost, a duplicate at the carrier is possible within the window).
+least once: nothing is lost, a duplicate at the carrier is possible within the window). A
+part the carrier accepted is never submitted again because its record failed here: the
+record is written again until it commits.
 """
 
 import logging
@@ -24,14 +26,14 @@ from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.events import status_events_in
-from gatewayd.core.receipt_matching import ReceiptMatcher, StatusCallback
+from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import build_parts
-from gatewayd.core.statuses import Status
+from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.protocols.smpp.client import Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
-from gatewayd.storage.writer import Writer
+from gatewayd.storage.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class DispatchSettings:
     """How long a claimed message waits for a carrier of its route to come back (well inside
     the lease) before it is handed back to the queue."""
     max_retry_delay_s: float = 60.0
+    record_retry_s: tuple[float, float] = (0.05, 5.0)
+    """First and longest wait between two attempts to record a part the carrier accepted."""
 
 
 class Dispatcher:
@@ -159,9 +163,38 @@ class Dispatcher:
                 if result.outcome is Outcome.RETRY:
                     await self._retry(row, result.reason)
                     return
-                await self._receipts.record_part(
-                    row, number, config, result.message_id or "", last=number == len(parts)
+                await self._record(row, number, config, result.message_id or "", len(parts))
+
+    async def _record(
+        self, row: Row, number: int, config: CarrierConfig, carrier_id: str, parts: int
+    ) -> None:
+        """Record a part the carrier accepted, however often the write fails: retry the
+        write, never the submit (the message stays claimed, its carrier slot held)."""
+        delay, longest = self._settings.record_retry_s
+        failures = 0
+        while True:
+            try:
+                await self._receipts.record_part(row, number, config, carrier_id, number == parts)
+                break
+            except WriterClosed:
+                raise
+            except Exception:
+                failures += 1
+                log.exception(
+                    "message %s: part %d/%d, accepted by %s as %r, could not be recorded "
+                    "(failure %d); writing it again in %.2fs, not submitting it again",
+                    row.id,
+                    number,
+                    parts,
+                    config.name,
+                    carrier_id,
+                    failures,
+                    delay,
                 )
+            await trio.sleep(delay)
+            delay = min(delay * 2, longest)
+        if failures:
+            log.warning("message %s: part %d recorded after %d failures", row.id, number, failures)
 
     def _claim_lasts(self, row: Row, carrier: CarrierConfig) -> bool:
         """Whether this node's claim on `row` outlasts a submit and its record: past its end

@@ -26,9 +26,10 @@ def status_events(message: Mapping[str, Any], app: App | None, now: datetime) ->
     final = Status(message["status"]).final
     if app is not None and app.config.webhooks.final_statuses_only and not final:
         url = None
-    jobs = [_job(message["application"], "status", url, method, form, record, now)] if url else []
+    application, message_id = message["application"], message["id"]
+    jobs = [_job(application, "status", message_id, url, method, form, record, now)] if url else []
     if message.get("front_door") == "smpp" and final:
-        jobs.append(_smpp_job(message["application"], "status", record, now))
+        jobs.append(_smpp_job(application, "status", message_id, record, now))
     return poll, jobs
 
 
@@ -42,12 +43,12 @@ def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Row
     poll = [_poll_row(app.name, "incoming", record, now, sandbox=False)]
     target = app.config.webhooks.incoming
     jobs = (
-        [_job(app.name, "incoming", target.url, target.method, target.format, record, now)]
+        [_job(app.name, "incoming", None, target.url, target.method, target.format, record, now)]
         if target
         else []
     )
     if app.config.smpp is not None:
-        jobs.append(_smpp_job(app.name, "incoming", record, now))
+        jobs.append(_smpp_job(app.name, "incoming", None, record, now))
     return poll, jobs
 
 
@@ -66,6 +67,7 @@ def _poll_row(
 def _job(
     application: str,
     kind: str,
+    message_id: str | None,
     url: str,
     method: str | None,
     form: str | None,
@@ -76,6 +78,7 @@ def _job(
         "channel": "webhook",
         "application": application,
         "kind": kind,
+        "message_id": message_id,
         "url": url,
         "method": method or "POST",
         "format": form or "JSON",
@@ -87,12 +90,15 @@ def _job(
     }
 
 
-def _smpp_job(application: str, kind: str, record: dict, now: datetime) -> dict[str, Any]:
+def _smpp_job(
+    application: str, kind: str, message_id: str | None, record: dict, now: datetime
+) -> dict[str, Any]:
     """A deliver_sm for the application's SMPP receiver binds."""
     return {
         "channel": "smpp",
         "application": application,
         "kind": kind,
+        "message_id": message_id,
         "record": record,
         "state": "pending",
         "attempts": 0,

@@ -10,13 +10,14 @@ from sqlalchemy import Connection
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.events import status_events_in
 from gatewayd.core.periodic_sweep import PeriodicSweep
-from gatewayd.core.receipt_matching import StatusCallback
-from gatewayd.core.statuses import Status
+from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
 DESCRIPTION = "Unknown (no delivery receipt by the end of validity)"
+RECEIPT_GRACE = timedelta(hours=1)
+"""How long after its message's validity a part still takes a (late) receipt."""
 
 
 class ReceiptDeadline(PeriodicSweep):
@@ -25,7 +26,7 @@ class ReceiptDeadline(PeriodicSweep):
         holder: ConfigHolder,
         writer: Writer,
         clock: Callable[[], datetime],
-        grace: timedelta = timedelta(hours=1),
+        grace: timedelta = RECEIPT_GRACE,
         every_s: float = 60.0,
         on_status: StatusCallback | None = None,
     ) -> None:

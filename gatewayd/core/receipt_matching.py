@@ -1,9 +1,12 @@
 """Delivery receipts meet submitted parts: in either order, never dropped.
 
 A part is recorded as soon as its submit_sm_resp arrives; a receipt looks the part up by the
-carrier's message id (see carrier_ids). A receipt that finds no part is stored unmatched; when
-the part is recorded later (the receipt overtook the response) it is applied then. A message
-is Delivered when all its parts are, and fails as soon as one part fails.
+carrier's message id (see carrier_ids). Carriers reuse ids (counters wrap, SMSCs restart), so
+a receipt is for the part that can still take one: not final, within the receipt horizon,
+submitted last. A receipt that finds no part is stored unmatched; when the part is recorded
+within `receipt_wait` (the receipt overtook the response) it is applied then; past that it
+expires, and never attaches to a later message that reuses the id. A message is Delivered
+when all its parts are, and fails as soon as one part fails.
 
 Both steps are bulk operations of the writer: the parts recorded and the receipts received
 while one transaction was being written are written together by the next, a few statements
@@ -13,7 +16,7 @@ for the whole batch rather than a few per message.
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -23,13 +26,14 @@ from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.carrier_ids import lookup_keys, storage_key
 from gatewayd.core.directory import Directory
 from gatewayd.core.events import status_events_in
+from gatewayd.core.periodic_sweep import PeriodicSweep
+from gatewayd.core.receipt_deadline import RECEIPT_GRACE
 from gatewayd.core.receipts import STATUS_OF_STATE, Receipt, ReceiptState
-from gatewayd.core.statuses import Status
+from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
-StatusCallback = Callable[[str, str, Status], None]
 Final = tuple[str, str, Status]
 
 
@@ -93,15 +97,19 @@ class ReceiptMatcher:
         clock: Callable[[], datetime],
         on_status: StatusCallback | None = None,
         on_receipt: Callable[[str, float], None] | None = None,
+        receipt_wait: timedelta = timedelta(minutes=5),
     ):
         self._holder = holder
+        self._receipt_wait = receipt_wait
         self._writer = writer
         self._clock = clock
         self._on_status = on_status
         self._on_receipt = on_receipt
         self._parts = _RecordParts(self)
         self._receipts = _ApplyReceipts(self)
+        self.expiry = _ExpireUnmatched(self)
         self.unmatched = 0
+        """Receipts that waited `receipt_wait` for their part in vain."""
 
     def _id_format(self, carrier: str) -> str:
         for config in self._holder.current.config.carriers:
@@ -129,7 +137,6 @@ class ReceiptMatcher:
         if self._on_receipt is not None and applied.latency_s is not None:
             self._on_receipt(carrier, applied.latency_s)
         if not applied.matched:
-            self.unmatched += 1
             # Usually a receipt that overtook its submit_sm_resp, matched when the part is
             # recorded; one per message under load, so not a warning.
             log.debug(
@@ -274,7 +281,8 @@ class _RecordParts:
             by_carrier.setdefault(part.carrier.name, set()).update(keys)
         waiting: dict[tuple[str, str], list[Row]] = {}
         for carrier, keys in by_carrier.items():
-            for receipt in store.unmatched_receipts(connection, carrier, keys):
+            waiting_since = now - self._matcher._receipt_wait
+            for receipt in store.unmatched_receipts(connection, carrier, keys, waiting_since):
                 waiting.setdefault((carrier, receipt.carrier_id_key), []).append(receipt)
         if not waiting:
             return []
@@ -336,7 +344,7 @@ class _ApplyReceipts:
     def run_bulk(self, connection: Connection, items: list[ReceivedReceipt]) -> list[_Applied]:
         now = self._matcher._clock()
         outcomes = _Outcomes(now)
-        parts = self._parts(connection, items)
+        parts = self._parts(connection, items, now)
         results = [_Applied() for _ in items]
         unmatched: list[dict[str, Any]] = []
         applied: list[_FinalReceipt] = []
@@ -362,20 +370,42 @@ class _ApplyReceipts:
         return results
 
     @staticmethod
-    def _parts(connection: Connection, items: list[ReceivedReceipt]) -> list[Row | None]:
-        """The submitted part each receipt is for: the first key (best reading) that matches."""
+    def _parts(
+        connection: Connection, items: list[ReceivedReceipt], now: datetime
+    ) -> list[Row | None]:
+        """The part each receipt is for: the first key (best reading) under which a part
+        awaits a receipt."""
         keys_by_carrier: dict[str, set[str]] = {}
         for item in items:
             keys_by_carrier.setdefault(item.carrier, set()).update(item.keys)
         found = {
-            carrier: store.parts_by_key(connection, carrier, keys)
+            carrier: store.parts_awaiting_receipt(connection, carrier, keys, now - RECEIPT_GRACE)
             for carrier, keys in keys_by_carrier.items()
         }
         parts: list[Row | None] = []
         for item in items:
             by_key = found[item.carrier]
-            parts.append(next((by_key[key][0] for key in item.keys if key in by_key), None))
+            parts.append(next((by_key[key] for key in item.keys if key in by_key), None))
         return parts
+
+
+class _ExpireUnmatched(PeriodicSweep):
+    """Receipts that waited their time for a part end waiting (counted as unmatched)."""
+
+    def __init__(self, matcher: ReceiptMatcher, every_s: float = 30.0) -> None:
+        super().__init__(matcher._writer, every_s)
+        self._matcher = matcher
+
+    async def sweep(self) -> int:
+        expired = await super().sweep()
+        self._matcher.unmatched += expired
+        if expired:
+            log.info("%d receipts matched no submitted part in time; kept unmatched", expired)
+        return expired
+
+    def _sweep(self, connection: Connection) -> int:
+        now = self._matcher._clock()
+        return store.expire_unmatched_receipts(connection, now - self._matcher._receipt_wait, now)
 
 
 def _receipt_row(item: ReceivedReceipt, now: datetime) -> dict[str, Any]:

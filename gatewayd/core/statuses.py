@@ -7,6 +7,7 @@ sent on by the gateway, 9xx in progress. gatewayd's own outcomes sit inside them
 prints this table.
 """
 
+from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -52,3 +53,7 @@ STATUS_DESCRIPTIONS = {
     Status.DROPPED: "not sent: outside the application's time windows",
     Status.CANCELLED: "not sent: cancelled before it was submitted",
 }
+
+
+StatusCallback = Callable[[str, str, Status], None]
+"""Told of each status a message reaches (application, carrier, status), once committed."""

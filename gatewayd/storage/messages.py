@@ -4,19 +4,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 
 from gatewayd.core.statuses import Status
+from gatewayd.storage.bulk import insert_rows, update_rows
 from gatewayd.storage.claims import claim_due
-from gatewayd.storage.tables import message_parts, messages, outbox, poll_queue, receipts
+from gatewayd.storage.outbox import add_jobs
+from gatewayd.storage.tables import message_parts, messages, poll_queue, receipts
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def insert_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(insert(messages), rows)
+    insert_rows(connection, messages, rows)
 
 
 class InsertAccepted:
@@ -39,11 +40,8 @@ INSERT_ACCEPTED = InsertAccepted()
 def add_events(
     connection: Connection, poll_rows: Iterable[dict], outbox_rows: Iterable[dict]
 ) -> None:
-    poll_rows, outbox_rows = list(poll_rows), list(outbox_rows)
-    if poll_rows:
-        connection.execute(insert(poll_queue), poll_rows)
-    if outbox_rows:
-        connection.execute(insert(outbox), outbox_rows)
+    insert_rows(connection, poll_queue, list(poll_rows))
+    add_jobs(connection, list(outbox_rows))
 
 
 def get_message(connection: Connection, message_id: str) -> Row | None:
@@ -126,19 +124,28 @@ def submitted_parts(connection: Connection, message_id: str) -> set[int]:
 
 
 def record_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(insert(message_parts), rows)
+    insert_rows(connection, message_parts, rows)
 
 
-def parts_by_key(connection: Connection, carrier: str, keys: Iterable[str]) -> dict[str, list[Row]]:
-    """Submitted parts of `carrier` whose normalized carrier id is among `keys`, by key."""
-    found: dict[str, list[Row]] = {}
-    query = select(message_parts).where(
-        message_parts.c.carrier == carrier, message_parts.c.carrier_id_key.in_(set(keys))
+def parts_awaiting_receipt(
+    connection: Connection, carrier: str, keys: Iterable[str], validity_after: datetime
+) -> dict[str, Row]:
+    """The part a receipt under each of `keys` is for: of the parts of `carrier` stored under
+    that key that still wait for a final receipt and whose message's validity ended after
+    `validity_after` (the receipt horizon), the one submitted last. Carriers reuse ids
+    (counters wrap, SMSCs restart), so an older part under the same key is never it."""
+    query = (
+        select(message_parts)
+        .join(messages, messages.c.id == message_parts.c.message_id)
+        .where(
+            message_parts.c.carrier == carrier,
+            message_parts.c.carrier_id_key.in_(set(keys)),
+            message_parts.c.state == "submitted",
+            messages.c.validity_until > validity_after,
+        )
+        .order_by(message_parts.c.time_submitted, message_parts.c.message_id)
     )
-    for row in connection.execute(query):
-        found.setdefault(row.carrier_id_key, []).append(row)
-    return found
+    return {row.carrier_id_key: row for row in connection.execute(query)}
 
 
 def messages_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -188,8 +195,7 @@ _FINAL_UPDATE = (
 def set_final_statuses(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Final statuses from receipts: rows of message_id, status, status_description,
     time_done, time_submitted."""
-    if rows:
-        connection.execute(_FINAL_UPDATE, rows)
+    update_rows(connection, _FINAL_UPDATE, rows)
 
 
 _PART_STATE_UPDATE = (
@@ -204,8 +210,7 @@ _PART_STATE_UPDATE = (
 
 def set_part_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Rows of b_message_id, b_part_no, state, error, time_done."""
-    if rows:
-        connection.execute(_PART_STATE_UPDATE, rows)
+    update_rows(connection, _PART_STATE_UPDATE, rows)
 
 
 def part_states(connection: Connection, message_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -219,20 +224,49 @@ def part_states(connection: Connection, message_ids: Iterable[str]) -> dict[str,
 
 
 def store_receipts(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        connection.execute(insert(receipts), rows)
+    insert_rows(connection, receipts, rows)
 
 
-def unmatched_receipts(connection: Connection, carrier: str, keys: Iterable[str]) -> list[Row]:
+def unmatched_receipts(
+    connection: Connection, carrier: str, keys: Iterable[str], received_after: datetime
+) -> list[Row]:
+    """Receipts of `carrier` under `keys` still waiting for their part, received after
+    `received_after`."""
     return connection.execute(
         select(receipts)
         .where(
             receipts.c.carrier == carrier,
             receipts.c.carrier_id_key.in_(set(keys)),
             receipts.c.time_matched.is_(None),
+            receipts.c.time_expired.is_(None),
+            receipts.c.time_received >= received_after,
         )
         .order_by(receipts.c.id)
     ).all()
+
+
+def expire_unmatched_receipts(
+    connection: Connection, received_before: datetime, now: datetime, limit: int = 500
+) -> int:
+    """Receipts received before `received_before` that no part took stop waiting for one;
+    how many did."""
+    waiting = (
+        select(receipts.c.id)
+        .where(
+            receipts.c.time_matched.is_(None),
+            receipts.c.time_expired.is_(None),
+            receipts.c.time_received < received_before,
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    expired = connection.execute(
+        update(receipts)
+        .where(receipts.c.id.in_(waiting), receipts.c.time_expired.is_(None))
+        .values(time_expired=now)
+        .returning(receipts.c.id)
+    )
+    return len(expired.all())
 
 
 def mark_receipts_matched(connection: Connection, receipt_ids: list[int], now: datetime) -> None:

@@ -1,12 +1,21 @@
-"""The webhook outbox: jobs claimed by one node at a time, retried until delivered or given up."""
+"""The outbox: jobs claimed by one node at a time, retried until delivered or given up.
+
+The status jobs of one message go out in order, one at a time per channel: a job added while
+an earlier one of its message is pending waits (no `next_attempt_at`, so claims never see
+it), and the job that ends (delivered or failed for good) wakes the next. Claims stay as
+cheap as before, whatever an outage piles up.
+"""
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, update
+from sqlalchemy import Connection, Row, bindparam, func, select, tuple_, update
 
+from gatewayd.storage.bulk import insert_rows, update_rows
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.tables import outbox
+
+PENDING = "pending"
 
 
 def claim_jobs(
@@ -19,7 +28,63 @@ def claim_jobs(
         now=now,
         lease=lease,
         limit=limit,
-        where=(outbox.c.channel == channel) & (outbox.c.state == "pending"),
+        where=(outbox.c.channel == channel) & (outbox.c.state == PENDING),
+    )
+
+
+def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add jobs; one whose message has an earlier job pending on its channel waits for it."""
+    chains = {(row["channel"], row["message_id"]) for row in rows if row.get("message_id")}
+    busy = _pending_chains(connection, chains)
+    for row in rows:
+        chain = (row["channel"], row.get("message_id"))
+        if chain[1] is None:
+            continue
+        if chain in busy:
+            row["next_attempt_at"] = None
+        busy.add(chain)
+    insert_rows(connection, outbox, rows)
+
+
+def _pending_chains(connection: Connection, chains: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of (channel, message_id) `chains` with a job pending. Locked on PostgreSQL: a
+    node ending one of them at the same time wakes the job added here, or ends first."""
+    if not chains:
+        return set()
+    query = (
+        select(outbox.c.channel, outbox.c.message_id)
+        .where(
+            outbox.c.message_id.in_({message_id for _, message_id in chains}),
+            outbox.c.state == PENDING,
+        )
+        .with_for_update()
+    )
+    return {(row.channel, row.message_id) for row in connection.execute(query)} & chains
+
+
+def _wake_next(connection: Connection, ended_ids: list[int], now: datetime) -> None:
+    """The next job of each message whose job ended becomes due."""
+    ended = connection.execute(
+        select(outbox.c.channel, outbox.c.message_id).where(
+            outbox.c.id.in_(ended_ids), outbox.c.message_id.is_not(None)
+        )
+    ).all()
+    if not ended:
+        return
+    chain = tuple_(outbox.c.channel, outbox.c.message_id)
+    following = (
+        select(func.min(outbox.c.id))
+        .where(
+            outbox.c.message_id.in_({row.message_id for row in ended}),
+            chain.in_([(row.channel, row.message_id) for row in ended]),
+            outbox.c.state == PENDING,
+        )
+        .group_by(outbox.c.channel, outbox.c.message_id)
+    )
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(following.scalar_subquery()), outbox.c.next_attempt_at.is_(None))
+        .values(next_attempt_at=now)
     )
 
 
@@ -53,7 +118,11 @@ def record_outcomes(
     """Many jobs' outcomes at once: `done` rows as `finished` makes them, `later` rows as
     `again_later` makes them."""
     released = {"claimed_by": None, "claimed_until": None}
+    ended = {**released, "next_attempt_at": None}
+    update_rows(
+        connection,
+        _OUTCOME,
+        [{**row, **ended} for row in done] + [{**row, **released} for row in later],
+    )
     if done:
-        connection.execute(_OUTCOME, [{**row, **released, "next_attempt_at": None} for row in done])
-    if later:
-        connection.execute(_OUTCOME, [{**row, **released} for row in later])
+        _wake_next(connection, [row["job_id"] for row in done], done[0]["time_done"])

@@ -99,8 +99,10 @@ receipts = Table(
     Column("raw", Text),
     Column("time_received", UtcDateTime, nullable=False),
     Column("time_matched", UtcDateTime, comment="null while no submitted part matches"),
+    Column("time_expired", UtcDateTime, comment="set when it stopped waiting for its part"),
     Index(None, "carrier", "carrier_id_key"),
     Index(None, "time_matched", "time_received"),
+    Index(None, "time_matched", "time_expired", "time_received"),
 )
 
 incoming_messages = Table(
@@ -157,6 +159,7 @@ outbox = Table(
     Column("channel", String(8), nullable=False, comment="webhook or smpp"),
     Column("application", String(64), nullable=False),
     Column("kind", String(8), nullable=False, comment="status or incoming"),
+    Column("message_id", String(64), comment="the message of a status job: sent in order"),
     Column("url", Text),
     Column("method", String(4)),
     Column("format", String(4)),
@@ -172,6 +175,7 @@ outbox = Table(
     Index(None, "channel", "state", "next_attempt_at"),
     Index(None, "time_done"),
     Index(None, "application", "time_created"),
+    Index(None, "message_id", "channel", "state"),
 )
 
 webhook_attempts = Table(

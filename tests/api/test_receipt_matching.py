@@ -1,5 +1,8 @@
 """Receipts and parts meet in any order, across id formats; none is dropped."""
 
+from datetime import timedelta
+
+import pytest
 from sqlalchemy import select
 
 from gatewayd.core.receipts import Receipt, ReceiptState
@@ -8,6 +11,14 @@ from gatewayd.protocols.smpp.simulator import SimulatorSettings
 from gatewayd.storage import messages as store
 from gatewayd.storage.tables import message_parts, receipts
 from tests.gateway import KEY
+
+SUBMITTED, DELIVERED = Status.SUBMITTED.code, Status.DELIVERED.code
+
+
+def _unmatched_total(runtime) -> float:
+    value = runtime.metrics.registry.get_sample_value("gatewayd_receipts_unmatched_total")
+    assert value is not None
+    return value
 
 
 async def _submitted(gateway, text="hello"):
@@ -18,10 +29,76 @@ async def _submitted(gateway, text="hello"):
 async def test_a_receipt_for_an_unknown_id_is_stored_unmatched(gateway):
     matcher = gateway.runtime.receipts
     matched = await matcher.apply("sim", Receipt("no-such-id", ReceiptState.DELIVERED), "raw")
-    assert not matched and matcher.unmatched == 1
+    assert not matched and matcher.unmatched == 0, "it may still find its part"
     with gateway.runtime.engine.connect() as connection:
         row = connection.execute(select(receipts)).one()
     assert (row.carrier_message_id, row.time_matched) == ("no-such-id", None)
+
+
+async def test_an_unmatched_receipt_expires_and_never_attaches_to_a_later_message(gateway):
+    """A receipt no part took waits a bounded time, is then counted unmatched, and a later
+    message to which the carrier gives the same id does not take it."""
+    runtime, matcher = gateway.runtime, gateway.runtime.receipts
+    await matcher.apply("sim", Receipt("555001", ReceiptState.DELIVERED), "stale")
+    assert await matcher.expiry.sweep() == 0 and matcher.unmatched == 0, "still waiting"
+    runtime.clock.advance(timedelta(minutes=6))
+    assert await matcher.expiry.sweep() == 1 and matcher.unmatched == 1
+    assert _unmatched_total(runtime) == 1
+    gateway.simulator.settings = SimulatorSettings(receipts=False, first_id=555001)
+    message_id = await _submitted(gateway)
+
+    async def submitted():
+        return (await gateway.status_of(message_id))["StatusCode"] == SUBMITTED
+
+    await gateway.wait_until(submitted)
+    assert gateway.simulator.submitted[0].message_id == "555001"
+    with runtime.engine.connect() as connection:
+        row = connection.execute(select(receipts)).one()
+        part = connection.execute(select(message_parts)).one()
+    assert row.time_matched is None and row.time_expired is not None
+    assert part.state == "submitted", "the stale receipt did not deliver the new message"
+
+
+@pytest.mark.parametrize("receipt_first", [False, True], ids=["after-response", "before-response"])
+async def test_a_reused_carrier_id_gives_the_receipt_to_the_new_part_not_the_final_one(
+    gateway_factory, receipt_first
+):
+    """Carriers reuse ids: a receipt is for the part still waiting for one, not for the
+    older, final part with the same id (the receipt before or after the submit_sm_resp)."""
+    gateway = await gateway_factory()
+    gateway.simulator.settings = SimulatorSettings(
+        receipt_delay_s=0, first_id=900001, id_cycle=1, receipt_before_response=receipt_first
+    )
+    ids = [await _submitted(gateway, "delivered first")]
+
+    async def delivered():
+        return all([(await gateway.status_of(i))["StatusCode"] == DELIVERED for i in ids])
+
+    await gateway.wait_until(delivered)
+    ids.append(await _submitted(gateway, "delivered later"))
+    await gateway.wait_until(delivered)
+    assert [s.message_id for s in gateway.simulator.submitted] == ["900001", "900001"]
+    assert gateway.runtime.receipts.unmatched == 0
+
+
+async def test_a_reused_carrier_id_gives_the_receipt_to_the_part_submitted_last(gateway):
+    """Both parts with the id still wait (the first one's receipt was lost): the receipt
+    that comes now is for the one submitted last."""
+    gateway.simulator.settings = SimulatorSettings(receipts=False, first_id=900001, id_cycle=1)
+    lost = await _submitted(gateway, "its receipt is lost")
+
+    async def submitted():
+        return (await gateway.status_of(lost))["StatusCode"] == SUBMITTED
+
+    await gateway.wait_until(submitted)
+    gateway.simulator.settings = SimulatorSettings(receipt_delay_s=0, first_id=900001, id_cycle=1)
+    later = await _submitted(gateway, "delivered")
+
+    async def delivered():
+        return (await gateway.status_of(later))["StatusCode"] == DELIVERED
+
+    await gateway.wait_until(delivered)
+    assert (await gateway.status_of(lost))["StatusCode"] == SUBMITTED
 
 
 async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gateway_factory):
@@ -29,7 +106,7 @@ async def test_a_receipt_that_overtakes_the_submit_response_is_applied_later(gat
     gateway.simulator.settings.receipts = False
     matcher = gateway.runtime.receipts
     await matcher.apply("sim", Receipt("777001", ReceiptState.DELIVERED), "early")
-    gateway.simulator._next_id = 777000  # the next id the simulator gives is 777001
+    gateway.simulator.settings.first_id = 777001
     message_id = await _submitted(gateway)
 
     async def delivered():

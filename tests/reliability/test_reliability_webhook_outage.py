@@ -3,8 +3,9 @@ and incoming messages pile up, then comes back. Every record reaches the applica
 per record when de-duplicated by MessageId (+ StatusCode), at least once on the wire.
 
 The outage has three phases, each ended by what the gateway has done rather than by time:
-the port is closed (every job is refused twice), then the receiver answers 503 (every record
-is turned away once), then it comes back shakily (the first answers are lost after the
+the port is closed (every due job is refused twice), then the receiver answers 503 (every
+record that is due is turned away once: a message's Delivered waits for its Submitted), then
+it comes back shakily (the first answers are lost after the
 application kept the record, so those records arrive twice), then it answers 200.
 Short retry settings (webhooks.retry_base_s / retry_max_s) make the retries quick.
 """
@@ -104,9 +105,11 @@ def with_hooks_to(port: int) -> Callable[[str], str]:
     return patch
 
 
-def jobs(gateway: Gateway) -> list[tuple[str, int]]:
-    """(state, attempts) of every webhook job."""
-    query = select(outbox.c.state, outbox.c.attempts).where(outbox.c.channel == "webhook")
+def jobs(gateway: Gateway) -> list[tuple[str, int, bool]]:
+    """(state, attempts, due) of every webhook job; one not due waits for an earlier one."""
+    query = select(outbox.c.state, outbox.c.attempts, outbox.c.next_attempt_at.is_not(None)).where(
+        outbox.c.channel == "webhook"
+    )
     with gateway.runtime.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]
 
@@ -141,17 +144,20 @@ async def test_every_record_reaches_the_application_once_after_an_outage(
 
     statuses, texts = await produce_records(gateway)
     await gateway.wait_until(lambda: len(jobs(gateway)) == RECORDS)
-    await gateway.wait_until(lambda: min(attempts for _, attempts in jobs(gateway)) >= 2)
+    await gateway.wait_until(lambda: min(a for _, a, due in jobs(gateway) if due) >= 2)
+    waiting = sum(not due for _, _, due in jobs(gateway))
+    assert waiting == MESSAGES, "each Delivered waits for its message's Submitted"
 
     server = HttpServer("application", [f"127.0.0.1:{port}"], application.handle, ServerLimits())
     await nursery.start(server.run)
-    await application.wait_until(lambda: len({key for key, _ in application.wire}) == RECORDS)
+    due = RECORDS - MESSAGES
+    await application.wait_until(lambda: len({key for key, _ in application.wire}) == due)
     turned_away = len(application.wire)
 
     application.phase = Phase.SHAKY
     await application.wait_until(lambda: application.lost_answers_left == 0)
     application.phase = Phase.UP
-    await gateway.wait_until(lambda: all(state == "delivered" for state, _ in jobs(gateway)))
+    await gateway.wait_until(lambda: all(state == "delivered" for state, *_ in jobs(gateway)))
     application.released.set()
 
     kept = Counter(application.kept)
@@ -165,6 +171,12 @@ async def test_every_record_reaches_the_application_once_after_an_outage(
     for key, content in application.wire:
         contents.setdefault(key, set()).add(content)
     assert all(len(sent) == 1 for sent in contents.values()), "a retry repeats the record"
+    arrivals = [key for key, _ in application.wire if key[0] == "status"]
+    for message_id in {key[1] for key in arrivals}:
+        codes = [code for _, m, code in arrivals if m == message_id]
+        assert codes == sorted(codes, key=lambda c: c != Status.SUBMITTED.code), (
+            "every Submitted of a message on the wire before its Delivered"
+        )
 
     on_wire = len(application.wire)
     total_attempts = attempts_made(gateway)

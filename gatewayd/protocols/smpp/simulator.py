@@ -39,6 +39,13 @@ class SimulatorSettings:
     """Never answer submit_sm (response-timeout tests)."""
     answer_delay_s: float = 0.0
     """Answer submit_sm this late (a slow SMSC)."""
+    receipt_before_response: bool = False
+    """Send the receipt, acknowledged, before answering its submit_sm (the receipt overtakes
+    the submit_sm_resp)."""
+    first_id: int | None = None
+    """The first message id given; None starts at a random point."""
+    id_cycle: int = 0
+    """Give ids from `first_id` again after this many (a counter that wraps; 0 = never)."""
     seed: int | None = None
 
 
@@ -65,7 +72,8 @@ class Simulator:
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.settings.seed)
-        self._next_id = self._random.randrange(10_000, 1_000_000)
+        self._random_first_id = self._random.randrange(10_000, 1_000_000)
+        self._ids_given = 0
         self._clients: list[_Client] = []
         self._submits = 0
         self._held_receipts: list[dict] = []
@@ -186,18 +194,25 @@ class Simulator:
         )
         self._notify()
         if settings.receipts and pdu.get("registered_delivery", 0) & 0x03:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._send_receipt, client, pdu, message_id)
+            if settings.receipt_before_response:
+                await self._send_receipt(client, pdu, message_id)
+            else:
+                assert self._nursery is not None
+                self._nursery.start_soon(self._send_receipt, client, pdu, message_id)
         if settings.answer_delay_s:
             await trio.sleep(settings.answer_delay_s)
         return codec.ESME_ROK, {"message_id": message_id}
 
     def _new_id(self) -> str:
-        self._next_id += 1
+        first, cycle = self.settings.first_id, self.settings.id_cycle
+        number = (self._random_first_id if first is None else first) + (
+            self._ids_given % cycle if cycle else self._ids_given
+        )
+        self._ids_given += 1
         if self.settings.hex_ids:
-            text = format(self._next_id, "x")
+            text = format(number, "x")
             return text.upper() if self.settings.upper_case_ids else text
-        return str(self._next_id)
+        return str(number)
 
     async def _send_receipt(self, client: _Client, pdu: Pdu, message_id: str) -> None:
         await trio.sleep(self.settings.receipt_delay_s)

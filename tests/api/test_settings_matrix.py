@@ -1,0 +1,268 @@
+"""Every combination of an application's settings meets every kind of traffic: what reaches
+each receiver (status and incoming webhooks on a real HTTP server, a real SMPP client bound
+to the SMPP server, polling) and how often the carrier (the simulator) saw each message.
+
+Settings: status webhook on/off, incoming webhook off or POST/GET x JSON/XML, SMPP
+credentials on/off, blacklist on/off, and the receipt before or after the submit_sm_resp.
+The full product is 80 gateways per database; CASES is a pairwise set of 10 (every value of
+each setting meets every value of every other; `test_the_cases_cover_every_pair` checks it),
+and the combination of issue #14 (status webhook, SMPP, receipt first) is among them.
+Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
+plain and a concatenated incoming message, STOP, then START.
+"""
+
+import itertools
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from xml.etree import ElementTree
+
+import pytest
+import trio
+
+from gatewayd.core.statuses import Status
+from gatewayd.protocols.http.messages import Request, Response
+from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.protocols.smpp import codec
+from gatewayd.protocols.smpp.client import Outcome
+from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage.tables import messages
+from tests.gateway import KEY, Gateway
+from tests.smpp.test_smpp_front_door import SMPP_APP, bound_esme
+
+INCOMING_HOOKS = [None, ("POST", "JSON"), ("POST", "XML"), ("GET", "JSON"), ("GET", "XML")]
+
+
+@dataclass(frozen=True)
+class Case:
+    status_hook: bool
+    incoming_hook: tuple[str, str] | None
+    smpp: bool
+    blacklist: bool
+    receipt_first: bool
+
+    def __str__(self) -> str:
+        incoming = "-".join(self.incoming_hook) if self.incoming_hook else "off"
+        return (
+            f"status-{'on' if self.status_hook else 'off'}_incoming-{incoming}_"
+            f"smpp-{'on' if self.smpp else 'off'}_blacklist-{'on' if self.blacklist else 'off'}_"
+            f"receipt-{'first' if self.receipt_first else 'after'}"
+        )
+
+
+def _pairwise() -> list[Case]:
+    """Each incoming-webhook value twice, once with each value of the two-valued settings
+    (a row and its complement); the five rows give every pair of two-valued settings both
+    equal and different, so every pair of values occurs."""
+    rows = [(1, 1, 1, 1), (1, 1, 0, 0), (1, 0, 1, 0), (1, 0, 0, 1), (1, 1, 1, 0)]
+    order = [("POST", "JSON"), None, ("POST", "XML"), ("GET", "JSON"), ("GET", "XML")]
+    cases = []
+    for incoming, row in zip(order, rows, strict=True):
+        for bits in (row, tuple(1 - b for b in row)):
+            status, smpp, blacklist, receipt_first = (bool(b) for b in bits)
+            cases.append(Case(status, incoming, smpp, blacklist, receipt_first))
+    return cases
+
+
+CASES = _pairwise()
+HTTP_TO, SMPP_TO, MO_FROM, CONCAT_FROM, OPT_FROM = (f"3247000000{n}" for n in range(1, 6))
+CONCAT_TEXT = ("first half, ", "second half")
+STOP_REPLY, START_REPLY = "You are unsubscribed", "Welcome back"
+
+
+def test_the_cases_cover_every_pair():
+    values = [
+        [False, True],
+        INCOMING_HOOKS,
+        [False, True],
+        [False, True],
+        [False, True],
+    ]
+    rows = [(c.status_hook, c.incoming_hook, c.smpp, c.blacklist, c.receipt_first) for c in CASES]
+    for (i, first), (j, second) in itertools.combinations(enumerate(values), 2):
+        seen = {(row[i], row[j]) for row in rows}
+        assert seen == set(itertools.product(first, second)), (i, j)
+    assert Case(True, ("POST", "JSON"), True, True, True) in CASES
+
+
+@dataclass
+class Receiver:
+    """The application's webhook receiver: every request, as (path, record), in order."""
+
+    records: list[tuple[str, dict]] = field(default_factory=list)
+    methods: set[tuple[str, str]] = field(default_factory=set)
+
+    async def handle(self, request: Request) -> Response:
+        self.methods.add((request.path, request.method + " " + request.content_type))
+        if request.method == "GET":
+            record = request.query
+        elif "xml" in request.content_type:
+            record = {child.tag: child.text for child in ElementTree.fromstring(request.body)}
+        else:
+            record = json.loads(request.body)
+        self.records.append((request.path, record))
+        return Response(200, b"ok")
+
+    def of(self, path: str) -> list[dict]:
+        return [record for at, record in self.records if at == path]
+
+
+def _config(case: Case, port: int):
+    def patch(text: str) -> str:
+        hooks = ""
+        if case.status_hook:
+            hooks += f'\n          status: {{url: "http://127.0.0.1:{port}/status"}}'
+        if case.incoming_hook:
+            method, form = case.incoming_hook
+            hooks += (
+                f'\n          incoming: {{url: "http://127.0.0.1:{port}/incoming", '
+                f"method: {method}, format: {form}}}"
+            )
+        app = "        max_parts: 3"
+        if hooks:
+            app += "\n        webhooks:" + hooks
+        if case.smpp:
+            app += SMPP_APP
+        text = text.replace("        max_parts: 3", app, 1)
+        account = "    blacklist: true"
+        if case.blacklist:
+            account += f'\n    stop_reply: "{STOP_REPLY}"\n    start_reply: "{START_REPLY}"'
+        else:
+            account = "    blacklist: false"
+        text = text.replace("    blacklist: true", account, 1)
+        text = text.replace(
+            "carriers:", "webhooks: {retry_base_s: 0.05, retry_max_s: 0.2}\ncarriers:", 1
+        )
+        if case.smpp:
+            text += '\nsmpp_server: {listen: ["127.0.0.1:0"], failed_login_delay_s: 0.01}\n'
+        return text
+
+    return patch
+
+
+async def _blacklisted(gateway: Gateway) -> bool:
+    def read() -> bool:
+        with gateway.runtime.engine.connect() as connection:
+            return bool(blacklist_store.blacklisted_among(connection, "acme", [OPT_FROM]))
+
+    return await trio.to_thread.run_sync(read)
+
+
+def _stored_messages(gateway: Gateway) -> list:
+    with gateway.runtime.engine.connect() as connection:
+        return [row for row in connection.execute(messages.select()) if row.application == "shop"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery, figures, case):
+    receiver = Receiver()
+    server = HttpServer("application", ["127.0.0.1:0"], receiver.handle, ServerLimits())
+    port = (await nursery.start(server.run))[0][1]
+    gateway = await gateway_factory(accounts_patch=_config(case, port))
+    simulator = gateway.simulator
+    simulator.settings.receipt_before_response = case.receipt_first
+    mo_answers: list[int] = []
+    esme = None
+    if case.smpp:
+        esme, client = await bound_esme(nursery, gateway.smpp_port)
+        with trio.fail_after(10):
+            await client.wait_healthy()
+
+    # Outgoing: one message through each front door.
+    expected_texts = {HTTP_TO: [b"over HTTP"]}
+    answer = await gateway.send(to=HTTP_TO, message="over HTTP")
+    assert answer["Messages"][0]["MessageId"]
+    if case.smpp:
+        result = await client.submit(
+            {
+                "source_addr": "8686",
+                "destination_addr": SMPP_TO,
+                "registered_delivery": 1,
+                "short_message": b"over SMPP",
+            }
+        )
+        assert result.outcome is Outcome.ACCEPTED
+        smpp_message_id = result.message_id
+        expected_texts[SMPP_TO] = [b"over SMPP"]
+    # Incoming: plain, concatenated, STOP, START (each acknowledged only once stored).
+    mo_answers.append(await simulator.inject_mo(MO_FROM, "8686", b"plain hello"))
+    for seq, text in enumerate(CONCAT_TEXT, start=1):
+        udh = bytes([5, 0, 3, 0x42, len(CONCAT_TEXT), seq])
+        mo_answers.append(
+            await simulator.inject_mo(CONCAT_FROM, "8686", udh + text.encode(), esm_class=0x40)
+        )
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"STOP"))
+    blacklisted_after_stop = await _blacklisted(gateway)
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"START"))
+    blacklisted_after_start = await _blacklisted(gateway)
+    if case.blacklist:
+        expected_texts[OPT_FROM] = [STOP_REPLY.encode(), START_REPLY.encode()]
+    incoming_texts = sorted(["plain hello", "".join(CONCAT_TEXT), "STOP", "START"])
+    outgoing = sum(len(texts) for texts in expected_texts.values())
+
+    def done() -> bool:
+        stored = _stored_messages(gateway)
+        if len(stored) != outgoing or not all(Status(m.status).final for m in stored):
+            return False
+        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
+            return False
+        if case.incoming_hook and len(receiver.of("/incoming")) < len(incoming_texts):
+            return False
+        return esme is None or len(esme.delivered) >= len(incoming_texts) + 1
+
+    with trio.move_on_after(20):
+        await gateway.wait_until(done, timeout_s=25)
+        # SMPP deliveries commit nothing the test waits on after the last one.
+        while esme is not None and len(esme.delivered) < len(incoming_texts) + 1:
+            await esme.changed.wait()
+
+    # The carrier saw each message once.
+    seen: dict[str, list[bytes]] = {}
+    for submitted in simulator.submitted:
+        seen.setdefault(submitted.fields["destination_addr"].decode(), []).append(
+            submitted.fields["short_message"]
+        )
+    copies = Counter((to, text) for to, texts in seen.items() for text in texts)
+    most = max(copies.values())
+    figures.add(f"submits of one message at the carrier: at most {most}")
+    assert mo_answers == [codec.ESME_ROK] * 5, "every deliver_sm acknowledged"
+    assert blacklisted_after_stop is case.blacklist, "STOP blacklists when enabled"
+    assert not blacklisted_after_start, "START removes the number again"
+    assert {to: sorted(texts) for to, texts in seen.items()} == {
+        to: sorted(texts) for to, texts in expected_texts.items()
+    }
+
+    # Every message is Delivered; each status reached the webhook once, in order.
+    stored = _stored_messages(gateway)
+    assert [Status(m.status) for m in stored] == [Status.DELIVERED] * outgoing
+    in_order = [int(Status.SUBMITTED), int(Status.DELIVERED)]
+    statuses: dict[str, list[int]] = {}
+    for record in receiver.of("/status"):
+        statuses.setdefault(record["MessageId"], []).append(int(record["StatusCode"]))
+    expected_hooks = {m.id: in_order for m in stored} if case.status_hook else {}
+    assert statuses == expected_hooks
+
+    # Incoming messages reached the webhook once each, in the configured method and format.
+    hooked = sorted(record["Message"] for record in receiver.of("/incoming"))
+    assert hooked == (incoming_texts if case.incoming_hook else [])
+    if case.incoming_hook:
+        method, form = case.incoming_hook
+        kinds = {kind for path, kind in receiver.methods if path == "/incoming"}
+        wanted = "GET " if method == "GET" else f"POST application/{form.lower()}"
+        assert all(kind.startswith(wanted) for kind in kinds), kinds
+
+    # The SMPP client got the incoming messages and the receipt of its own message only.
+    if esme is not None:
+        receipts = [p for p in esme.delivered if p.get("esm_class", 0) & 0x04]
+        mo = sorted(p.get("short_message").decode() for p in esme.delivered if p not in receipts)
+        assert [p.text("receipted_message_id") for p in receipts] == [smpp_message_id]
+        assert mo == incoming_texts
+
+    # Polling hands out the same.
+    polled = await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY, "maxRecords": 100})
+    by_message: dict[str, list[int]] = {}
+    for record in polled.json()["StatusMessages"]:
+        by_message.setdefault(record["MessageId"], []).append(int(record["StatusCode"]))
+    assert by_message == {m.id: in_order for m in stored}
+    polled = await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY, "maxRecords": 100})
+    assert sorted(r["Message"] for r in polled.json()["IncomingMessages"]) == incoming_texts
