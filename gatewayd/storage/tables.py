@@ -190,3 +190,14 @@ request_logs = Table(
     Column("duration_ms", Integer, nullable=False),
     Index(None, "application", "time_created"),
 )
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="what its claims carry in claimed_by"),
+    Column("node_id", String(64), nullable=False),
+    Column("home", String(255), nullable=False, comment="host, boot and pid namespace"),
+    Column("pid", Integer, nullable=False),
+    Column("time_started", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False, comment="renewed while it runs"),
+)

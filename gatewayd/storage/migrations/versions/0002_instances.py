@@ -1,0 +1,46 @@
+"""running instances and their leases; idempotency keys of the Message API
+
+Revision ID: instances_0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import gatewayd.storage.types
+
+revision = "instances_0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "instances",
+        sa.Column(
+            "id",
+            sa.String(length=64),
+            nullable=False,
+            comment="what its claims carry in claimed_by",
+        ),
+        sa.Column("node_id", sa.String(length=64), nullable=False),
+        sa.Column(
+            "home", sa.String(length=255), nullable=False, comment="host, boot and pid namespace"
+        ),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column(
+            "time_started", gatewayd.storage.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "lease_until",
+            gatewayd.storage.types.UtcDateTime(timezone=True),
+            nullable=False,
+            comment="renewed while it runs",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_instances")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("instances")
