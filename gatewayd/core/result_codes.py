@@ -17,6 +17,7 @@ class Result(IntEnum):
     UNSUPPORTED_MEDIA_TYPE = 106
     METHOD_NOT_ALLOWED = 107
     NOT_FOUND = 108
+    IDEMPOTENCY_KEY_REUSED = 109
     INVALID_API_KEY = 201
     IP_NOT_ALLOWED = 202
     RATE_LIMITED = 203
@@ -34,6 +35,7 @@ class Result(IntEnum):
     MESSAGE_NOT_FOUND = 501
     NOT_CANCELLABLE = 502
     INTERNAL_ERROR = 900
+    STORAGE_UNAVAILABLE = 901
 
     @property
     def description(self) -> str:
@@ -50,6 +52,7 @@ DESCRIPTIONS = {
     Result.UNSUPPORTED_MEDIA_TYPE: "Unsupported content type",
     Result.METHOD_NOT_ALLOWED: "Method not allowed",
     Result.NOT_FOUND: "No such endpoint",
+    Result.IDEMPOTENCY_KEY_REUSED: "Idempotency-Key already used for another request",
     Result.INVALID_API_KEY: "Invalid API key",
     Result.IP_NOT_ALLOWED: "IP address not allowed",
     Result.RATE_LIMITED: "Too many requests",
@@ -67,4 +70,5 @@ DESCRIPTIONS = {
     Result.MESSAGE_NOT_FOUND: "Message not found",
     Result.NOT_CANCELLABLE: "Message cannot be cancelled",
     Result.INTERNAL_ERROR: "Internal error",
+    Result.STORAGE_UNAVAILABLE: "Not stored: storage unavailable, retry later",
 }

@@ -40,7 +40,31 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instances")),
     )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("application", sa.String(length=64), nullable=False),
+        sa.Column(
+            "key", sa.String(length=255), nullable=False, comment="the client's Idempotency-Key"
+        ),
+        sa.Column(
+            "fingerprint",
+            sa.String(length=64),
+            nullable=False,
+            comment="sha256 of the request's fields",
+        ),
+        sa.Column("status_code", sa.SmallInteger(), nullable=False),
+        sa.Column("response_body", sa.Text(), nullable=False),
+        sa.Column(
+            "time_created", gatewayd.storage.types.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("application", "key", name=op.f("pk_idempotency_keys")),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_time_created"), ["time_created"], unique=False
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     op.drop_table("instances")
