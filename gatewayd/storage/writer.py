@@ -162,21 +162,32 @@ class Writer:
                         with trio.CancelScope(shield=True):
                             await trio.sleep(pause)
                         pause = min(pause * 2, RETRY_MAX_S)
+                        # Writes queued meanwhile go with the retry: those someone waits
+                        # for are answered now rather than at their deadline.
+                        batch += self._queued_now(self._max_batch - len(batch))
 
     async def _next_batch(self) -> list[_Pending]:
         """The queued writes (at most max_batch) not withdrawn, each marked started."""
         batch: list[_Pending] = []
         while not batch:
-            batch = [await self._receive.receive()]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            batch = [pending for pending in batch if not pending.withdrawn]
-        for pending in batch:
-            pending.started = True
+            first = await self._receive.receive()
+            first.started = True
+            batch = [first] if not first.withdrawn else []
+            batch += self._queued_now(self._max_batch - len(batch))
         return batch
+
+    def _queued_now(self, limit: int) -> list[_Pending]:
+        """Up to `limit` writes queued now and not withdrawn, each marked started."""
+        taken: list[_Pending] = []
+        while len(taken) < limit:
+            try:
+                pending = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if not pending.withdrawn:
+                pending.started = True
+                taken.append(pending)
+        return taken
 
     def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1

@@ -1,0 +1,66 @@
+"""Issue #14 item 4: the storage refuses writes for a while under traffic (SQLite: the
+database is full; PostgreSQL: the server refuses connections and kills those open). The
+gateway stays up, answers 503 only for messages it did not store, delivers every message it
+answered 200, and resumes when the storage is back."""
+
+import time
+
+import trio
+from sqlalchemy import select
+
+from gatewayd.core.statuses import Status
+from gatewayd.storage.tables import messages
+from tests.gateway import KEY
+from tests.storage_outage import CLIENTS, StorageOutage, Traffic
+
+OUTAGE_S = 4
+
+
+def _stored(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(messages.c.recipient, messages.c.status))
+        return {row.recipient: row.status for row in rows}
+
+
+async def test_a_storage_outage_under_traffic_slows_the_gateway_down_and_loses_nothing(
+    gateway_factory, figures
+):
+    gateway = await gateway_factory()
+    outage = StorageOutage(gateway.runtime.engine)
+    traffic = Traffic(gateway.client, KEY)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(traffic.run)
+            await traffic.wait_accepted(50)
+            await trio.to_thread.run_sync(outage.begin)
+            accepted_at_start = len(traffic.accepted)
+            await trio.sleep(OUTAGE_S)  # the outage lasts this long, whatever happens
+            accepted_during = len(traffic.accepted) - accepted_at_start
+            await trio.to_thread.run_sync(outage.end)
+            ended = time.monotonic()
+            count = len(traffic.accepted)
+            await traffic.wait_accepted(count + 1)
+            resumed_s = time.monotonic() - ended
+            await traffic.wait_accepted(count + 50)
+            traffic.stop.set()
+
+    def all_delivered():
+        stored = _stored(gateway.runtime.engine)
+        return all(stored.get(to) == int(Status.DELIVERED) for to in traffic.accepted)
+
+    await gateway.wait_until(all_delivered, timeout_s=60)
+    stored = _stored(gateway.runtime.engine)
+    figures.add(
+        f"{gateway.runtime.engine.dialect.name}: outage {OUTAGE_S}s under {CLIENTS} clients: "
+        f"{len(traffic.accepted)} answered 200 ({accepted_during} during the outage), "
+        f"{len(traffic.unavailable)} answered 503, writer attempts refused "
+        f"{gateway.runtime.writer.storage_failures}; first 200 {resumed_s:.2f}s after; "
+        f"answered 200 but not stored: {len(set(traffic.accepted) - set(stored))}"
+    )
+
+    assert traffic.other == []
+    assert traffic.unavailable, "the outage was felt"
+    assert set(traffic.accepted) <= set(stored), "answered 200 means stored"
+    assert not traffic.unavailable & set(stored), "answered 503 means not stored"
+    assert all_delivered()
+    assert resumed_s < 10
