@@ -3,12 +3,16 @@ database is full; PostgreSQL: the server refuses connections and kills those ope
 gateway stays up, answers 503 only for messages it did not store, delivers every message it
 answered 200, and resumes when the storage is back."""
 
+import sqlite3
+import threading
 import time
 
+import pytest
 import trio
 from sqlalchemy import select
 
 from gatewayd.core.statuses import Status
+from gatewayd.storage.engine import SQLITE_BUSY_TIMEOUT_S
 from gatewayd.storage.tables import messages
 from tests.gateway import KEY
 from tests.storage_outage import CLIENTS, StorageOutage, Traffic
@@ -64,3 +68,60 @@ async def test_a_storage_outage_under_traffic_slows_the_gateway_down_and_loses_n
     assert not traffic.unavailable & set(stored), "answered 503 means not stored"
     assert all_delivered()
     assert resumed_s < 10
+
+
+def _write_timeout(seconds: float):
+    def patch(text: str) -> str:
+        return text.replace(
+            "max_body_bytes: 65536}", f"max_body_bytes: 65536, write_timeout_s: {seconds}}}"
+        )
+
+    return patch
+
+
+async def test_a_request_is_answered_in_bounded_time_while_another_process_locks_the_database(
+    gateway_factory, database_url, figures
+):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's database-wide write lock")
+    gateway = await gateway_factory(accounts_patch=_write_timeout(2))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        """Another process (a backup, a CLI) holding the write lock for a long time."""
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(60)
+        connection.execute("ROLLBACK")
+        connection.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.to_thread.run_sync, hold_the_lock)
+        await trio.to_thread.run_sync(locked.wait, 10)
+        answers = []
+
+        async def send(number: int) -> None:
+            started = time.monotonic()
+            answer = await gateway.client.post(
+                "/sms/v1/Message",
+                json={"apiKey": KEY, "to": f"3247100000{number}", "message": "locked"},
+                timeout=60,
+            )
+            answers.append((answer.status_code, time.monotonic() - started))
+
+        async with trio.open_nursery() as requests:
+            for number in range(5):
+                requests.start_soon(send, number)
+        release.set()
+
+    after = await gateway.send(to="32471000009", message="unlocked")
+    slowest = max(seconds for _, seconds in answers)
+    figures.add(
+        f"database locked by another process: {len(answers)} requests answered "
+        f"{sorted({status for status, _ in answers})} within {slowest:.1f}s"
+    )
+    assert {status for status, _ in answers} == {503}
+    assert slowest < 2 + SQLITE_BUSY_TIMEOUT_S + 1.5
+    assert set(_stored(gateway.runtime.engine)) == {"32471000009"}, "nothing of the 503s stored"
+    assert after["ResultCode"] == 0
