@@ -101,6 +101,21 @@ def _poll_response(key: str, record: dict) -> dict:
     }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A key of the client's choosing (1 to 255 visible ASCII characters) that "
+    "makes a retry safe: a request with a key this application used within "
+    "http.idempotency_window_s (default 24 h) gets the first answer again, with the header "
+    "Idempotent-Replayed: true, and sends no second SMS. The same key with other fields is "
+    "refused with 422 (ResultCode IDEMPOTENCY_KEY_REUSED). A request answered with an error "
+    "stored nothing and is not remembered. 503 (STORAGE_UNAVAILABLE, with Retry-After): "
+    "the message could not be stored in time; nothing was stored, send it again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
@@ -133,8 +148,9 @@ def openapi_document() -> dict:
                 "Send a message to one or more recipients",
                 _MESSAGE_REQUEST,
                 _MESSAGE_RESPONSE,
-                common,
+                [*common, 422, 503],
             )
+            | {"parameters": [_IDEMPOTENCY_KEY]}
         }
         paths[f"{prefix}/Cancel"] = {
             "post": _operation(
