@@ -28,6 +28,7 @@ from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.clock import Clock
 from gatewayd.core.dispatcher import Dispatcher, DispatchSettings
+from gatewayd.core.idempotency_sweep import IdempotencyKeySweep
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.mo_timeouts import FragmentSweeper
@@ -175,6 +176,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
     loops: list[tuple[Loop, ...]] = [
         (FragmentSweeper(inbound, runtime.writer, runtime.clock).run,),
         (ReceiptDeadline(runtime.holder, runtime.writer, runtime.clock).run,),
+        (IdempotencyKeySweep(runtime.holder, runtime.writer, runtime.clock).run,),
         (runtime.carriers.run, runtime.holder),
     ]
     runtime.dispatcher = Dispatcher(

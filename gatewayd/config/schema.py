@@ -40,7 +40,7 @@ class DatabaseConfig(Section):
     claim_lease_s: Seconds = 120.0
     instance_lease_s: Seconds = 30.0
     """An instance renews its lease every third of this; one that has not renewed it for this
-    long is dead, and its claims are handed back to the live ones."""
+    long is dead and forgotten (its claims run out after claim_lease_s)."""
 
     @property
     def is_sqlite(self) -> bool:

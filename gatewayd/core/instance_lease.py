@@ -1,6 +1,6 @@
 """This instance's identity in the shared database: joined once the listeners are ours,
-renewed while it runs, left at a clean stop; meanwhile the claims of dead instances are
-handed back to the live ones."""
+renewed while it runs, left at a clean stop (handing back its claims); meanwhile dead
+instances are forgotten, and the claims of those whose process is gone handed back."""
 
 import logging
 from collections.abc import Callable
@@ -31,7 +31,7 @@ class InstanceLease:
         self._lease = lease
 
     async def join(self) -> None:
-        """Register this instance and take over what dead instances held."""
+        """Register this instance and forget dead ones (see instances.take_over_dead)."""
 
         def join(connection: Connection) -> list[str]:
             now = self._clock()
@@ -71,4 +71,4 @@ class InstanceLease:
     @staticmethod
     def _report(dead: list[str]) -> None:
         for instance_id in dead:
-            log.warning("instance %s is dead: its claims were handed back", instance_id)
+            log.warning("instance %s is dead: forgotten", instance_id)

@@ -8,7 +8,7 @@ with the accepted messages), so a key is remembered exactly when its messages ar
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, tuple_
 
 from gatewayd.storage.messages import INSERT_ACCEPTED, Rows
 from gatewayd.storage.tables import idempotency_keys
@@ -41,6 +41,22 @@ def recall(connection: Connection, application: str, key: str, since: datetime) 
 
 Accepted = tuple[list[dict], Rows]
 """An item of INSERT_ACCEPTED: the messages and the events of those dropped at once."""
+
+
+def forget_before(connection: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` keys remembered before `cutoff`; how many."""
+    pk = tuple_(idempotency_keys.c.application, idempotency_keys.c.key)
+    old = (
+        select(idempotency_keys.c.application, idempotency_keys.c.key)
+        .where(idempotency_keys.c.time_created < cutoff)
+        .order_by(idempotency_keys.c.time_created)
+        .limit(limit)
+    )
+    keys = connection.execute(old).all()
+    if not keys:
+        return 0
+    connection.execute(delete(idempotency_keys).where(pk.in_([tuple(k) for k in keys])))
+    return len(keys)
 
 
 class InsertAcceptedOnce:

@@ -1,9 +1,9 @@
 """Running instances of the daemon: each has an identity of its own and a lease it renews.
 
 Claims are made under an instance id, never under the node id alone (two processes started
-on the same host by mistake share a node id). Only the claims of an instance whose lease ran
-out (or whose process is known to be gone) are handed back, so a live instance never loses
-the work it holds.
+on the same host by mistake share a node id), so a live instance never loses the work it
+holds: only the claims of an instance whose process is known to be gone are handed back at
+once; those of an instance whose lease ran out run out by themselves.
 """
 
 import os
@@ -77,22 +77,24 @@ def renew(
 
 
 def take_over_dead(connection: Connection, now: datetime) -> list[str]:
-    """Hand back every claim of a dead instance and forget it; the ids of those instances.
+    """Forget the instances that are dead; hand back at once the claims of those whose process
+    is known to be gone. The ids of the dead instances.
 
-    Dead: its lease ran out, or it lived in this process's home and its pid is gone."""
+    Dead: its lease ran out, or it lived in this process's home and its pid is gone. Only the
+    second is proof that it submits nothing more: an instance whose lease ran out may still
+    run (its database connection cut, the process stopped), and it submits a claimed message
+    only while that claim lasts, so its claims are left to run out by themselves."""
     home = process_home()
     rows = connection.execute(
         select(instances.c.id, instances.c.home, instances.c.pid, instances.c.lease_until)
         .where(or_(instances.c.lease_until < now, instances.c.home == home))
         .with_for_update(skip_locked=True)
     ).all()
-    dead = [
-        row.id
-        for row in rows
-        if row.lease_until < now or (row.pid != os.getpid() and not _pid_alive(row.pid))
-    ]
+    gone = [row.id for row in rows if row.home == home and not _pid_alive(row.pid)]
+    dead = gone + [row.id for row in rows if row.lease_until < now and row.id not in gone]
+    if gone:
+        release_claims_of(connection, *gone)
     if dead:
-        release_claims_of(connection, *dead)
         connection.execute(delete(instances).where(instances.c.id.in_(dead)))
     return dead
 
@@ -104,6 +106,8 @@ def leave(connection: Connection, instance_id: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import trio
 from sqlalchemy import func, select
 
+from gatewayd.core.idempotency_sweep import IdempotencyKeySweep
 from gatewayd.core.result_codes import Result
 from gatewayd.storage.tables import idempotency_keys, messages
 from tests.gateway import KEY, OTHER_KEY
@@ -140,3 +141,21 @@ async def test_a_retry_after_the_answer_was_lost_creates_no_second_sms(gateway):
         stored_id = connection.execute(select(messages.c.id)).scalar_one()
     assert retry.json()["Messages"][0]["MessageId"] == stored_id
     await _submitted_once(gateway)
+
+
+async def test_keys_past_their_window_are_swept_a_batch_at_a_time(gateway):
+    start = datetime.now(UTC)
+    gateway.runtime.clock.set(start)
+    for n in range(3):
+        await _post(gateway, f"old-{n}", to=f"3247000001{n}")
+    gateway.runtime.clock.set(start + timedelta(hours=12))
+    await _post(gateway, "recent", to="32470000020")
+    gateway.runtime.clock.set(start + timedelta(hours=24, seconds=1))
+    runtime = gateway.runtime
+    sweep = IdempotencyKeySweep(runtime.holder, runtime.writer, runtime.clock)
+
+    assert await sweep.sweep() == 3
+    assert await sweep.sweep() == 0
+    with gateway.runtime.engine.connect() as connection:
+        assert connection.execute(select(idempotency_keys.c.key)).scalars().all() == ["recent"]
+    assert _stored(gateway) == 4, "the messages stay"

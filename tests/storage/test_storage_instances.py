@@ -79,7 +79,9 @@ def test_a_live_instance_keeps_its_claims_when_another_joins_on_the_same_node(en
     assert _claimed_by(engine) == ["gw-first"] * 3
 
 
-def test_the_claims_of_an_instance_whose_lease_ran_out_are_handed_back(engine):
+def test_an_instance_whose_lease_ran_out_is_forgotten_and_its_claims_run_out_alone(engine):
+    """It may still run (cut from the database, stopped): it submits a claimed message only
+    while the claim lasts, so its claims are taken when they end, not when its lease does."""
     _fill(engine, 3)
     _join_and_claim(engine, "gw-first")
     _elsewhere(engine, "gw-first")
@@ -89,10 +91,14 @@ def test_the_claims_of_an_instance_whose_lease_ran_out_are_handed_back(engine):
     assert _write(engine, lambda c: store.take_over_dead(c, renewed_at + LEASE)) == []
     later = renewed_at + LEASE + timedelta(seconds=1)
     assert _write(engine, lambda c: store.take_over_dead(c, later)) == ["gw-first"]
-
-    assert _claimed_by(engine) == [None] * 3, "claimable at once, before the claims' own lease"
     with engine.connect() as connection:
         assert connection.execute(select(instances.c.id)).all() == []
+
+    def claim(now):
+        return lambda c: claim_due(c, outbox, node="gw-new", now=now, lease=LEASE, limit=10)
+
+    assert _write(engine, claim(later)) == []
+    assert len(_write(engine, claim(NOW + CLAIM_LEASE + timedelta(seconds=1)))) == 3
 
 
 def test_an_instance_on_this_host_whose_process_is_gone_is_dead_at_once(engine):
