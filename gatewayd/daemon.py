@@ -46,7 +46,7 @@ from gatewayd.sd_notify import Notifier
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
 from gatewayd.storage.instances import new_instance_id
 from gatewayd.storage.migrate import current_revision, head_revision, upgrade
-from gatewayd.storage.writer import Writer
+from gatewayd.storage.writer import StorageUnavailable, Writer, answering_within
 
 log = logging.getLogger("gatewayd")
 
@@ -54,6 +54,8 @@ log = logging.getLogger("gatewayd")
 class StartupError(Exception):
     """Something the daemon needs at start is not there; the message is one line for the user."""
 
+
+STOP_WRITE_TIMEOUT_S = 5.0
 
 # Reported as one line and exit status 1, without a traceback.
 _STARTUP_ERRORS = (StartupError, ListenError)
@@ -147,14 +149,22 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
                 if runtime.egress is not None:
                     await runtime.egress.aclose()
                 if runtime.joined:
-                    # Hand back what this instance had claimed, so another takes it at once
-                    # rather than when its leases run out.
-                    await lease.leave()
+                    await _hand_back_claims(lease)
                 writer.close()
         finally:
             engine.dispose()
             notifier.close()
     log.info("gatewayd stopped")
+
+
+async def _hand_back_claims(lease: InstanceLease) -> None:
+    """Hand back what this instance had claimed, so another takes it at once rather than when
+    its leases run out; when the storage refuses (disk full), they run out by themselves."""
+    try:
+        with answering_within(STOP_WRITE_TIMEOUT_S):
+            await lease.leave()
+    except StorageUnavailable as error:
+        log.warning("claims not handed back (%s): they run out by themselves", error)
 
 
 Loop = Callable[..., Awaitable[None]]

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
+CLOSING_RETRY_S = 10.0
+"""Once closed (the daemon stops), writes the storage refuses are retried this long at most."""
 
 _answer_by: ContextVar[float | None] = ContextVar("answer_by", default=None)
 
@@ -101,6 +103,7 @@ class Writer:
         self._committed = trio.Event()
         self.storage_failures = 0
         self._outage = False
+        self._give_up_at = float("inf")
         """Attempts refused for a passing reason (disk full, connection lost...), for metrics."""
 
     async def write(self, operation: Operation[T]) -> T:
@@ -133,7 +136,9 @@ class Writer:
         await self._committed.wait()
 
     def close(self) -> None:
-        """Accept nothing more; `run` returns once what is queued is written."""
+        """Accept nothing more; `run` returns once what is queued is written (or, while the
+        storage refuses writes, given up after CLOSING_RETRY_S)."""
+        self._give_up_at = trio.current_time() + CLOSING_RETRY_S
         self._send.close()
 
     @property
@@ -158,6 +163,12 @@ class Writer:
                     self._committed.set()
                     self._committed = trio.Event()
                     batch = [pending for pending in batch if pending.retry]
+                    if batch and trio.current_time() > self._give_up_at:
+                        log.error("stopping: %d writes the storage refused are lost", len(batch))
+                        for pending in batch:
+                            pending.error = StorageUnavailable("the writer stopped")
+                            pending.done.set()
+                        batch = []
                     if batch:
                         with trio.CancelScope(shield=True):
                             await trio.sleep(pause)

@@ -10,6 +10,7 @@ import pytest
 import trio
 from sqlalchemy import func, insert, select
 
+from gatewayd.storage import writer as writer_module
 from gatewayd.storage.tables import request_logs
 from gatewayd.storage.writer import StorageUnavailable, WriteNotStarted, Writer, answering_within
 from tests.storage_outage import StorageOutage
@@ -128,3 +129,29 @@ async def test_a_write_already_started_is_waited_for_past_its_deadline(engine):
                 assert await writer.write(slow) == "slow"
             writer.close()
     assert _stored(engine, "slow") == 1
+
+
+async def test_a_closed_writer_gives_up_on_a_storage_that_stays_unavailable(engine, monkeypatch):
+    monkeypatch.setattr(writer_module, "CLOSING_RETRY_S", 0.5)
+    writer = Writer(engine)
+    outage = StorageOutage(engine)
+    outcome: list[BaseException] = []
+
+    async def doomed() -> None:
+        try:
+            await writer.write(_log_entry("doomed"))
+        except StorageUnavailable as error:
+            outcome.append(error)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_log_entry("before"))
+            outage.begin()
+            nursery.start_soon(doomed)
+            while writer.storage_failures < 1:
+                await writer.wait_commit()
+            writer.close()
+    outage.end()
+    assert len(outcome) == 1, "the stop is not held up for ever"
+    assert _stored(engine, "doomed") == 0
