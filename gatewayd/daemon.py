@@ -128,14 +128,14 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
         metrics.watch_writer(writer)
         metrics.config_generation.set(holder.current.generation)
         node_id = config.node_id or socket.gethostname()
-        lease = InstanceLease(
+        runtime = Runtime(holder, engine, writer, metrics, notifier, node_id)
+        lease = runtime.lease = InstanceLease(
             writer,
-            Clock(),
+            runtime.clock,
             new_instance_id(node_id),
             node_id,
             timedelta(seconds=config.database.instance_lease_s),
         )
-        runtime = Runtime(holder, engine, writer, metrics, notifier, node_id, lease=lease)
         try:
             async with trio.open_nursery() as storage:
                 await storage.start(writer.run)
@@ -228,7 +228,8 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
 
 
 async def _start_work(runtime: Runtime, nursery: trio.Nursery, loops: list[tuple[Loop, ...]]):
-    """Join as an instance (handing back what dead ones held), then start the loops."""
+    """Join as an instance (forgetting dead ones, handing back what those whose process is
+    gone held), then start the loops."""
     if runtime.lease is not None:
         await runtime.lease.join()
         runtime.joined = True

@@ -102,9 +102,9 @@ class Writer:
         self.operations = 0
         self._committed = trio.Event()
         self.storage_failures = 0
+        """Attempts refused for a passing reason (disk full, connection lost...), for metrics."""
         self._outage = False
         self._give_up_at = float("inf")
-        """Attempts refused for a passing reason (disk full, connection lost...), for metrics."""
 
     async def write(self, operation: Operation[T]) -> T:
         """Run `operation` in a transaction; return its result once that has committed."""
@@ -116,7 +116,8 @@ class Writer:
 
     async def _submit(self, pending: _Pending) -> Any:
         pending.answer_by = _answer_by.get()
-        with trio.CancelScope(deadline=pending.answer_by or float("inf")) as scope:
+        deadline = float("inf") if pending.answer_by is None else pending.answer_by
+        with trio.CancelScope(deadline=deadline) as scope:
             try:
                 await self._send.send(pending)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
