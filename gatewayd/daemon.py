@@ -1,16 +1,20 @@
 """The daemon: one trio nursery that owns every task, started in order and stopped in reverse.
 
 Start: configuration → database (migrated on SQLite) → group-commit writer → front doors
-(HTTP API, admin when configured) → READY=1. SIGTERM/SIGINT: STOPPING=1, the front doors
-stop accepting and finish what is in flight, then the writer commits what is queued and
-hands back the work this node had claimed, then exit 0. SIGHUP reloads the configuration
-file; an invalid file is refused and the running one stays.
+(HTTP API, admin when configured, SMTP, SMPP: their listeners are taken before anything
+shared is touched, so a second process started by mistake fails with "address already in use"
+having changed nothing) → this instance joins (a lease of its own; dead instances' claims are
+handed back) → carriers, dispatcher, outboxes, sweeps → READY=1. SIGTERM/SIGINT: STOPPING=1,
+the front doors stop accepting and finish what is in flight, then the writer commits what is
+queued and hands back the work this instance had claimed, then exit 0. SIGHUP reloads the
+configuration file; an invalid file is refused and the running one stays.
 """
 
 import logging
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +28,9 @@ from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.clock import Clock
 from gatewayd.core.dispatcher import Dispatcher, DispatchSettings
+from gatewayd.core.idempotency_sweep import IdempotencyKeySweep
 from gatewayd.core.inbound import Inbound
+from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
@@ -38,10 +44,10 @@ from gatewayd.protocols.http.server import ListenError
 from gatewayd.protocols.smpp.front_door import SmppFrontDoor
 from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.sd_notify import Notifier
-from gatewayd.storage.claims import release_claims_of
 from gatewayd.storage.engine import DatabaseUnavailable, check_connection, open_engine
+from gatewayd.storage.instances import new_instance_id
 from gatewayd.storage.migrate import current_revision, head_revision, upgrade
-from gatewayd.storage.writer import Writer
+from gatewayd.storage.writer import StorageUnavailable, Writer, answering_within
 
 log = logging.getLogger("gatewayd")
 
@@ -49,6 +55,8 @@ log = logging.getLogger("gatewayd")
 class StartupError(Exception):
     """Something the daemon needs at start is not there; the message is one line for the user."""
 
+
+STOP_WRITE_TIMEOUT_S = 5.0
 
 # Reported as one line and exit status 1, without a traceback.
 _STARTUP_ERRORS = (StartupError, ListenError)
@@ -75,6 +83,14 @@ class Runtime:
     webhooks: WebhookOutbox | None = None
     smpp_door: SmppFrontDoor | None = None
     retention: Retention | None = None
+    lease: InstanceLease | None = None
+    joined: bool = False
+
+    @property
+    def instance_id(self) -> str:
+        """What this process's claims carry: its lease's id (the node id alone in tests that
+        run the work without one)."""
+        return self.lease.instance_id if self.lease is not None else self.node_id
 
 
 def run(config_path: Path) -> int:
@@ -113,23 +129,29 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
         metrics = Metrics()
         metrics.watch_writer(writer)
         metrics.config_generation.set(holder.current.generation)
-        runtime = Runtime(
-            holder, engine, writer, metrics, notifier, config.node_id or socket.gethostname()
+        node_id = config.node_id or socket.gethostname()
+        runtime = Runtime(holder, engine, writer, metrics, notifier, node_id)
+        lease = runtime.lease = InstanceLease(
+            writer,
+            runtime.clock,
+            new_instance_id(node_id),
+            node_id,
+            timedelta(seconds=config.database.instance_lease_s),
         )
         try:
             async with trio.open_nursery() as storage:
                 await storage.start(writer.run)
-                await writer.write(lambda c: release_claims_of(c, runtime.node_id))
                 async with trio.open_nursery() as work:
-                    await _start_work(runtime, work)
-                    await _serve_front_doors(runtime, signals)
+                    loops = _build_work(runtime)
+                    await _serve_front_doors(
+                        runtime, signals, lambda: _start_work(runtime, work, loops)
+                    )
                     log.info("unbinding from carriers")
                     work.cancel_scope.cancel()
                 if runtime.egress is not None:
                     await runtime.egress.aclose()
-                # Hand back what this node had claimed, so another node takes it at once
-                # rather than when its leases run out.
-                await writer.write(lambda c: release_claims_of(c, runtime.node_id))
+                if runtime.joined:
+                    await _hand_back_claims(lease)
                 writer.close()
         finally:
             engine.dispose()
@@ -137,8 +159,23 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
     log.info("gatewayd stopped")
 
 
-async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
-    """The carrier side: receipts and incoming messages in, binds, and the dispatcher."""
+async def _hand_back_claims(lease: InstanceLease) -> None:
+    """Hand back what this instance had claimed, so another takes it at once rather than when
+    its leases run out; when the storage refuses (disk full), they run out by themselves."""
+    try:
+        with answering_within(STOP_WRITE_TIMEOUT_S):
+            await lease.leave()
+    except StorageUnavailable as error:
+        log.warning("claims not handed back (%s): they run out by themselves", error)
+
+
+Loop = Callable[..., Awaitable[None]]
+
+
+def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
+    """The carrier side (receipts and incoming messages in, binds, the dispatcher) and the
+    outboxes, built but not started: the loops that claim shared work, to start once the
+    listeners are ours."""
     metrics = runtime.metrics
     lease = timedelta(seconds=runtime.holder.current.config.database.claim_lease_s)
     receipts = runtime.receipts = ReceiptMatcher(
@@ -148,29 +185,32 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
     runtime.carriers = CarrierPool(inbound.on_deliver)
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
-    await nursery.start(FragmentSweeper(inbound, runtime.writer, runtime.clock).run)
     deadline = ReceiptDeadline(
         runtime.holder, runtime.writer, runtime.clock, on_status=metrics.count_status
     )
-    await nursery.start(deadline.run)
-    await nursery.start(receipts.expiry.run)
     runtime.retention = Retention(
         runtime.holder, runtime.writer, runtime.engine, runtime.clock, metrics.count_deleted
     )
     metrics.watch_tables(runtime.retention)
-    await nursery.start(runtime.retention.run)
-    await nursery.start(runtime.carriers.run, runtime.holder)
+    loops: list[tuple[Loop, ...]] = [
+        (FragmentSweeper(inbound, runtime.writer, runtime.clock).run,),
+        (deadline.run,),
+        (receipts.expiry.run,),
+        (runtime.retention.run,),
+        (IdempotencyKeySweep(runtime.holder, runtime.writer, runtime.clock).run,),
+        (runtime.carriers.run, runtime.holder),
+    ]
     runtime.dispatcher = Dispatcher(
         runtime.holder,
         runtime.writer,
         runtime.carriers,
         receipts,
-        runtime.node_id,
+        runtime.instance_id,
         runtime.clock,
         DispatchSettings(lease=lease, no_route_wait_s=min(30.0, lease.total_seconds() / 4)),
         on_status=metrics.count_status,
     )
-    await nursery.start(runtime.dispatcher.run)
+    loops.append((runtime.dispatcher.run,))
     hooks = runtime.holder.current.config.webhooks
     runtime.egress = Egress(
         [str(address) for address in hooks.source_addresses],
@@ -182,22 +222,38 @@ async def _start_work(runtime: Runtime, nursery: trio.Nursery) -> None:
         runtime.holder,
         runtime.writer,
         runtime.egress,
-        runtime.node_id,
+        runtime.instance_id,
         runtime.clock,
         OutboxSettings(lease=lease),
         on_attempt=runtime.metrics.count_webhook,
     )
-    await nursery.start(runtime.webhooks.run)
+    loops.append((runtime.webhooks.run,))
     if runtime.holder.current.config.smpp_server is not None:
         runtime.smpp_door = SmppFrontDoor(runtime)
         outbox = SmppOutbox(
-            runtime.writer, runtime.smpp_door.binds, runtime.node_id, runtime.clock, lease
+            runtime.writer, runtime.smpp_door.binds, runtime.instance_id, runtime.clock, lease
         )
-        await nursery.start(outbox.run)
+        loops.append((outbox.run,))
     runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
+    return loops
 
 
-async def _serve_front_doors(runtime: Runtime, signals) -> None:
+async def _start_work(runtime: Runtime, nursery: trio.Nursery, loops: list[tuple[Loop, ...]]):
+    """Join as an instance (forgetting dead ones, handing back what those whose process is
+    gone held), then start the loops."""
+    if runtime.lease is not None:
+        await runtime.lease.join()
+        runtime.joined = True
+        await nursery.start(runtime.lease.run)
+    for loop, *args in loops:
+        await nursery.start(loop, *args)
+
+
+async def _serve_front_doors(
+    runtime: Runtime, signals, start_work: Callable[[], Awaitable[None]]
+) -> None:
+    """Open every front door, then join as an instance and start the work, then serve until
+    asked to stop."""
     from gatewayd.protocols.http.service import serve_admin, serve_api
     from gatewayd.protocols.smtp.server import serve_smtp
 
@@ -212,8 +268,9 @@ async def _serve_front_doors(runtime: Runtime, signals) -> None:
                 await doors.start(serve_smtp, runtime)
             if runtime.smpp_door is not None:
                 await doors.start(runtime.smpp_door.serve)
+            await start_work()
             runtime.notifier.ready()
-            log.info("gatewayd ready (node %s)", runtime.node_id)
+            log.info("gatewayd ready (instance %s)", runtime.instance_id)
             await runtime.stop_requested.wait()
             runtime.notifier.stopping()
             log.info("stopping: no new requests; finishing those in flight")

@@ -136,6 +136,11 @@ class _WriterCollector(Collector):
         yield GaugeMetricFamily(
             "gatewayd_db_write_queue", "Writes waiting for the writer", value=self._writer.queued
         )
+        yield CounterMetricFamily(
+            "gatewayd_db_storage_failures",
+            "Write attempts the storage refused for a passing reason (disk full, connection lost)",
+            value=self._writer.storage_failures,
+        )
 
 
 class _TableCollector(Collector):

@@ -11,7 +11,7 @@ import trio
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import parse_config
-from gatewayd.daemon import Runtime, _start_work, prepare_database
+from gatewayd.daemon import Runtime, _build_work, _start_work, prepare_database
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.service import serve_admin, serve_api
 from gatewayd.protocols.smpp.simulator import Simulator
@@ -99,7 +99,7 @@ def gateway_factory(nursery, database_url, tmp_path):
             Notifier({}),
             "test-node",
         )
-        await _start_work(runtime, nursery)
+        await _start_work(runtime, nursery, _build_work(runtime))
         addresses = await nursery.start(serve_api, runtime)
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{addresses[0][1]}", timeout=10)
         admin_addresses = await nursery.start(serve_admin, runtime)

@@ -38,6 +38,9 @@ class DatabaseConfig(Section):
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
     claim_lease_s: Seconds = 120.0
+    instance_lease_s: Seconds = 30.0
+    """An instance renews its lease every third of this; one that has not renewed it for this
+    long is dead and forgotten (its claims run out after claim_lease_s)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +59,10 @@ class HttpConfig(Section):
     body_timeout_s: Seconds = 30.0
     idle_timeout_s: Seconds = 60.0
     max_connections: Annotated[int, Field(ge=1)] = 1000
+    write_timeout_s: Seconds = 10.0
+    """A request whose write has not started by then is answered 500 (Retry-After), unstored."""
+    idempotency_window_s: Seconds = 86_400.0
+    """How long an Idempotency-Key is remembered: a retry within it gets the first answer."""
 
 
 class AdminConfig(Section):

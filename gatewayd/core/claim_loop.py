@@ -1,13 +1,20 @@
 """The loop both the dispatcher and the webhook outbox run: claim due rows in batches, handle
 each in its own task (at most `concurrency` at once), and when the batch was not full, wait
-for a wake-up or the idle poll before claiming again."""
+for a wake-up or the idle poll before claiming again.
 
+Neither a failed claim nor a failed handler ends the loop (the daemon would exit): the error
+is logged and the loop goes on, after a pause when claiming failed. A row whose handler
+failed keeps its claim until the lease ends, then it is claimed again."""
+
+import logging
 from collections.abc import Awaitable, Callable
 
 import trio
 from sqlalchemy import Connection, Row
 
 from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
 
 
 class ClaimLoop:
@@ -40,7 +47,12 @@ class ClaimLoop:
             task_status.started()
             while True:
                 self._wakeup = trio.Event()
-                rows = await self._writer.write(self._claim)
+                try:
+                    rows = await self._writer.write(self._claim)
+                except Exception:
+                    log.exception("claiming due work failed; trying again shortly")
+                    await trio.sleep(self._idle_poll_s)
+                    continue
                 for row in rows:
                     await self._slots.acquire()
                     nursery.start_soon(self._handle_one, row)
@@ -53,5 +65,7 @@ class ClaimLoop:
     async def _handle_one(self, row: Row) -> None:
         try:
             await self._handle(row)
+        except Exception:
+            log.exception("handling claimed row %s failed; it is claimed again later", row.id)
         finally:
             self._slots.release()

@@ -23,10 +23,13 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import incoming as incoming_store
 from gatewayd.storage import messages as message_store
-from gatewayd.storage.writer import Writer
+from gatewayd.storage.writer import Writer, answering_within
 
 log = logging.getLogger(__name__)
 ESM_RECEIPT = 0x04
+DELIVER_WRITE_TIMEOUT_S = 5.0
+"""A deliver_sm whose write has not started within this time is answered with a temporary
+error (the carrier sends it again), well within a carrier's response timeout."""
 
 
 class Inbound:
@@ -52,10 +55,13 @@ class Inbound:
             user_data = user_data.replace(b"\x00", b"")  # ASCII text; no NUL in PostgreSQL
             receipt = parse_receipt(user_data, pdu.fields)
         try:
-            if receipt is not None:
-                await self._receipts.apply(carrier, receipt, user_data.decode("latin-1"))
-            else:
-                await self._writer.write(lambda c: self._store_mo(c, carrier, pdu, user_data))
+            # The carrier waits for the answer: a write the storage cannot take (disk full)
+            # fails soon, and the deliver_sm is answered with a temporary error.
+            with answering_within(DELIVER_WRITE_TIMEOUT_S):
+                if receipt is not None:
+                    await self._receipts.apply(carrier, receipt, user_data.decode("latin-1"))
+                else:
+                    await self._writer.write(lambda c: self._store_mo(c, carrier, pdu, user_data))
         except Exception:
             log.exception("could not store a deliver_sm from %s; the carrier will retry", carrier)
             return codec.ESME_RX_T_APPN

@@ -1,12 +1,16 @@
 """A write that runs at start and then every few seconds: the clean-ups that give stuck work an
-end (receipts that never come, concatenated messages whose last parts never come)."""
+end (receipts that never come, concatenated messages whose last parts never come). A sweep
+that fails is logged and tried again at the next turn; it never ends the daemon."""
 
+import logging
 from abc import ABC, abstractmethod
 
 import trio
 from sqlalchemy import Connection
 
 from gatewayd.storage.writer import Writer
+
+log = logging.getLogger(__name__)
 
 
 class PeriodicSweep(ABC):
@@ -17,7 +21,10 @@ class PeriodicSweep(ABC):
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            await self.sweep()
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("%s failed; trying again later", type(self).__name__)
             await trio.sleep(self._every_s)
 
     async def sweep(self) -> int:

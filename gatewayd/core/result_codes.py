@@ -25,7 +25,8 @@ the Java client reads the body only on 200, 201 and 400. So everything a client 
 (wrong key, message not found, not cancellable, a body too large, an unsupported content
 type) is 400; 403 is kept for the two conditions RingRing answers with it, which every client
 reports as "forbidden / throttling" even without reading the body. Paths and methods that are
-no API endpoint keep 404/405: no client calls them.
+no API endpoint keep 404/405: no client calls them. A request answered while the database
+refuses writes gets 500 (RingRing's Internal) with Retry-After: nothing of it was stored.
 """
 
 from enum import Enum
@@ -41,6 +42,7 @@ class Meaning(NamedTuple):
 class Result(Enum):
     OK = Meaning(0, 200, "Success")
     INTERNAL_ERROR = Meaning(1, 500, "Internal error")
+    STORAGE_UNAVAILABLE = Meaning(1, 500, "Internal error: not stored, storage unavailable")
     INVALID_TIME = Meaning(3, 400, "TimeScheduled invalid")
     REFERENCE_TOO_LONG = Meaning(4, 400, "Reference too long")
     MALFORMED_SENDER = Meaning(5, 400, "Number From invalid")
@@ -62,6 +64,9 @@ class Result(Enum):
     NOT_ENCODABLE_AS_TEXT = Meaning(13, 400, "XML or JSON invalid: message cannot be Text")
     METHOD_NOT_ALLOWED = Meaning(13, 405, "Method not allowed")
     NOT_FOUND = Meaning(13, 404, "No such endpoint")
+    IDEMPOTENCY_KEY_REUSED = Meaning(
+        13, 400, "XML or JSON invalid: Idempotency-Key already used for another request"
+    )
     INVALID_API_KEY = Meaning(14, 400, "ApiKey invalid")
     IP_NOT_ALLOWED = Meaning(15, 403, "IP Address denied")
     INVALID_STATUS_URL = Meaning(17, 400, "StatusUrl invalid")

@@ -25,6 +25,7 @@ from gatewayd.core.statuses import Status
 from gatewayd.core.time_windows import within_windows
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as message_store
+from gatewayd.storage.idempotency import INSERT_ACCEPTED_ONCE, Remembered
 from gatewayd.storage.writer import Writer
 
 if TYPE_CHECKING:
@@ -88,7 +89,14 @@ class Submitter:
         self._clock = clock
         self._random = random.Random()
 
-    async def submit(self, app: App, request: SubmitRequest) -> list[RecipientResult]:
+    async def submit(
+        self,
+        app: App,
+        request: SubmitRequest,
+        remember: Callable[[list[RecipientResult]], Remembered] | None = None,
+    ) -> list[RecipientResult]:
+        """Check and store the messages of `request`. `remember` (a request with an idempotency
+        key) turns the results into the answer to keep, stored in the same transaction."""
         now = self._clock()
         if not request.text:
             raise SubmitRefused(Result.EMPTY_MESSAGE)
@@ -141,7 +149,11 @@ class Submitter:
                     row_poll, row_jobs = status_events(row, app, now)
                     poll += row_poll
                     jobs += row_jobs
-            await self._writer.write_bulk(message_store.INSERT_ACCEPTED, (rows, (poll, jobs)))
+            accepted = (rows, (poll, jobs))
+            if remember is None:
+                await self._writer.write_bulk(message_store.INSERT_ACCEPTED, accepted)
+            else:
+                await self._writer.write_bulk(INSERT_ACCEPTED_ONCE, (accepted, remember(results)))
         if self._metrics is not None:
             self._count(app, request, results, dropped)
         return results

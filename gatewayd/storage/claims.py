@@ -1,9 +1,10 @@
 """Claiming due work safely when several nodes share one database.
 
 A row is due when its `next_attempt_at` has passed and no live lease holds it. Claiming
-sets a lease (`claimed_by`, `claimed_until`); a node that dies simply lets its leases run
-out. On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so two nodes
-claiming at once take disjoint rows; SQLite has a single writer, which gives the same.
+sets a lease (`claimed_by`: the claiming instance, `claimed_until`); an instance that dies
+lets its leases run out, or its claims are handed back once its own lease has (instances.py).
+On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so two nodes claiming
+at once take disjoint rows; SQLite has a single writer, which gives the same.
 """
 
 from datetime import datetime, timedelta
@@ -48,11 +49,11 @@ def claim_due(
     return sorted(claimed, key=lambda row: row.next_attempt_at)
 
 
-def release_claims_of(connection: Connection, node: str) -> None:
-    """At start: what this node held when it last stopped is free again at once."""
+def release_claims_of(connection: Connection, *holders: str) -> None:
+    """What these instances held is free again at once (they stopped, or they are dead)."""
     for table in (messages, outbox):
         connection.execute(
             update(table)
-            .where(table.c.claimed_by == node)
+            .where(table.c.claimed_by.in_(holders))
             .values(claimed_by=None, claimed_until=None)
         )

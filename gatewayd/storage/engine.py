@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gatewayd.config.schema import DatabaseConfig
 
@@ -14,8 +15,40 @@ WRITES = "gatewayd_writes"
 """Execution option marking a connection whose transactions write (BEGIN IMMEDIATE on SQLite)."""
 
 
+SQLITE_BUSY_TIMEOUT_S = 5
+"""How long a write waits for another process's lock before it is refused: short, so that a
+request is answered within http.write_timeout_s; the writer retries work nobody waits for."""
+
+# Primary SQLite result codes of failures that pass by themselves: busy, locked, out of
+# memory, I/O error, database or disk full, cannot open, lock protocol.
+_PASSING_SQLITE_CODES = {5, 6, 7, 10, 13, 14, 15}
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be opened or does not answer."""
+
+
+def is_passing_failure(error: BaseException) -> bool:
+    """Whether a database error is the storage's state (disk full, connection lost, locked,
+    server restarting) rather than a fault of the write itself: the same write succeeds
+    once the storage is back."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    if isinstance(original, sqlite3.Error):
+        code = getattr(original, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _PASSING_SQLITE_CODES
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    # Connection failures, insufficient resources (disk full, too many connections), operator
+    # intervention (shutdown, restart), serialization failures and deadlocks.
+    return isinstance(original, psycopg.OperationalError)
 
 
 def normalized_url(url: str) -> str:
@@ -46,7 +79,7 @@ def _open_sqlite(database: str | None, synchronous: str) -> Engine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         f"sqlite:///{database or ':memory:'}",
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
         **({} if in_memory else {"pool_size": 8, "max_overflow": 8}),
     )
 
@@ -58,7 +91,7 @@ def _open_sqlite(database: str | None, synchronous: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

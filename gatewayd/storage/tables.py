@@ -218,3 +218,26 @@ request_logs = Table(
     Index(None, "application", "time_created"),
     Index(None, "time_created"),
 )
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="what its claims carry in claimed_by"),
+    Column("node_id", String(64), nullable=False),
+    Column("home", String(255), nullable=False, comment="host, boot and pid namespace"),
+    Column("pid", Integer, nullable=False),
+    Column("time_started", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False, comment="renewed while it runs"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("application", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True, comment="the client's Idempotency-Key"),
+    Column("fingerprint", String(64), nullable=False, comment="sha256 of the request's fields"),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("time_created", UtcDateTime, nullable=False),
+    Index(None, "time_created"),
+)

@@ -11,21 +11,60 @@ items of a `BulkOperation` instead: every item of one kind in a batch is written
 with one executemany per statement, so a statement's cost is shared by the whole batch.
 Operations in a batch come from different tasks, so running them grouped by kind instead of
 in arrival order changes nothing a task can observe.
+
+When the storage fails for a reason that passes (disk full, connection lost, locked: see
+`is_passing_failure`), the daemon slows down instead of stopping. A write made for someone
+waiting for an answer (inside `answering_within`) fails at once with StorageUnavailable, and
+one not started by its deadline is withdrawn (WriteNotStarted); nothing of either was stored,
+so the front door answers with an error. Every other write (the daemon's own work: claims,
+records of submits, receipts) is retried with a growing pause until the storage is back, so
+a message the carrier accepted is recorded late rather than submitted again.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import trio
 from sqlalchemy import Connection, Engine
 
-from gatewayd.storage.engine import WRITES
+from gatewayd.storage.engine import WRITES, is_passing_failure
 
 T = TypeVar("T")
 Operation = Callable[[Connection], T]
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 2.0
+CLOSING_RETRY_S = 10.0
+"""Once closed (the daemon stops), writes the storage refuses are retried this long at most."""
+
+_answer_by: ContextVar[float | None] = ContextVar("answer_by", default=None)
+
+
+@contextmanager
+def answering_within(seconds: float) -> Iterator[None]:
+    """The writes made inside are for someone waiting for an answer (an HTTP request, a
+    carrier's deliver_sm): they must start within `seconds` and are never retried."""
+    deadline = trio.current_time() + seconds
+    outer = _answer_by.get()
+    token = _answer_by.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _answer_by.reset(token)
+
+
+class StorageUnavailable(Exception):
+    """The storage refused the write for a reason that passes (disk full, connection lost,
+    locked); nothing of it was stored."""
+
+
+class WriteNotStarted(StorageUnavailable):
+    """The write had not started by its deadline and was withdrawn; nothing was stored."""
 
 
 class BulkOperation(Protocol):
@@ -42,6 +81,12 @@ class _Pending:
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
+    answer_by: float | None = None
+    """Set for a write someone waits on: see `answering_within`."""
+    started: bool = False
+    withdrawn: bool = False
+    retry: bool = False
+    """The last attempt failed for a passing reason and the write is to be tried again."""
 
 
 class WriterClosed(Exception):
@@ -56,6 +101,10 @@ class Writer:
         self.batches = 0
         self.operations = 0
         self._committed = trio.Event()
+        self.storage_failures = 0
+        """Attempts refused for a passing reason (disk full, connection lost...), for metrics."""
+        self._outage = False
+        self._give_up_at = float("inf")
 
     async def write(self, operation: Operation[T]) -> T:
         """Run `operation` in a transaction; return its result once that has committed."""
@@ -66,11 +115,19 @@ class Writer:
         return await self._submit(_Pending(None, bulk, item))
 
     async def _submit(self, pending: _Pending) -> Any:
-        try:
-            await self._send.send(pending)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise WriterClosed() from None
-        await pending.done.wait()
+        pending.answer_by = _answer_by.get()
+        deadline = float("inf") if pending.answer_by is None else pending.answer_by
+        with trio.CancelScope(deadline=deadline) as scope:
+            try:
+                await self._send.send(pending)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise WriterClosed() from None
+            await pending.done.wait()
+        if scope.cancelled_caught:
+            if not pending.started:
+                pending.withdrawn = True
+                raise WriteNotStarted("the database did not take the write in time")
+            await pending.done.wait()
         if pending.error is not None:
             raise pending.error
         return pending.result
@@ -80,7 +137,9 @@ class Writer:
         await self._committed.wait()
 
     def close(self) -> None:
-        """Accept nothing more; `run` returns once what is queued is written."""
+        """Accept nothing more; `run` returns once what is queued is written (or, while the
+        storage refuses writes, given up after CLOSING_RETRY_S)."""
+        self._give_up_at = trio.current_time() + CLOSING_RETRY_S
         self._send.close()
 
     @property
@@ -92,28 +151,68 @@ class Writer:
         async with self._receive:
             while True:
                 try:
-                    batch = [await self._receive.receive()]
+                    batch = await self._next_batch()
                 except trio.EndOfChannel:
                     return
-                while len(batch) < self._max_batch:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(self._commit, batch)
-                for pending in batch:
-                    pending.done.set()
-                self._committed.set()
-                self._committed = trio.Event()
+                pause = RETRY_FIRST_S
+                while batch:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(self._commit, batch)
+                    for pending in batch:
+                        if not pending.retry:
+                            pending.done.set()
+                    self._committed.set()
+                    self._committed = trio.Event()
+                    batch = [pending for pending in batch if pending.retry]
+                    if batch and trio.current_time() > self._give_up_at:
+                        log.error("stopping: %d writes the storage refused are lost", len(batch))
+                        for pending in batch:
+                            pending.error = StorageUnavailable("the writer stopped")
+                            pending.done.set()
+                        batch = []
+                    if batch:
+                        with trio.CancelScope(shield=True):
+                            await trio.sleep(pause)
+                        pause = min(pause * 2, RETRY_MAX_S)
+                        # Writes queued meanwhile go with the retry: those someone waits
+                        # for are answered now rather than at their deadline.
+                        batch += self._queued_now(self._max_batch - len(batch))
+
+    async def _next_batch(self) -> list[_Pending]:
+        """The queued writes (at most max_batch) not withdrawn, each marked started."""
+        batch: list[_Pending] = []
+        while not batch:
+            first = await self._receive.receive()
+            first.started = True
+            batch = [first] if not first.withdrawn else []
+            batch += self._queued_now(self._max_batch - len(batch))
+        return batch
+
+    def _queued_now(self, limit: int) -> list[_Pending]:
+        """Up to `limit` writes queued now and not withdrawn, each marked started."""
+        taken: list[_Pending] = []
+        while len(taken) < limit:
+            try:
+                pending = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if not pending.withdrawn:
+                pending.started = True
+                taken.append(pending)
+        return taken
 
     def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1
         self.operations += len(batch)
+        for pending in batch:
+            pending.retry = False
         try:
             with self._engine.begin() as connection:
                 results = _run_grouped(connection, batch)
         except Exception as error:
+            if is_passing_failure(error):
+                self._storage_failed(batch, error)
+                return
             if len(batch) == 1:
                 batch[0].error = error
                 return
@@ -123,13 +222,37 @@ class Writer:
             return
         for pending, result in results.items():
             pending.result = result
+        self._storage_back()
 
     def _commit_alone(self, pending: _Pending) -> None:
         try:
             with self._engine.begin() as connection:
                 pending.result = _run_grouped(connection, [pending])[pending]
         except Exception as error:
-            pending.error = error
+            if is_passing_failure(error):
+                self._storage_failed([pending], error)
+            else:
+                pending.error = error
+        else:
+            self._storage_back()
+
+    def _storage_failed(self, batch: list[_Pending], error: Exception) -> None:
+        """Fail at once the writes someone waits on; mark the others to be tried again."""
+        self.storage_failures += 1
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if not self._outage:
+            self._outage = True
+            log.warning("storage unavailable (%s): slowing down, retrying", reason)
+        for pending in batch:
+            if pending.answer_by is not None:
+                pending.error = StorageUnavailable(f"storage unavailable: {reason}")
+            else:
+                pending.retry = True
+
+    def _storage_back(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.warning("storage available again: writes go on")
 
 
 def _run_grouped(connection: Connection, batch: list[_Pending]) -> dict[_Pending, Any]:

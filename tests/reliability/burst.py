@@ -196,9 +196,10 @@ def stored_statuses(database_url: str) -> dict[str, int]:
 
 
 def claims(database_url: str) -> Counter[str]:
-    """How many messages each node holds a claim on, read from the database itself."""
+    """How many messages each node holds a claim on, read from the database itself (a claim
+    carries the instance id: the node id, a dash and a random suffix)."""
     query = select(messages.c.claimed_by).where(messages.c.claimed_by.is_not(None))
-    return Counter(row.claimed_by for row in _read(database_url, query))
+    return Counter(row.claimed_by.rsplit("-", 1)[0] for row in _read(database_url, query))
 
 
 def carrier_copies(simulator: Simulator) -> Counter[str]:

@@ -4,11 +4,14 @@ Every request: fields → API key → IP whitelist → debug-mode rate limit →
 (logged, key masked, in debug mode).
 """
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import trio
+from sqlalchemy.exc import IntegrityError
 
 from gatewayd.config.types import http_url_problem
 from gatewayd.core.api_times import BadTime, parse_api_time
@@ -23,6 +26,7 @@ from gatewayd.core.records import status_record
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status
 from gatewayd.core.submission import RecipientResult, StatusWebhook, SubmitRefused, SubmitRequest
+from gatewayd.protocols.http import idempotency
 from gatewayd.protocols.http.api_fields import (
     FieldError,
     Fields,
@@ -34,13 +38,22 @@ from gatewayd.protocols.http.api_fields import (
 )
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
+from gatewayd.storage import idempotency as idempotency_store
 from gatewayd.storage import messages as message_store
 from gatewayd.storage import request_logs
+from gatewayd.storage.engine import is_passing_failure
+from gatewayd.storage.writer import StorageUnavailable, answering_within
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
 
+log = logging.getLogger(__name__)
+
 DEBUG_LIMIT_PER_MINUTE = 30
+RETRY_AFTER_S = 5
+"""Suggested to a client whose message could not be stored (Retry-After)."""
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""Where the header's key travels among the Message endpoint's fields (no field has a dash)."""
 COMMON = {"apikey"}
 MESSAGE_FIELDS = COMMON | {
     "to",
@@ -89,12 +102,22 @@ class MessageApi:
                 app = self._authenticate(request, fields)
                 self._check_address(request, app)
                 headers = self._rate_limit(app)
-                response = await endpoint(app, fields, sandbox)
+                if endpoint == self.message:
+                    fields[IDEMPOTENCY_KEY] = idempotency.key_of(request)
+                with answering_within(self.runtime.holder.current.config.http.write_timeout_s):
+                    response = await endpoint(app, fields, sandbox)
                 response.headers.extend(headers)
             except FieldError as error:
                 response = Response.error(error.status, error.result, error.detail)
                 if app is not None and app.account.debug:
                     response.headers.extend(self._limiter.peek(app.name).headers())
+            except Exception as error:
+                if not _storage_failure(error):
+                    raise
+                result = Result.STORAGE_UNAVAILABLE
+                log.warning("%s %s: not stored: %s", request.method, request.path, error)
+                retry = [("Retry-After", str(RETRY_AFTER_S))]
+                response = Response.error(result.http_status, result, None, retry)
             if app is not None and app.account.debug:
                 await self._log(app, request, response, started)
             return response
@@ -152,9 +175,44 @@ class MessageApi:
             "response_body": response.body.decode("utf-8", "replace")[:65_536],
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
-        await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
+        try:
+            with answering_within(self.runtime.holder.current.config.http.write_timeout_s):
+                await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
+        except Exception as error:
+            if not _storage_failure(error):
+                raise
+            log.warning("request log of %s not stored: %s", app.name, error)
 
     async def message(self, app: App, fields: Fields, sandbox: bool) -> Response:
+        key = fields.pop(IDEMPOTENCY_KEY, None)
+        if key is None:
+            return await self._message(app, fields, sandbox, None)
+        asked = idempotency.fingerprint(fields, sandbox)
+        now = self.runtime.clock()
+        window = timedelta(seconds=self.runtime.holder.current.config.http.idempotency_window_s)
+        remembered = await self._recall(app, key, now - window)
+        if remembered is not None:
+            return idempotency.replay(remembered, asked)
+        try:
+            keeper = idempotency.keeper(app, key, asked, now, window)
+            return await self._message(app, fields, sandbox, keeper)
+        except IntegrityError:
+            # The same key in a request that was stored meanwhile: answer as it was answered.
+            remembered = await self._recall(app, key, now - window)
+            if remembered is None:
+                raise
+            return idempotency.replay(remembered, asked)
+
+    async def _recall(self, app: App, key: str, since):
+        def read():
+            with self.runtime.engine.connect() as connection:
+                return idempotency_store.recall(connection, app.name, key, since)
+
+        return await trio.to_thread.run_sync(read)
+
+    async def _message(
+        self, app: App, fields: Fields, sandbox: bool, keeper: Callable | None
+    ) -> Response:
         zone = app.config.time_zone
         try:
             scheduled = _time(fields, "timescheduled", zone)
@@ -175,32 +233,15 @@ class MessageApi:
             )
         except ValueError as error:
             raise FieldError(Result.INVALID_FIELD, str(error)) from None
+        answer = lambda results: _message_answer(submit, results)  # noqa: E731
+        remember = keeper(answer) if keeper is not None else None
         try:
-            results = await self.runtime.submitter.submit(app, submit)
+            results = await self.runtime.submitter.submit(app, submit, remember)
         except SubmitRefused as refused:
             raise FieldError(refused.result, refused.detail) from None
         if self.runtime.dispatcher is not None:
             self.runtime.dispatcher.wake()
-        accepted = [r for r in results if r.message_id]
-        overall = Result.OK if accepted else _common_refusal(results)
-        return Response.json(
-            {
-                "MessageCount": len(accepted),
-                "Reference": submit.reference,
-                "Messages": [
-                    {
-                        "MessageId": r.message_id,
-                        "To": r.to,
-                        "ResultCode": int(r.result),
-                        "ResultDescription": _describe(r.result, r.detail),
-                    }
-                    for r in results
-                ],
-                "ResultCode": int(overall),
-                "ResultDescription": overall.description,
-            },
-            overall.http_status,
-        )
+        return answer(results)
 
     async def cancel(self, app: App, fields: Fields, sandbox: bool) -> Response:
         message_id = self._message_id(fields)
@@ -336,3 +377,31 @@ def _common_refusal(results: list[RecipientResult]) -> Result:
 
 def _describe(result: Result, detail: str | None) -> str:
     return f"{result.description}: {detail}" if detail else result.description
+
+
+def _message_answer(submit: SubmitRequest, results: list[RecipientResult]) -> Response:
+    accepted = [r for r in results if r.message_id]
+    overall = Result.OK if accepted else _common_refusal(results)
+    return Response.json(
+        {
+            "MessageCount": len(accepted),
+            "Reference": submit.reference,
+            "Messages": [
+                {
+                    "MessageId": r.message_id,
+                    "To": r.to,
+                    "ResultCode": int(r.result),
+                    "ResultDescription": _describe(r.result, r.detail),
+                }
+                for r in results
+            ],
+            "ResultCode": int(overall),
+            "ResultDescription": overall.description,
+        },
+        overall.http_status,
+    )
+
+
+def _storage_failure(error: Exception) -> bool:
+    """A write or read the storage refused for a passing reason: nothing was stored."""
+    return isinstance(error, StorageUnavailable) or is_passing_failure(error)

@@ -138,6 +138,21 @@ def _poll_response(key: str, record: dict) -> dict:
     }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A key of the client's choosing (1 to 255 visible ASCII characters) that "
+    "makes a retry safe: a request with a key this application used within "
+    "http.idempotency_window_s (default 24 h) gets the first answer again, with the header "
+    "Idempotent-Replayed: true, and sends no second SMS. The same key with other fields is "
+    "refused with 400 (ResultCode 13). A request answered with an error stored nothing and is "
+    "not remembered. 500 (ResultCode 1, with Retry-After): the message could not be stored in "
+    "time; nothing was stored, send it again.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
@@ -147,6 +162,8 @@ _ERRORS = {
     400: "refused; ResultCode and ResultDescription say why (wrong key, unknown message, a body "
     "over the size limit, ...)",
     403: "IP Address denied (ResultCode 15) or X-RateLimit reached (30, with Retry-After)",
+    500: "Internal error (ResultCode 1): nothing of the request was stored; with Retry-After "
+    "when the database refused the write or did not take it in time",
 }
 
 
@@ -181,6 +198,7 @@ def openapi_document() -> dict:
                 _MESSAGE_REQUEST,
                 _MESSAGE_RESPONSE,
             )
+            | {"parameters": [_IDEMPOTENCY_KEY]}
         }
         paths[f"{prefix}/Cancel"] = {
             "post": _operation(

@@ -18,6 +18,9 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.protocols.smpp.connection import ConnectionLost, ResponseTimeout, SmppConnection
 from gatewayd.protocols.smpp.session import Session
 
+RECEIPT_RETRY_S = 0.5
+"""After a temporary error (ESME_RX_T_APPN), a receipt is sent again this much later."""
+
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +71,8 @@ class Simulator:
     settings: SimulatorSettings = field(default_factory=SimulatorSettings)
     submitted: list[Submitted] = field(default_factory=list)
     receipts_sent: int = 0
+    receipts_refused: int = 0
+    """deliver_sm of receipts answered with a temporary error (and sent again)."""
     binds: int = 0
 
     def __post_init__(self) -> None:
@@ -239,12 +244,18 @@ class Simulator:
 
     async def _deliver_receipt(self, fields: dict, preferred: _Client | None = None) -> None:
         """Send a receipt until a receiver acknowledges it; like a real SMSC, one that was not
-        acknowledged goes to another bound receiver, and is kept while none is bound."""
+        acknowledged goes to another bound receiver, one answered with a temporary error is
+        sent again a little later, and one is kept while no receiver is bound."""
         target = preferred if preferred and not preferred.connection.closed else self._receiver()
         while target is not None:
             try:
-                await target.connection.request("deliver_sm", **fields)
+                response = await target.connection.request("deliver_sm", **fields)
             except (ConnectionLost, ResponseTimeout):
+                target = self._receiver()
+                continue
+            if response.status == codec.ESME_RX_T_APPN:
+                self.receipts_refused += 1
+                await trio.sleep(RECEIPT_RETRY_S)
                 target = self._receiver()
                 continue
             self.receipts_sent += 1
