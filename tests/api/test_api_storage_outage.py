@@ -80,11 +80,10 @@ def _write_timeout(seconds: float):
     return patch
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # its database-wide lock
 async def test_a_request_is_answered_in_bounded_time_while_another_process_locks_the_database(
     gateway_factory, database_url, figures
 ):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's database-wide write lock")
     gateway = await gateway_factory(accounts_patch=_write_timeout(2))
     locked, release = threading.Event(), threading.Event()
 

@@ -4,34 +4,17 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from gatewayd.storage import instances as store
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.engine import WRITES
 from gatewayd.storage.tables import instances, outbox
+from tests.storage.test_storage_claims import _fill
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 CLAIM_LEASE = timedelta(seconds=120)
-
-
-def _fill(engine, count: int) -> None:
-    rows = [
-        {
-            "channel": "webhook",
-            "application": "shop",
-            "kind": "status",
-            "record": {"n": n},
-            "state": "pending",
-            "attempts": 0,
-            "time_created": NOW,
-            "next_attempt_at": NOW,
-        }
-        for n in range(count)
-    ]
-    with engine.begin() as connection:
-        connection.execute(insert(outbox), rows)
 
 
 def _write(engine, operation):
