@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row
 
@@ -22,7 +23,7 @@ from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
 from gatewayd.protocols.webhooks.signing import sign
 from gatewayd.storage import outbox as store
-from gatewayd.storage.attempt_log import attempt_row, record_attempts
+from gatewayd.storage.attempt_log import record_attempts
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -130,5 +131,18 @@ class _RecordOutcomes:
             done, values = self._outbox._outcome(job, attempt, now)
             (finished if done else later).append(values)
         store.record_outcomes(connection, finished, later)
-        record_attempts(connection, [attempt_row(job.id, attempt, now) for job, attempt in items])
+        record_attempts(connection, [_attempt_row(job.id, attempt, now) for job, attempt in items])
         return [None] * len(items)
+
+
+def _attempt_row(job_id: int, attempt: Attempt, recorded: datetime) -> dict[str, Any]:
+    """The attempt log's row for `attempt`, recorded at `recorded`: its time is when the
+    request left."""
+    return {
+        "outbox_id": job_id,
+        "time_attempted": recorded - timedelta(seconds=attempt.duration_s),
+        "status_code": attempt.status,
+        "error": None if attempt.error is None else attempt.error[:255],
+        "source_address": attempt.source,
+        "duration_ms": round(attempt.duration_s * 1000),
+    }
