@@ -23,13 +23,10 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import incoming as incoming_store
 from gatewayd.storage import messages as message_store
-from gatewayd.storage.writer import Writer, answering_within
+from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, Writer, answering_within
 
 log = logging.getLogger(__name__)
 ESM_RECEIPT = 0x04
-DELIVER_WRITE_TIMEOUT_S = 5.0
-"""A deliver_sm whose write has not started within this time is answered with a temporary
-error (the carrier sends it again), well within a carrier's response timeout."""
 
 
 class Inbound:
@@ -57,7 +54,7 @@ class Inbound:
         try:
             # The carrier waits for the answer: a write the storage cannot take (disk full)
             # fails soon, and the deliver_sm is answered with a temporary error.
-            with answering_within(DELIVER_WRITE_TIMEOUT_S):
+            with answering_within(PEER_WRITE_TIMEOUT_S):
                 if receipt is not None:
                     await self._receipts.apply(carrier, receipt, user_data.decode("latin-1"))
                 else:

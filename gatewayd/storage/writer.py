@@ -67,6 +67,18 @@ class WriteNotStarted(StorageUnavailable):
     """The write had not started by its deadline and was withdrawn; nothing was stored."""
 
 
+PEER_WRITE_TIMEOUT_S = 5.0
+"""How long the write of an SMPP peer's or a mail server's request (a carrier's deliver_sm, an
+ESME's submit_sm, a mail) may wait to start: well inside the peer's response timeout, so it
+gets a temporary error it retries on rather than no answer."""
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """A write (or read) the storage refused for a reason that passes: nothing was stored,
+    and the same request succeeds once the storage is back."""
+    return isinstance(error, StorageUnavailable) or is_passing_failure(error)
+
+
 class BulkOperation(Protocol):
     """One kind of write whose items are written together: one result per item, in order."""
 

@@ -41,8 +41,7 @@ from gatewayd.protocols.http.routing import Router
 from gatewayd.storage import idempotency as idempotency_store
 from gatewayd.storage import messages as message_store
 from gatewayd.storage import request_logs
-from gatewayd.storage.engine import is_passing_failure
-from gatewayd.storage.writer import StorageUnavailable, answering_within
+from gatewayd.storage.writer import answering_within, is_storage_failure
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
@@ -112,7 +111,7 @@ class MessageApi:
                 if app is not None and app.account.debug:
                     response.headers.extend(self._limiter.peek(app.name).headers())
             except Exception as error:
-                if not _storage_failure(error):
+                if not is_storage_failure(error):
                     raise
                 result = Result.STORAGE_UNAVAILABLE
                 log.warning("%s %s: not stored: %s", request.method, request.path, error)
@@ -179,7 +178,7 @@ class MessageApi:
             with answering_within(self.runtime.holder.current.config.http.write_timeout_s):
                 await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
         except Exception as error:
-            if not _storage_failure(error):
+            if not is_storage_failure(error):
                 raise
             log.warning("request log of %s not stored: %s", app.name, error)
 
@@ -400,8 +399,3 @@ def _message_answer(submit: SubmitRequest, results: list[RecipientResult]) -> Re
         },
         overall.http_status,
     )
-
-
-def _storage_failure(error: Exception) -> bool:
-    """A write or read the storage refused for a passing reason: nothing was stored."""
-    return isinstance(error, StorageUnavailable) or is_passing_failure(error)

@@ -26,6 +26,7 @@ from gatewayd.protocols.smpp.connection import SmppConnection
 from gatewayd.protocols.smpp.rate import TokenBucket
 from gatewayd.protocols.smpp.session import Session
 from gatewayd.storage import incoming as fragment_store
+from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, answering_within, is_storage_failure
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
@@ -156,8 +157,20 @@ class SmppFrontDoor:
         if pdu.command in ("submit_sm", "data_sm"):
             if not connection.session.state.can_transmit:
                 return codec.ESME_RINVBNDSTS, {}
-            return await self._submit(bind, pdu)
+            return await self._submit_within(bind, pdu)
         return codec.ESME_RINVCMDID, {}
+
+    async def _submit_within(self, bind: Bind, pdu: Pdu) -> tuple[int, dict]:
+        """A submit whose message cannot be stored in time (disk full, database away) is
+        answered at once with a temporary error the ESME retries on: nothing was stored."""
+        try:
+            with answering_within(PEER_WRITE_TIMEOUT_S):
+                return await self._submit(bind, pdu)
+        except Exception as error:
+            if not is_storage_failure(error):
+                raise
+            log.warning("submit_sm of %s not stored: %s", bind.app.name, error)
+            return codec.ESME_RX_T_APPN, {}
 
     async def _bind(
         self, pdu: Pdu, peer: str, connection: SmppConnection, state: dict[str, Bind]

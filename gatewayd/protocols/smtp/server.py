@@ -26,11 +26,13 @@ from gatewayd.core.recipients import check_recipient
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
 from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, answering_within, is_storage_failure
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
 
 log = logging.getLogger(__name__)
+NOT_STORED = "451 4.3.0 Storage unavailable, try again later"
 # aiosmtpd logs every connection and command at INFO on this logger.
 _AIOSMTPD_LOG = logging.getLogger("mail.log")
 
@@ -111,8 +113,16 @@ class SmsMailHandler:
         recipient = check_recipient(local)
         if not recipient.valid:
             return f"550 5.1.1 {local}: {recipient.problem}"
-        if app.account.blacklist and await self._call(self._blacklisted, app, recipient.msisdn):
-            return f"550 5.7.1 {recipient.msisdn}: recipient is blacklisted"
+        if app.account.blacklist:
+            try:
+                blacklisted = await self._call(self._blacklisted, app, recipient.msisdn)
+            except Exception as error:
+                if not is_storage_failure(error):
+                    raise
+                log.warning("blacklist of %s not read: %s", app.account.name, error)
+                return NOT_STORED
+            if blacklisted:
+                return f"550 5.7.1 {recipient.msisdn}: recipient is blacklisted"
         envelope.rcpt_tos.append(recipient.msisdn)
         return "250 2.1.5 OK"
 
@@ -126,15 +136,29 @@ class SmsMailHandler:
             return f"550 5.6.0 {error}"
         request = SubmitRequest(recipients=list(envelope.rcpt_tos), text=text, front_door="smtp")
         try:
-            results = await self._call(self.runtime.submitter.submit, app, request)
+            results = await self._call(self._submit_within, app, request)
         except SubmitRefused as refused:
             return f"550 5.6.0 {refused}"
+        if results is None:
+            return NOT_STORED
         if self.runtime.dispatcher is not None:
             await self._call(_wake, self.runtime)
         ids = [r.message_id for r in results if r.message_id]
         if not ids:
             return "550 5.1.1 no recipient accepted"
         return f"250 2.0.0 Queued as {','.join(ids)}"
+
+    async def _submit_within(self, app: App, request: SubmitRequest):
+        """The results, or None when the message could not be stored in time (disk full,
+        database away): nothing was stored, and the sender's server tries again."""
+        try:
+            with answering_within(PEER_WRITE_TIMEOUT_S):
+                return await self.runtime.submitter.submit(app, request)
+        except Exception as error:
+            if not is_storage_failure(error):
+                raise
+            log.warning("mail of %s not stored: %s", app.name, error)
+            return None
 
     async def _call(self, function, *args):
         """Run `function` in the trio core from aiosmtpd's loop, without blocking that loop."""
