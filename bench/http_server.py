@@ -106,8 +106,8 @@ def measure(name: str, source: str, seconds: int, connections: int) -> dict[str,
         server.terminate()
         server.wait(timeout=10)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)[1]
-    p50 = re.search(r"50%\s+(\S+)", output)[1]
-    p99 = re.search(r"99%\s+(\S+)", output)[1]
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)[1]
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)[1]
     requests = int(re.search(r"(\d+) requests in", output)[1])
     return {
         "server": name,

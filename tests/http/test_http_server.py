@@ -1,4 +1,4 @@
-"""The h11 server over real loopback sockets: routing, limits, bad input, keep-alive, drain."""
+"""The HTTP server over real loopback sockets: routing, limits, bad input, keep-alive, drain."""
 
 import json
 import socket
