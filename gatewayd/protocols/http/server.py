@@ -299,6 +299,10 @@ class _Connection:
         parsed.feed(head)
         if parsed.version not in VERSIONS:
             raise _Reject(_version_refused())
+        coding = parsed.headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            detail = "only Transfer-Encoding: chunked is served"
+            raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, detail))
         length = parsed.headers.get("content-length")
         if length is not None and int(length) > self.limits.max_body_bytes:
             raise _Reject(_too_large(self.limits.max_body_bytes))
