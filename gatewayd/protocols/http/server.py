@@ -4,10 +4,12 @@ Each request head is read here first and made strict (request_head.py), then par
 parser of its own, which is fed exactly the request's bytes: the head, then its body (as
 many bytes as its Content-Length says, or a chunked body up to its end, which llhttp finds).
 What a client pipelines after a request stays here for the next one, so every head goes
-through request_head.py. This module adds sockets, limits (header and body size,
-header/body/idle timeouts, connection count), the answer's bytes and a graceful stop:
-`stop()` closes the listeners, lets requests in flight finish within `drain_timeout_s`, and
-answers them with `Connection: close`.
+through request_head.py; only after a chunked body does llhttp read on into what follows,
+so a request pipelined there is not served: the connection closes after the chunked one's
+answer (one sent after that answer is served as usual). This module adds sockets, limits
+(header and body size, header/body/idle timeouts, connection count), the answer's bytes
+and a graceful stop: `stop()` closes the listeners, lets requests in flight finish within
+`drain_timeout_s`, and answers them with `Connection: close`.
 
 Measured with bench/http_server.py against the h11 server it replaced: see bench/README.md.
 """
