@@ -5,7 +5,8 @@ and are driven in turn by wrk (Debian package) with 32 connections: one request 
 or 100 recipients. gatewayd is measured on SQLite and, when the local server answers, on
 PostgreSQL. Kannel (Debian's bearerbox + smsbox 1.4.5) keeps its queue in its file store.
 A request counts when it was answered 2xx (gatewayd answers only after its rows are
-committed).
+committed). CPU ms per request is the gateway's CPU time (user + system, /proc: gatewayd's
+process; bearerbox + smsbox) during the load, per request answered.
 
     .venv/bin/python bench/accept.py [--seconds 10] [--connections 32]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from common import (
     KEY,
     Processes,
+    cpu_seconds,
     drop_postgres_database,
     postgres_database,
     start_gatewayd,
@@ -33,13 +35,18 @@ from common import (
 RECIPIENTS = [f"3247{n:07d}" for n in range(100)]
 
 
-def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[str, float]:
+def wrk(
+    url: str, script: Path | None, seconds: int, connections: int, pids: list[int]
+) -> dict[str, float]:
+    """wrk's figures, with the CPU time the processes `pids` used per answered request."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script is not None:
         command[1:1] = ["-s", str(script)]
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
+    cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     requests = int(re.search(r"(\d+) requests in", output)[1])
     failed = int(non_2xx[1]) if non_2xx else 0
@@ -49,6 +56,7 @@ def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[s
         "failed": failed,
         "p50": wrk_latency_ms(output, 50),
         "p99": wrk_latency_ms(output, 99),
+        "cpu_ms": 1000 * cpu_used / max(requests, 1),
     }
 
 
@@ -78,6 +86,7 @@ def run_gatewayd(processes: Processes, database: str, smsc_port: int, args) -> l
                 post_script(processes.directory, recipients),
                 args.seconds,
                 args.connections,
+                [gatewayd.process.pid],
             )
             rows.append(
                 {
@@ -103,7 +112,8 @@ def run_kannel(processes: Processes, smsc_port: int, args) -> list[dict]:
                 f"&password=bench&from=8686&to={to}"
                 "&text=Benchmark+message+about+sixty+characters+long"
             )
-            result = wrk(url, None, args.seconds, args.connections)
+            pids = [kannel.bearerbox.pid, kannel.smsbox.pid]
+            result = wrk(url, None, args.seconds, args.connections, pids)
             rows.append(
                 {"system": "Kannel 1.4.5", "store": "file", "recipients": recipients, **result}
             )
@@ -121,6 +131,7 @@ def main() -> None:
     for tool in ("wrk", "bearerbox", "smsbox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install wrk kannel)")
+    load = os.getloadavg()[0]
     directory = Path(tempfile.mkdtemp(prefix="gatewayd-bench-"))
     rows = []
     with Processes(directory) as processes:
@@ -134,12 +145,12 @@ def main() -> None:
                 drop_postgres_database(database)
         rows += run_kannel(processes, smsc_port, args)
     print(
-        f"wrk -t2 -c{args.connections} -d{args.seconds}s, loopback, "
-        f"{os.cpu_count()} cores; messages/s = accepted requests/s x recipients"
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s, loopback, {os.cpu_count()} cores, "
+        f"load average {load:.2f} at the start; messages/s = accepted requests/s x recipients"
     )
     print(
         f"{'system':14} {'store':10} {'to':>4} {'requests/s':>11} {'messages/s':>11} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'vs Kannel':>10}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'CPU ms/req':>11} {'vs Kannel':>10}"
     )
     kannel = {r["recipients"]: r for r in rows if r["system"].startswith("Kannel")}
     for row in rows:
@@ -148,7 +159,7 @@ def main() -> None:
         print(
             f"{row['system']:14} {row['store']:10} {row['recipients']:>4} {row['rate']:>11,.0f} "
             f"{row['rate'] * row['recipients']:>11,.0f} {row['p50']:>7.1f} {row['p99']:>7.1f} "
-            f"{row['failed']:>8} {ratio:>10}"
+            f"{row['failed']:>8} {row['cpu_ms']:>11.3f} {ratio:>10}"
         )
 
 

@@ -1,6 +1,8 @@
-"""Requests per second of gatewayd's HTTP server (h11 on trio) on a trivial JSON endpoint.
+"""Requests per second of gatewayd's HTTP server on a trivial JSON endpoint.
 
-Starts the server in a subprocess on loopback and drives it with wrk (Debian package `wrk`).
+Starts the server in a subprocess on loopback and drives it with wrk (Debian package `wrk`);
+the server's CPU time (user + system, /proc) during the load, per answered request, is
+the figure that says what the server costs whatever else runs on the machine.
 With --compare, also measures starlette under hypercorn on trio (the framework route that
 fits a trio daemon) and under uvicorn on asyncio, when they are importable, so the choice of
 server is backed by a measurement on the machine at hand.
@@ -9,13 +11,14 @@ server is backed by a measurement on the machine at hand.
 """
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
 
-from common import free_port, wait_port
+from common import cpu_seconds, free_port, wait_port
 
 GATEWAYD_SERVER = """
 import trio
@@ -84,6 +87,7 @@ def measure(name: str, source: str, seconds: int, connections: int) -> dict[str,
     )
     try:
         wait_port(port)
+        cpu_before = cpu_seconds(server.pid)
         output = subprocess.run(
             [
                 "wrk",
@@ -97,13 +101,21 @@ def measure(name: str, source: str, seconds: int, connections: int) -> dict[str,
             text=True,
             check=True,
         ).stdout
+        cpu_used = cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=10)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)[1]
-    p50 = re.search(r"50%\s+(\S+)", output)[1]
-    p99 = re.search(r"99%\s+(\S+)", output)[1]
-    return {"server": name, "requests/s": f"{float(rate):,.0f}", "p50": p50, "p99": p99}
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)[1]
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)[1]
+    requests = int(re.search(r"(\d+) requests in", output)[1])
+    return {
+        "server": name,
+        "requests/s": f"{float(rate):,.0f}",
+        "p50": p50,
+        "p99": p99,
+        "cpu ms each": f"{1000 * cpu_used / requests:.3f}",
+    }
 
 
 def main() -> None:
@@ -114,21 +126,28 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    rows = [measure("gatewayd (h11 on trio)", GATEWAYD_SERVER, args.seconds, args.connections)]
+    load = os.getloadavg()[0]
+    rows = [measure("gatewayd", GATEWAYD_SERVER, args.seconds, args.connections)]
     if args.compare:
         for name, modules, source in ALTERNATIVES:
             if importable(*modules):
                 rows.append(measure(name, source, args.seconds, args.connections))
             else:
                 print(f"{name}: not installed, skipped", file=sys.stderr)
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, trivial JSON endpoint, loopback")
+    print(
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s, trivial JSON endpoint, loopback, "
+        f"{os.cpu_count()} cores, load average {load:.2f} at the start"
+    )
     ours = float(rows[0]["requests/s"].replace(",", ""))
-    print(f"{'server':32} {'requests/s':>12} {'p50':>10} {'p99':>10} {'gatewayd is':>12}")
+    print(
+        f"{'server':32} {'requests/s':>12} {'p50':>10} {'p99':>10} {'CPU ms each':>12}"
+        f" {'gatewayd is':>12}"
+    )
     for row in rows:
         ratio = ours / float(row["requests/s"].replace(",", ""))
         print(
             f"{row['server']:32} {row['requests/s']:>12} {row['p50']:>10} {row['p99']:>10}"
-            f" {ratio:>11.2f}x"
+            f" {row['cpu ms each']:>12} {ratio:>11.2f}x"
         )
 
 

@@ -1,4 +1,4 @@
-"""The h11 server over real loopback sockets: routing, limits, bad input, keep-alive, drain."""
+"""The HTTP server over real loopback sockets: routing, limits, bad input, keep-alive, drain."""
 
 import json
 import socket
@@ -176,3 +176,100 @@ async def test_a_port_in_use_is_a_clear_error():
             ListenError, match=f"api: cannot listen on 127.0.0.1:{port}: address already in use"
         ):
             await server.run()
+
+
+# Where llhttp (the parser) and h11 (the one it replaced) differ, the server does what nginx
+# does, or refuses with a 4xx where nginx would answer 5xx.
+CHUNKED_AB = (
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+)
+SECOND = b"GET /echo?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+async def test_a_head_with_bare_lf_line_ends_is_served(http_server):
+    _, probe, port = http_server
+    answer = await exchange(port, b"GET /echo?n=1 HTTP/1.1\nHost: x\nConnection: close\n\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and probe.seen[0].query == {"n": "1"}
+
+
+async def test_utf8_in_the_request_target_is_read_as_percent_encoded(http_server):
+    _, probe, port = http_server
+    raw = "GET /echo?to=é HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    answer = await exchange(port, raw)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and probe.seen[0].query == {"to": "é"}
+
+
+@pytest.mark.parametrize("coding", [b"gzip, chunked", b"identity", b"chunked, chunked"])
+async def test_a_transfer_coding_other_than_chunked_is_refused(http_server, coding):
+    _, probe, port = http_server
+    raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + b"\r\n\r\n0\r\n\r\n"
+    answer = await exchange(port, raw)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer
+    assert probe.seen == []
+
+
+@pytest.mark.parametrize(
+    "request_line", [b"FOO /echo HTTP/1.1", b"get /echo HTTP/1.1", b"CONNECT x:443 HTTP/1.1"]
+)
+async def test_an_unknown_method_or_connect_is_refused_with_400(http_server, request_line):
+    _, probe, port = http_server
+    answer = await exchange(port, request_line + b"\r\nHost: x\r\n\r\n" + SECOND)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b'"ResultCode":13' in answer
+    assert probe.seen == []
+
+
+async def test_an_upgrade_request_is_served_as_http_with_its_body(http_server):
+    _, probe, port = http_server
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Content-Length: 2\r\n\r\nab" + SECOND
+    )
+    answer = await exchange(port, raw)
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+    assert [r.body for r in probe.seen] == [b"ab", b""] and "upgrade" not in probe.seen[0].headers
+
+
+async def test_a_request_pipelined_after_a_chunked_body_is_left_and_the_connection_closed(
+    http_server,
+):
+    _, probe, port = http_server
+    raw = CHUNKED_AB
+    answer = await exchange(port, raw + SECOND)
+    assert answer.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in answer
+    assert [r.body for r in probe.seen] == [b"ab"]
+
+
+async def test_a_chunked_request_keeps_the_connection_when_nothing_followed_it(http_server):
+    _, probe, port = http_server
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(CHUNKED_AB)
+        with trio.fail_after(3):
+            first = await stream.receive_some(65536)
+        assert first.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" not in first
+        await stream.send_all(SECOND)
+        with trio.fail_after(3):
+            second = await stream.receive_some(65536)
+    assert second.startswith(b"HTTP/1.1 200 OK") and [r.body for r in probe.seen] == [b"ab", b""]
+
+
+async def test_http_1_0_is_answered_and_closed(http_server):
+    _, _, port = http_server
+    answer = await exchange(port, b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + SECOND)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in answer
+
+
+async def test_head_gets_the_length_without_the_body_and_the_connection_goes_on(http_server):
+    _, _, port = http_server
+    answer = await exchange(port, b"HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n" + SECOND)
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: " in head
+    assert rest.startswith(b"HTTP/1.1 200 OK")
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.2"])
+async def test_other_http_versions_get_505(http_server, version):
+    _, probe, port = http_server
+    answer = await exchange(port, b"GET /echo " + version + b"\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 505 ") and probe.seen == []

@@ -1,10 +1,17 @@
-"""A small, fast HTTP/1.1 server: h11 driven directly by trio.
+"""A small, fast HTTP/1.1 server: httptools (llhttp, Node.js's parser, in C) driven by trio.
 
-h11 does the parsing and the protocol state machine; this module adds sockets, limits
-(header and body size, header/body/idle timeouts, connection count) and a graceful stop:
-`stop()` closes the listeners, lets requests in flight finish within `drain_timeout_s`, and
-answers them with `Connection: close`. Each request head is read here first and made strict
-(request_head.py) before h11 sees it, so each request gets an h11 connection of its own.
+Each request head is read here first and made strict (request_head.py), then parsed by a
+parser of its own, which is fed exactly the request's bytes: the head, then its body (as
+many bytes as its Content-Length says, or a chunked body up to its end, which llhttp finds).
+What a client pipelines after a request stays here for the next one, so every head goes
+through request_head.py; only after a chunked body does llhttp read on into what follows,
+so a request pipelined there is not served: the connection closes after the chunked one's
+answer (one sent after that answer is served as usual). This module adds sockets, limits
+(header and body size, header/body/idle timeouts, connection count), the answer's bytes
+and a graceful stop: `stop()` closes the listeners, lets requests in flight finish within
+`drain_timeout_s`, and answers them with `Connection: close`.
+
+Measured with bench/http_server.py against the h11 server it replaced: see bench/README.md.
 """
 
 import logging
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
 
-import h11
+import httptools
 import trio
 
 from gatewayd.config.types import parse_listen
@@ -29,11 +36,13 @@ from gatewayd.protocols.http.request_head import (
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
-SERVER_HEADER = ("Server", "gatewayd")
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+SERVER_HEADER = "Server: gatewayd\r\n"
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 # The bare line: the PHP client takes the answer's head to end at the first blank line and
 # skips it only if what precedes is exactly "HTTP/1.1 100 Continue".
-CONTINUE = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+VERSIONS = ("1.0", "1.1")
+INVALID_VERSION = "Invalid HTTP version"  # llhttp's words for a version it does not know
 
 
 class ListenError(Exception):
@@ -146,77 +155,125 @@ class HttpServer:
         return self._stopping.is_set()
 
 
+class _Stop(Exception):
+    """Raised in a parser callback to stop llhttp; the reason is in _Parsed's flags."""
+
+
+class _Parsed:
+    """httptools' callbacks for one request: its target, headers and body as they arrive."""
+
+    def __init__(self, max_body: int) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.max_body = max_body
+        self.target = b""
+        self.headers: dict[str, str] = {}
+        self.version = ""
+        self.body: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+        self.complete = False
+        self.keep_alive = False
+        self.followed = False  # bytes came after a chunked body: the connection's last request
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.followed = True
+            raise _Stop
+
+    def on_url(self, url: bytes) -> None:
+        self.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        self.version = self.parser.get_http_version()
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.max_body:
+            self.too_large = True
+            raise _Stop
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()  # read while its flags hold
+
+    def feed(self, data: bytes) -> None:
+        """Parse `data`; what llhttp refuses raises _Reject (400, or 505 for the version)."""
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            detail = "CONNECT is not served"
+            raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, detail)) from None
+        except httptools.HttpParserError as error:
+            if self.complete:  # about what followed a chunked body: this request stands
+                self.followed = True
+                return
+            if self.too_large:
+                raise _Reject(_too_large(self.max_body)) from None
+            if str(error) == INVALID_VERSION:
+                raise _Reject(_version_refused()) from None
+            raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, str(error))) from None
+
+
+def _too_large(max_body: int) -> Response:
+    """RingRing's status for it (400, which every client reads), not 413."""
+    result = Result.BODY_TOO_LARGE
+    return Response.error(result.http_status, result, f"at most {max_body} bytes")
+
+
+def _version_refused() -> Response:
+    return Response.error(505, Result.MALFORMED_REQUEST, "HTTP/1.1 only")
+
+
 class _Connection:
     def __init__(self, server: HttpServer, stream: trio.SocketStream, peer: str) -> None:
         self.server = server
         self.limits = server._limits
         self.stream = stream
         self.peer = peer
-        self.h11 = self._new_h11()
         self._unread = b""
-        self._peer_closed = False
-
-    def _new_h11(self) -> h11.Connection:
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
 
     async def serve(self) -> None:
         timeout = self.limits.header_timeout_s
         while True:
-            head = None
-            with trio.move_on_after(timeout):
-                try:
-                    head = await self._next_event()
-                except h11.RemoteProtocolError as error:
-                    status = error.error_status_hint
-                    await self._send_error(
-                        Response.error(status, Result.MALFORMED_REQUEST, str(error))
-                    )
-                    return
-            if not isinstance(head, h11.Request):
-                return
-            self.server._mark_busy(True)
             try:
-                started = time.perf_counter()
-                response = await self._handle(head)
-                await self._send(response)
-                if self.server.on_response is not None:
-                    elapsed = time.perf_counter() - started
-                    self.server.on_response(self.server.name, response.status, elapsed)
+                head = None
+                with trio.move_on_after(timeout):
+                    head = await self._receive_head()
+                if head is None:
+                    return
+                keep_alive = await self._answer(head)
             except _Reject as reject:
-                await self._send_error(reject.response)
+                await self._send(reject.response, keep_alive=False)
                 return
-            finally:
-                self.server._mark_busy(False)
-            if not self._next_cycle():
+            if not keep_alive or self.server.stopping:
                 return
             timeout = self.limits.idle_timeout_s
 
-    def _next_cycle(self) -> bool:
-        """Ready for the connection's next request, with what h11 read past this one."""
-        states = (self.h11.our_state, self.h11.their_state)
-        if states != (h11.DONE, h11.DONE) or self.server.stopping:
-            return False
-        self._unread, self._peer_closed = self.h11.trailing_data
-        self._unread = bytes(self._unread)
-        self.h11 = self._new_h11()
-        return True
+    async def _answer(self, head: bytes) -> bool:
+        """Read the request whose head is `head`, answer it; whether the connection goes on."""
+        self.server._mark_busy(True)
+        try:
+            started = time.perf_counter()
+            parsed = await self._read_request(head)
+            request = self._request(parsed)
+            response = await self._handle(request)
+            keep_alive = parsed.keep_alive and parsed.version == "1.1" and not parsed.followed
+            await self._send(response, keep_alive, head_only=request.method == "HEAD")
+            if self.server.on_response is not None:
+                elapsed = time.perf_counter() - started
+                self.server.on_response(self.server.name, response.status, elapsed)
+            return keep_alive
+        finally:
+            self.server._mark_busy(False)
 
-    async def _next_event(self):
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                if self.h11.their_state is h11.IDLE:
-                    await self._receive_head()
-                    continue
-                if self.h11.they_are_waiting_for_100_continue:
-                    await self._write(self.h11.send(CONTINUE))
-                data = await self.stream.receive_some(READ_SIZE)
-                self.h11.receive_data(data)
-                continue
-            return event
-
-    async def _receive_head(self) -> None:
-        """Hand h11 the next request head, made strict, and whatever came after it."""
+    async def _receive_head(self) -> bytes | None:
+        """The next request head, made strict; None if the client closed before one came."""
         buffer = self._unread
         self._unread = b""
         while True:
@@ -224,105 +281,88 @@ class _Connection:
             parts = split_head(buffer)
             size = len(parts[0]) if parts else len(buffer)
             if size > self.limits.max_header_bytes:
-                raise h11.RemoteProtocolError("request head too large", 431)
+                detail = f"at most {self.limits.max_header_bytes} bytes of request head"
+                raise _Reject(Response.error(431, Result.MALFORMED_REQUEST, detail))
             if parts is not None:
                 break
-            data = b"" if self._peer_closed else await self.stream.receive_some(READ_SIZE)
+            data = await self.stream.receive_some(READ_SIZE)
             if not data:
-                self.h11.receive_data(buffer)
-                self.h11.receive_data(b"")
-                return
+                return None
             buffer += data
-        head, rest = parts
+        head, self._unread = parts
         try:
-            head = normalize_head(head)
+            return normalize_head(head)
         except AmbiguousHead as error:
-            raise h11.RemoteProtocolError(f"ambiguous request framing: {error}", 400) from None
-        self.h11.receive_data(head + rest)
-        if self._peer_closed:
-            self.h11.receive_data(b"")
+            detail = f"ambiguous request framing: {error}"
+            raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, detail)) from None
 
-    async def _handle(self, head: h11.Request) -> Response:
-        if head.http_version not in (b"1.0", b"1.1"):
-            raise _Reject(Response.error(505, Result.MALFORMED_REQUEST, "HTTP/1.1 only"))
-        headers: dict[str, str] = {}
-        for name, value in head.headers:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        length = headers.get("content-length")
+    async def _read_request(self, head: bytes) -> _Parsed:
+        parsed = _Parsed(self.limits.max_body_bytes)
+        parsed.feed(head)
+        if parsed.version not in VERSIONS:
+            raise _Reject(_version_refused())
+        coding = parsed.headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            detail = "only Transfer-Encoding: chunked is served"
+            raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, detail))
+        length = parsed.headers.get("content-length")
         if length is not None and int(length) > self.limits.max_body_bytes:
-            raise _Reject(self._too_large())
-        body = await self._read_body()
-        target = head.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        request = Request(
-            method=head.method.decode("ascii", errors="replace"),
+            raise _Reject(_too_large(self.limits.max_body_bytes))
+        if not parsed.complete:
+            with trio.move_on_after(self.limits.body_timeout_s):
+                await self._read_body(parsed, None if length is None else int(length))
+            if not parsed.complete:
+                detail = "body not received in time"
+                raise _Reject(Response.error(408, Result.MALFORMED_REQUEST, detail))
+        return parsed
+
+    async def _read_body(self, parsed: _Parsed, remaining: int | None) -> None:
+        """Feed `parsed` its body: `remaining` bytes, or (None) a chunked body to its end."""
+        expects = parsed.headers.get("expect", "").lower() == "100-continue"
+        if expects and parsed.version == "1.1" and not self._unread:
+            await self._write(CONTINUE)
+        while not parsed.complete:
+            if remaining == 0:
+                detail = "the body did not end where its Content-Length says"
+                raise _Reject(Response.error(400, Result.MALFORMED_REQUEST, detail))
+            data = self._unread or await self.stream.receive_some(READ_SIZE)
+            self._unread = b""
+            if not data:
+                raise trio.BrokenResourceError("client closed before its body was complete")
+            if remaining is not None:
+                data, self._unread = data[:remaining], data[remaining:]
+                remaining -= len(data)
+            parsed.feed(data)
+
+    def _request(self, parsed: _Parsed) -> Request:
+        path, _, query = parsed.target.decode("latin-1").partition("?")
+        return Request(
+            method=parsed.parser.get_method().decode("ascii"),
             path=unquote(path),
             query_string=query,
-            headers=headers,
-            body=body,
+            headers=parsed.headers,
+            body=b"".join(parsed.body),
             peer=self.peer,
             listener=self.server.name,
         )
+
+    async def _handle(self, request: Request) -> Response:
         try:
             return await self.server._handler(request)
         except Exception:
             log.exception("%s: %s %s failed", self.server.name, request.method, request.path)
             return Response.error(500, Result.INTERNAL_ERROR)
 
-    def _too_large(self) -> Response:
-        """RingRing's status for it (400, which every client reads), not 413."""
-        result = Result.BODY_TOO_LARGE
-        detail = f"at most {self.limits.max_body_bytes} bytes"
-        return Response.error(result.http_status, result, detail)
-
-    async def _read_body(self) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        with trio.move_on_after(self.limits.body_timeout_s) as scope:
-            while True:
-                try:
-                    event = await self._next_event()
-                except h11.RemoteProtocolError as error:
-                    raise _Reject(
-                        Response.error(400, Result.MALFORMED_REQUEST, str(error))
-                    ) from None
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    if size > self.limits.max_body_bytes:
-                        raise _Reject(self._too_large())
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks)
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise trio.BrokenResourceError("client closed before its body was complete")
-        if scope.cancelled_caught:
-            raise _Reject(
-                Response.error(408, Result.MALFORMED_REQUEST, "body not received in time")
-            )
-        return b""
-
-    async def _send(self, response: Response) -> None:
-        headers = [SERVER_HEADER, *response.headers, ("Content-Length", str(len(response.body)))]
-        if self.server.stopping:
-            headers.append(("Connection", "close"))
-        head = h11.Response(
-            status_code=response.status, headers=headers, reason=_REASONS.get(response.status, b"")
-        )
-        data = self.h11.send(head)
-        data += self.h11.send(h11.Data(data=response.body)) if response.body else b""
-        data += self.h11.send(h11.EndOfMessage())
-        await self._write(data)
-
-    async def _send_error(self, response: Response) -> None:
-        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        response.headers.append(("Connection", "close"))
-        try:
-            await self._send(response)
-        except h11.LocalProtocolError:
-            return
+    async def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+        lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n"]
+        lines.append(SERVER_HEADER)
+        lines += [f"{name}: {value}\r\n" for name, value in response.headers]
+        lines.append(f"Content-Length: {len(response.body)}\r\n")
+        if not keep_alive or self.server.stopping:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        await self._write(head if head_only else head + response.body)
 
     async def _write(self, data: bytes) -> None:
         with trio.move_on_after(self.limits.body_timeout_s):
