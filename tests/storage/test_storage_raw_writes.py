@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gatewayd.storage import bulk
 from gatewayd.storage import messages as store
@@ -87,6 +88,7 @@ def _without(row: list, table: Table, *names: str) -> list:
     return [value for key, value in zip(keys, row, strict=True) if key not in names]
 
 
+@pytest.mark.parametrize("count", [1, bulk.COPY_FROM_ROWS], ids=["executemany", "copy"])
 @pytest.mark.parametrize(
     ("table", "make", "key", "generated"),
     [
@@ -96,17 +98,30 @@ def _without(row: list, table: Table, *names: str) -> list:
         (message_parts, _part, "message_id", ("message_id",)),
     ],
 )
-def test_raw_inserts_read_back_as_core_inserts(engine, table, make, key, generated):
+def test_raw_inserts_read_back_as_core_inserts(engine, table, make, key, generated, count):
+    raw_keys = [f"m-raw-{n}" for n in range(count)]
     with engine.begin() as connection:
         if table is message_parts:
-            bulk.insert_rows(connection, messages, [_message("m-core"), _message("m-raw")])
+            bulk.insert_rows(connection, messages, [_message(k) for k in ["m-core", *raw_keys]])
         connection.execute(insert(table), [make("m-core")])
-        bulk.insert_rows(connection, table, [make("m-raw")])
+        bulk.insert_rows(connection, table, [make(k) for k in raw_keys])
         core_read, core_stored = _stored(connection, table, key, "m-core")
-        raw_read, raw_stored = _stored(connection, table, key, "m-raw")
-    assert _without(raw_read, table, *generated) == _without(core_read, table, *generated)
-    assert _without(raw_stored, table, *generated) == _without(core_stored, table, *generated)
+        for raw_key in raw_keys:
+            raw_read, raw_stored = _stored(connection, table, key, raw_key)
+            assert _without(raw_read, table, *generated) == _without(core_read, table, *generated)
+            assert _without(raw_stored, table, *generated) == _without(
+                core_stored, table, *generated
+            )
     assert None in raw_read, "NULLs stay NULL"
+
+
+@pytest.mark.parametrize("count", [1, bulk.COPY_FROM_ROWS], ids=["executemany", "copy"])
+def test_a_refused_raw_insert_raises_sqlalchemys_error(engine, count):
+    rows = [_message(f"m-{n}") for n in range(count)] + [_message("m-0")]
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        bulk.insert_rows(connection, messages, rows)
+    with engine.connect() as connection:
+        assert connection.execute(select(messages.c.id)).all() == []
 
 
 def test_a_raw_insert_stores_the_same_text_and_defaults_as_core(engine):
