@@ -4,10 +4,12 @@ SMSC simulator, gatewayd and Kannel set up against it, PostgreSQL, wrk output an
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -200,17 +202,32 @@ accounts:
     applications: [{json.dumps(application)}]
 {extra_config}""")
     gatewayd = [sys.executable, "-m", "gatewayd"]
+    _migrate(config)
+    daemon = processes.start([*gatewayd, "run", "--config", str(config)], "gatewayd.log")
+    wait_port(http_port, process=daemon)
+    return Gatewayd(daemon, http_port, admin_port)
+
+
+def migrate(database: str) -> None:
+    """Bring `database` to this checkout's schema (`gatewayd migrate`)."""
+    directory = Path(tempfile.mkdtemp(prefix="gatewayd-migrate-"))
+    config = directory / "gatewayd.yaml"
+    config.write_text(f'database: {{url: "{database}"}}\n')
+    try:
+        _migrate(config)
+    finally:
+        shutil.rmtree(directory)
+
+
+def _migrate(config: Path) -> None:
     subprocess.run(
-        [*gatewayd, "migrate", "--config", str(config)],
+        [sys.executable, "-m", "gatewayd", "migrate", "--config", str(config)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=True,
         capture_output=True,
         timeout=120,
     )
-    daemon = processes.start([*gatewayd, "run", "--config", str(config)], "gatewayd.log")
-    wait_port(http_port, process=daemon)
-    return Gatewayd(daemon, http_port, admin_port)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import old_messages
 from common import (
     KEY,
     PEERS,
@@ -53,6 +54,7 @@ from common import (
     drop_postgres_database,
     host_cpu_times,
     http_get,
+    migrate,
     postgres_database,
     rss_kib,
     start_gatewayd,
@@ -104,6 +106,7 @@ end
 
 function init(args)
   local messages, count = tonumber(args[1]), tonumber(args[2])
+  prefix = args[3] or ""
   quota = math.floor(messages / count) + ((index < messages % count) and 1 or 0)
   reserved, sent, answered, accepted, first, last = 0, 0, 0, 0, 0, 0
 end
@@ -122,7 +125,7 @@ function request()
   end
   sent = sent + 1
   if sent == 1 then first = now() end
-  local id = index .. "-" .. sent
+  local id = prefix .. index .. "-" .. sent
   local body = BODY_HEAD and (BODY_HEAD .. id .. BODY_TAIL)
   return wrk.format(METHOD, PATH .. (body and "" or id), nil, body)
 end
@@ -241,37 +244,46 @@ def lua_script(
     return script
 
 
-def drive(processes: Processes, name: str, url: str, script: Path, args) -> Load:
-    """Run wrk until every thread has had all its answers (or --timeout), then stop it."""
-    log = processes.directory / f"wrk-{name}.log"
-    wrk = processes.start(
-        [
-            "wrk",
-            f"-t{THREADS}",
-            f"-c{args.concurrency}",
-            f"-d{args.timeout}s",
-            "--timeout",
-            "30s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-            "--",
-            str(args.messages),
-            str(THREADS),
-        ],
-        log.name,
-    )
+def drive(processes: Processes, name: str, urls: list[str], script: Path, args) -> Load:
+    """Run one wrk per URL, each sending its share of the messages (ids prefixed by its
+    number), until every thread has had all its answers (or --timeout), then stop them."""
+    shares = [len(range(n, args.messages, len(urls))) for n in range(len(urls))]
+    runs = []
+    for number, (url, share) in enumerate(zip(urls, shares, strict=True)):
+        log = processes.directory / f"wrk-{name}-{number}.log"
+        command = ["wrk", f"-t{THREADS}", f"-c{args.concurrency // len(urls)}"]
+        command += [f"-d{args.timeout}s", "--timeout", "30s", "--latency", "-s", str(script)]
+        command += [url, "--", str(share), str(THREADS), f"{number}n" if len(urls) > 1 else ""]
+        runs.append((processes.start(command, log.name), log))
     deadline = time.monotonic() + args.timeout
-    while log.read_text().count("finished\n") < THREADS and time.monotonic() < deadline:
-        if wrk.poll() is not None:
-            raise SystemExit(f"wrk exited with {wrk.returncode}: see {log}")
-        time.sleep(0.05)
-    wrk_cpu_s = cpu_seconds(wrk.pid)
-    wrk.send_signal(signal.SIGINT)
-    wrk.wait(timeout=30)
-    processes.stop(wrk)
-    return parse_wrk(log.read_text(), wrk_cpu_s)
+    for wrk, log in runs:
+        while log.read_text().count("finished\n") < THREADS and time.monotonic() < deadline:
+            if wrk.poll() is not None:
+                raise SystemExit(f"wrk exited with {wrk.returncode}: see {log}")
+            time.sleep(0.05)
+    loads = []
+    for wrk, log in runs:
+        wrk_cpu_s = cpu_seconds(wrk.pid)
+        wrk.send_signal(signal.SIGINT)
+        wrk.wait(timeout=30)
+        processes.stop(wrk)
+        loads.append(parse_wrk(log.read_text(), wrk_cpu_s))
+    return combined(loads)
+
+
+def combined(loads: list[Load]) -> Load:
+    """Several wrk runs as one: counts and CPU summed, the widest span, the worst latency."""
+    return Load(
+        sent=sum(load.sent for load in loads),
+        answered=sum(load.answered for load in loads),
+        accepted=sum(load.accepted for load in loads),
+        first=min(load.first for load in loads),
+        last=max(load.last for load in loads),
+        p50_ms=max(load.p50_ms for load in loads),
+        p99_ms=max(load.p99_ms for load in loads),
+        errors="; ".join(load.errors for load in loads if load.errors),
+        wrk_cpu_s=sum(load.wrk_cpu_s for load in loads),
+    )
 
 
 def parse_wrk(output: str, wrk_cpu_s: float) -> Load:
@@ -311,7 +323,7 @@ def measure(
     processes: Processes,
     name: str,
     run: str,
-    url: str,
+    urls: list[str],
     script: Path,
     pids: list[int],
     receiver: int,
@@ -322,7 +334,7 @@ def measure(
     before, host = sampler.now(), host_cpu_times()
     cpu_before = processes.cpu_seconds_by_log() | {"gateway": _cpu(pids)}
     with sampler:
-        load = drive(processes, run, url, script, args)
+        load = drive(processes, run, urls, script, args)
         callbacks = wait_callbacks(receiver, run, load.accepted, args.timeout)
     cpu_after = processes.cpu_seconds_by_log() | {"gateway": _cpu(pids)}
     busy, total = (after - start for after, start in zip(host_cpu_times(), host, strict=True))
@@ -338,25 +350,40 @@ def _cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
-def run_gatewayd(processes: Processes, database: str, smsc: int, receiver: int, args) -> Result:
+def run_gatewayd(
+    processes: Processes, database: str, smsc: int, receiver: int, args, nodes: int = 1
+) -> Result:
+    """`nodes` gatewayd processes on `database` (each with its own binds), the load shared
+    between them; with --old-messages, the database holds that many older messages first."""
     store = database.split(":")[0]
-    run = f"gatewayd-{store}"
+    run = f"gatewayd-{store}-{nodes}"
+    name = f"gatewayd {store}" + (f" x{nodes}" if nodes > 1 else "")
+    if args.old_messages:
+        migrate(database)
+        seconds = old_messages.fill(database, args.old_messages)
+        print(f"{name}: {args.old_messages:,} older messages stored in {seconds:.0f} s")
     # Final statuses only, as Kannel's dlr-mask 19; no more than 32 callbacks in flight, as
     # Kannel's smsbox does not limit them per host either (gatewayd's default is 8).
     hook = f"http://127.0.0.1:{receiver}/hook/{run}"
-    gatewayd = start_gatewayd(processes, database, smsc, hook, final_only=True, max_per_host=32)
+    started = []
     try:
-        wait_gatewayd_bound(gatewayd)
+        for _ in range(nodes):
+            started.append(
+                start_gatewayd(processes, database, smsc, hook, final_only=True, max_per_host=32)
+            )
+        for gatewayd in started:
+            wait_gatewayd_bound(gatewayd)
         request = json.dumps({"apiKey": KEY, "to": RECIPIENT, "message": TEXT, "reference": ""})
         body = (request[:-2], request[-2:])  # the id goes between the reference's quotes
         script = lua_script(
             processes.directory, run, "POST", "/sms/v1/Message", body, '"MessageId":"'
         )
-        url = f"http://127.0.0.1:{gatewayd.http_port}/sms/v1/Message"
-        pids = [gatewayd.process.pid]
-        return measure(processes, f"gatewayd {store}", run, url, script, pids, receiver, args)
+        urls = [f"http://127.0.0.1:{g.http_port}/sms/v1/Message" for g in started]
+        pids = [g.process.pid for g in started]
+        return measure(processes, name, run, urls, script, pids, receiver, args)
     finally:
-        processes.stop(gatewayd.process)
+        for gatewayd in started:
+            processes.stop(gatewayd.process)
 
 
 def run_kannel(processes: Processes, smsc: int, receiver: int, args) -> Result:
@@ -371,7 +398,7 @@ def run_kannel(processes: Processes, smsc: int, receiver: int, args) -> Result:
         script = lua_script(processes.directory, "kannel", "GET", path, None, "^[03]: ")
         url = f"http://127.0.0.1:{kannel.sendsms_port}/cgi-bin/sendsms"
         pids = [kannel.bearerbox.pid, kannel.smsbox.pid]
-        return measure(processes, "Kannel 1.4.5", "kannel", url, script, pids, receiver, args)
+        return measure(processes, "Kannel 1.4.5", "kannel", [url], script, pids, receiver, args)
     finally:
         processes.stop(kannel.smsbox)
         processes.stop(kannel.bearerbox)
@@ -384,7 +411,7 @@ def calibrate(processes: Processes, receiver: int, args) -> Result:
         processes.directory, "calibration", "POST", "/hook/calibration", body, "^ok$"
     )
     url = f"http://127.0.0.1:{receiver}/hook/calibration"
-    return measure(processes, "receiver alone", "calibration", url, script, [], receiver, args)
+    return measure(processes, "receiver alone", "calibration", [url], script, [], receiver, args)
 
 
 @dataclass(frozen=True)
@@ -420,9 +447,11 @@ ROWS = [
 
 def print_table(results: list[Result], kannel: Result) -> None:
     gatewayds = [r for r in results if r is not kannel]
-    width = 20
+    width = max(20, 2 + max(len(r.name) for r in results))
     header = f"{'':34}" + "".join(f"{r.name:>{width}}" for r in results)
-    header += "".join(f"{r.name.split()[-1] + ' / Kannel':>{width}}" for r in gatewayds)
+    header += "".join(
+        f"{r.name.removeprefix('gatewayd ') + ' / Kannel':>{width}}" for r in gatewayds
+    )
     print(header + f"{'target':>9}")
     for row in ROWS:
         line = f"{row.label:34}" + "".join(
@@ -450,6 +479,19 @@ def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--peers", choices=PEERS, default="node", help="SMSC and receiver")
     parser.add_argument(
+        "--old-messages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="older messages stored in each gatewayd database before its load",
+    )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="on PostgreSQL, also run this many gatewayd nodes on one database",
+    )
+    parser.add_argument(
         "--timeout", type=int, default=600, help="seconds each load and its callbacks may take"
     )
     args = parser.parse_args()
@@ -473,6 +515,14 @@ def main() -> None:
                 results.append(run_gatewayd(processes, database, smsc, receiver, args))
             finally:
                 drop_postgres_database(database)
+        if args.nodes > 1 and not args.skip_postgres:
+            database = postgres_database()
+            if database:
+                try:
+                    nodes = run_gatewayd(processes, database, smsc, receiver, args, args.nodes)
+                    results.append(nodes)
+                finally:
+                    drop_postgres_database(database)
         kannel = run_kannel(processes, smsc, receiver, args)
     results.append(kannel)
     print(

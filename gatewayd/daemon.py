@@ -31,6 +31,7 @@ from gatewayd.core.dispatcher import Dispatcher, DispatchSettings
 from gatewayd.core.idempotency_sweep import IdempotencyKeySweep
 from gatewayd.core.inbound import Inbound
 from gatewayd.core.instance_lease import InstanceLease
+from gatewayd.core.message_service import MessageService
 from gatewayd.core.mo_timeouts import FragmentSweeper
 from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
@@ -74,7 +75,8 @@ class Runtime:
     node_id: str
     clock: Clock = field(default_factory=Clock)
     stop_requested: trio.Event = field(default_factory=trio.Event)
-    submitter: Submitter | None = None
+    service: MessageService | None = None
+    """What the front doors ask of the core."""
     dispatcher: Dispatcher | None = None
     carriers: CarrierPool | None = None
     inbound: Inbound | None = None
@@ -228,13 +230,22 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         on_attempt=runtime.metrics.count_webhook,
     )
     loops.append((runtime.webhooks.run,))
+    submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
+    runtime.service = MessageService(
+        runtime.holder,
+        runtime.engine,
+        runtime.writer,
+        submitter,
+        runtime.clock,
+        on_accepted=runtime.dispatcher.wake,
+        on_status=metrics.count_status,
+    )
     if runtime.holder.current.config.smpp_server is not None:
-        runtime.smpp_door = SmppFrontDoor(runtime)
+        runtime.smpp_door = SmppFrontDoor(runtime.service, runtime.stop_requested)
         outbox = SmppOutbox(
             runtime.writer, runtime.smpp_door.binds, runtime.instance_id, runtime.clock, lease
         )
         loops.append((outbox.run,))
-    runtime.submitter = Submitter(runtime.engine, runtime.writer, runtime.clock, runtime.metrics)
     return loops
 
 

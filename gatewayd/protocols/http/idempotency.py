@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatewayd.core.directory import App
+from gatewayd.core.message_service import Remembered
 from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import RecipientResult
 from gatewayd.protocols.http.api_fields import FieldError
 from gatewayd.protocols.http.messages import Request, Response
-from gatewayd.storage.idempotency import Remembered
 
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255

@@ -8,9 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-import trio
 from sqlalchemy.exc import IntegrityError
 
 from gatewayd.config.types import http_url_problem
@@ -18,13 +16,12 @@ from gatewayd.core.api_times import BadTime, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import parse_encoding
-from gatewayd.core.events import status_events
 from gatewayd.core.ids import normalized_message_id
 from gatewayd.core.masking import mask_body, mask_query
+from gatewayd.core.message_service import MessageService, answering_within, is_storage_failure
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.records import status_record
 from gatewayd.core.result_codes import Result
-from gatewayd.core.statuses import Status
 from gatewayd.core.submission import RecipientResult, StatusWebhook, SubmitRefused, SubmitRequest
 from gatewayd.protocols.http import idempotency
 from gatewayd.protocols.http.api_fields import (
@@ -38,13 +35,6 @@ from gatewayd.protocols.http.api_fields import (
 )
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
-from gatewayd.storage import idempotency as idempotency_store
-from gatewayd.storage import messages as message_store
-from gatewayd.storage import request_logs
-from gatewayd.storage.writer import answering_within, is_storage_failure
-
-if TYPE_CHECKING:
-    from gatewayd.daemon import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +65,8 @@ Endpoint = Callable[[App, Fields, bool], Awaitable[Response]]
 
 
 class MessageApi:
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
+    def __init__(self, service: MessageService) -> None:
+        self.service = service
         self._limiter = FixedWindowLimiter(DEBUG_LIMIT_PER_MINUTE, 60, time.monotonic)
 
     def add_routes(self, router: Router) -> None:
@@ -103,7 +93,7 @@ class MessageApi:
                 headers = self._rate_limit(app)
                 if endpoint == self.message:
                     fields[IDEMPOTENCY_KEY] = idempotency.key_of(request)
-                with answering_within(self.runtime.holder.current.config.http.write_timeout_s):
+                with answering_within(self.service.config.http.write_timeout_s):
                     response = await endpoint(app, fields, sandbox)
                 response.headers.extend(headers)
             except FieldError as error:
@@ -133,7 +123,7 @@ class MessageApi:
                 key = request.headers.get("x-api-key")
         if not key:
             raise FieldError(Result.MISSING_API_KEY)
-        app = self.runtime.holder.current.directory.authenticate(key)
+        app = self.service.directory.authenticate(key)
         if app is None:
             raise FieldError(Result.INVALID_API_KEY)
         return app
@@ -142,7 +132,7 @@ class MessageApi:
         whitelist = app.account.ip_whitelist
         if not whitelist:
             return
-        proxies = self.runtime.holder.current.config.http.trusted_proxies
+        proxies = self.service.config.http.trusted_proxies
         address = client_address(request.peer, request.headers.get("x-forwarded-for"), proxies)
         if not allowed_by_whitelist(address, whitelist):
             raise FieldError(Result.IP_NOT_ALLOWED, str(address))
@@ -165,7 +155,7 @@ class MessageApi:
         entry = {
             "account": app.account.name,
             "application": app.name,
-            "time_created": self.runtime.clock(),
+            "time_created": self.service.clock(),
             "client_ip": request.peer,
             "method": request.method,
             "path": path[:2000],
@@ -175,8 +165,8 @@ class MessageApi:
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
         try:
-            with answering_within(self.runtime.holder.current.config.http.write_timeout_s):
-                await self.runtime.writer.write(lambda c: request_logs.record(c, entry))
+            with answering_within(self.service.config.http.write_timeout_s):
+                await self.service.log_request(entry)
         except Exception as error:
             if not is_storage_failure(error):
                 raise
@@ -187,9 +177,9 @@ class MessageApi:
         if key is None:
             return await self._message(app, fields, sandbox, None)
         asked = idempotency.fingerprint(fields, sandbox)
-        now = self.runtime.clock()
-        window = timedelta(seconds=self.runtime.holder.current.config.http.idempotency_window_s)
-        remembered = await self._recall(app, key, now - window)
+        now = self.service.clock()
+        window = timedelta(seconds=self.service.config.http.idempotency_window_s)
+        remembered = await self.service.recall(app, key, now - window)
         if remembered is not None:
             return idempotency.replay(remembered, asked)
         try:
@@ -197,17 +187,10 @@ class MessageApi:
             return await self._message(app, fields, sandbox, keeper)
         except IntegrityError:
             # The same key in a request that was stored meanwhile: answer as it was answered.
-            remembered = await self._recall(app, key, now - window)
+            remembered = await self.service.recall(app, key, now - window)
             if remembered is None:
                 raise
             return idempotency.replay(remembered, asked)
-
-    async def _recall(self, app: App, key: str, since):
-        def read():
-            with self.runtime.engine.connect() as connection:
-                return idempotency_store.recall(connection, app.name, key, since)
-
-        return await trio.to_thread.run_sync(read)
 
     async def _message(
         self, app: App, fields: Fields, sandbox: bool, keeper: Callable | None
@@ -235,43 +218,14 @@ class MessageApi:
         answer = lambda results: _message_answer(submit, results)  # noqa: E731
         remember = keeper(answer) if keeper is not None else None
         try:
-            results = await self.runtime.submitter.submit(app, submit, remember)
+            results = await self.service.submit(app, submit, remember)
         except SubmitRefused as refused:
             raise FieldError(refused.result, refused.detail) from None
-        if self.runtime.dispatcher is not None:
-            self.runtime.dispatcher.wake()
         return answer(results)
 
     async def cancel(self, app: App, fields: Fields, sandbox: bool) -> Response:
         message_id = self._message_id(fields)
-
-        def cancel(connection):
-            current = message_store.get_message(connection, message_id)
-            if current is None or current.application != app.name or current.sandbox != sandbox:
-                return Result.MESSAGE_NOT_FOUND, None
-            now = self.runtime.clock()
-            updated = message_store.cancel_if_waiting(
-                connection,
-                message_id,
-                {
-                    "status": int(Status.CANCELLED),
-                    "status_description": Status.CANCELLED.description,
-                    "time_done": now,
-                    "next_attempt_at": None,
-                },
-            )
-            if updated is None:
-                status = Status(current.status)
-                if status is Status.CANCELLED:
-                    return Result.ALREADY_CANCELLED, None
-                return Result.NOT_CANCELLABLE, status.description
-            poll, jobs = status_events(updated._mapping, app, now)
-            message_store.add_events(connection, poll, jobs)
-            return Result.OK, None
-
-        result, detail = await self.runtime.writer.write(cancel)
-        if result is Result.OK:
-            self.runtime.metrics.count_status(app.name, "", Status.CANCELLED)
+        result, detail = await self.service.cancel(app, message_id, sandbox)
         return Response.json(
             {
                 "MessageId": message_id,
@@ -283,13 +237,8 @@ class MessageApi:
 
     async def status_message(self, app: App, fields: Fields, sandbox: bool) -> Response:
         message_id = self._message_id(fields)
-
-        def read():
-            with self.runtime.engine.connect() as connection:
-                return message_store.get_message(connection, message_id)
-
-        row = await trio.to_thread.run_sync(read)
-        if row is None or row.application != app.name or row.sandbox != sandbox:
+        row = await self.service.message(app, message_id, sandbox)
+        if row is None:
             raise FieldError(Result.MESSAGE_NOT_FOUND, message_id)
         return Response.json(status_record(row._mapping, app.config.time_zone))
 
@@ -309,10 +258,7 @@ class MessageApi:
             malformed=Result.MALFORMED_MAX_RECORDS,
             out_of_range=Result.MAX_RECORDS_OUT_OF_RANGE,
         )
-        now = self.runtime.clock()
-        records, remaining = await self.runtime.writer.write(
-            lambda c: message_store.fetch_poll(c, app.name, kind, sandbox, limit, now)
-        )
+        records, remaining = await self.service.poll(app, kind, sandbox, limit)
         return Response.json(
             {
                 key: records,

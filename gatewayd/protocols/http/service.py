@@ -55,7 +55,8 @@ def health_routes(router: Router, runtime: "Runtime") -> None:
 async def serve_api(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
     router = Router()
     health_routes(router, runtime)
-    MessageApi(runtime).add_routes(router)
+    assert runtime.service is not None, "the core's service is built before the front doors"
+    MessageApi(runtime.service).add_routes(router)
 
     async def source_addresses(_request: Request) -> Response:
         egress = runtime.egress

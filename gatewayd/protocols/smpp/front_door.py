@@ -8,7 +8,6 @@ incoming messages for the application come back as deliver_sm on its receiver-ca
 import hmac
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -17,6 +16,12 @@ from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import Encoding
 from gatewayd.core.ids import new_message_id
+from gatewayd.core.message_service import (
+    PEER_WRITE_TIMEOUT_S,
+    MessageService,
+    answering_within,
+    is_storage_failure,
+)
 from gatewayd.core.mo_decoding import ESM_UDHI, concat_from_sar, decode_user_data, split_udh
 from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
@@ -25,11 +30,6 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.protocols.smpp.connection import SmppConnection
 from gatewayd.protocols.smpp.rate import TokenBucket
 from gatewayd.protocols.smpp.session import Session
-from gatewayd.storage import incoming as fragment_store
-from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, answering_within, is_storage_failure
-
-if TYPE_CHECKING:
-    from gatewayd.daemon import Runtime
 
 log = logging.getLogger(__name__)
 MAX_LOGIN_DELAY_S = 10.0
@@ -79,15 +79,16 @@ class BindRegistry:
 
 
 class SmppFrontDoor:
-    def __init__(self, runtime: "Runtime") -> None:
-        self.runtime = runtime
+    def __init__(self, service: MessageService, stop_requested: trio.Event) -> None:
+        self.service = service
+        self._stop_requested = stop_requested
         self.binds = BindRegistry()
         self._failures: dict[str, int] = {}
         self.connections = 0
 
     @property
     def config(self):
-        return self.runtime.holder.current.config.smpp_server
+        return self.service.config.smpp_server
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         listeners = []
@@ -97,7 +98,7 @@ class SmppFrontDoor:
         task_status.started([listener.socket.getsockname()[:2] for listener in listeners])
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.serve_listeners, self._session, listeners)
-            await self.runtime.stop_requested.wait()
+            await self._stop_requested.wait()
             for binds in list(self.binds.by_application.values()):
                 for bind in list(binds):
                     await bind.connection.unbind()
@@ -178,7 +179,7 @@ class SmppFrontDoor:
         if "bind" in state:
             return codec.ESME_RALYBND, {}
         system_id, password = pdu.text("system_id"), pdu.text("password")
-        app = self.runtime.holder.current.directory.by_smpp_system_id.get(system_id)
+        app = self.service.directory.by_smpp_system_id.get(system_id)
         settings = app.config.smpp if app else None
         if (
             app is None
@@ -219,21 +220,18 @@ class SmppFrontDoor:
             concat = concat_from_sar(pdu.fields)
         source, destination = pdu.text("source_addr"), pdu.text("destination_addr")
         if concat is not None and concat.total > 1:
-            whole = await self.runtime.writer.write(
-                lambda c: fragment_store.add_fragment(
-                    c,
-                    {
-                        "carrier": f"esme:{bind.app.name}",
-                        "sender": source,
-                        "recipient": destination,
-                        "reference": concat.reference,
-                        "total": concat.total,
-                        "seq": concat.seq,
-                        "data_coding": data_coding,
-                        "payload": data,
-                        "time_received": self.runtime.clock(),
-                    },
-                )
+            whole = await self.service.add_fragment(
+                {
+                    "carrier": f"esme:{bind.app.name}",
+                    "sender": source,
+                    "recipient": destination,
+                    "reference": concat.reference,
+                    "total": concat.total,
+                    "seq": concat.seq,
+                    "data_coding": data_coding,
+                    "payload": data,
+                    "time_received": self.service.clock(),
+                }
             )
             if whole is None:
                 return codec.ESME_ROK, {"message_id": new_message_id()}
@@ -250,11 +248,9 @@ class SmppFrontDoor:
             front_door="smpp",
         )
         try:
-            (result,) = await self.runtime.submitter.submit(bind.app, request)
+            (result,) = await self.service.submit(bind.app, request)
         except SubmitRefused as refused:
             return REFUSALS.get(refused.result, codec.ESME_RSUBMITFAIL), {}
         if result.message_id is None:
             return REFUSALS.get(result.result, codec.ESME_RSUBMITFAIL), {}
-        if self.runtime.dispatcher is not None:
-            self.runtime.dispatcher.wake()
         return codec.ESME_ROK, {"message_id": result.message_id}

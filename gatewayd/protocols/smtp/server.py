@@ -22,11 +22,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from gatewayd.config.types import parse_listen
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
+from gatewayd.core.message_service import (
+    PEER_WRITE_TIMEOUT_S,
+    MessageService,
+    answering_within,
+    is_storage_failure,
+)
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
-from gatewayd.storage import blacklist as blacklist_store
-from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, answering_within, is_storage_failure
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
@@ -61,13 +65,13 @@ class _Controller(Controller):
 
 
 class SmsMailHandler:
-    def __init__(self, runtime: "Runtime", token: trio.lowlevel.TrioToken) -> None:
-        self.runtime = runtime
+    def __init__(self, service: MessageService, token: trio.lowlevel.TrioToken) -> None:
+        self.service = service
         self.token = token
 
     @property
     def config(self):
-        return self.runtime.holder.current.config.smtp
+        return self.service.config.smtp
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
@@ -75,16 +79,14 @@ class SmsMailHandler:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login = auth_data.login.decode("utf-8", "replace")
-        app = self.runtime.holder.current.directory.authenticate(
-            auth_data.password.decode("utf-8", "replace")
-        )
+        app = self.service.directory.authenticate(auth_data.password.decode("utf-8", "replace"))
         if app is None or app.name != login:
             log.warning("SMTP AUTH refused for %r from %s", login, session.peer[0])
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=app.name)
 
     def _application(self, session: Session, envelope: Envelope) -> App | None:
-        directory = self.runtime.holder.current.directory
+        directory = self.service.directory
         if session.authenticated and session.auth_data:
             return directory.by_name.get(session.auth_data)
         sender = (envelope.mail_from or "").lower()
@@ -115,7 +117,7 @@ class SmsMailHandler:
             return f"550 5.1.1 {local}: {recipient.problem}"
         if app.account.blacklist:
             try:
-                blacklisted = await self._call(self._blacklisted, app, recipient.msisdn)
+                blacklisted = await self._call(self.service.blacklisted, app, recipient.msisdn)
             except Exception as error:
                 if not is_storage_failure(error):
                     raise
@@ -141,8 +143,6 @@ class SmsMailHandler:
             return f"550 5.6.0 {refused}"
         if results is None:
             return NOT_STORED
-        if self.runtime.dispatcher is not None:
-            await self._call(_wake, self.runtime)
         ids = [r.message_id for r in results if r.message_id]
         if not ids:
             return "550 5.1.1 no recipient accepted"
@@ -153,7 +153,7 @@ class SmsMailHandler:
         database away): nothing was stored, and the sender's server tries again."""
         try:
             with answering_within(PEER_WRITE_TIMEOUT_S):
-                return await self.runtime.submitter.submit(app, request)
+                return await self.service.submit(app, request)
         except Exception as error:
             if not is_storage_failure(error):
                 raise
@@ -166,15 +166,6 @@ class SmsMailHandler:
         return await loop.run_in_executor(
             None, partial(trio.from_thread.run, function, *args, trio_token=self.token)
         )
-
-    async def _blacklisted(self, app: App, msisdn: str) -> bool:
-        def read() -> bool:
-            with self.runtime.engine.connect() as connection:
-                return bool(
-                    blacklist_store.blacklisted_among(connection, app.account.name, [msisdn])
-                )
-
-        return await trio.to_thread.run_sync(read)
 
 
 def _tls_context(config) -> ssl.SSLContext | None:
@@ -194,16 +185,13 @@ def _auth_requires_tls(config, tls_context: ssl.SSLContext | None, loopback: boo
     return tls_context is not None or not loopback
 
 
-async def _wake(runtime: "Runtime") -> None:
-    runtime.dispatcher.wake()
-
-
 async def serve_smtp(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Run one aiosmtpd controller per listen address until cancelled."""
     config = runtime.holder.current.config.smtp
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     _AIOSMTPD_LOG.setLevel(logging.NOTSET if debug else logging.WARNING)
-    handler = SmsMailHandler(runtime, trio.lowlevel.current_trio_token())
+    assert runtime.service is not None, "the core's service is built before the front doors"
+    handler = SmsMailHandler(runtime.service, trio.lowlevel.current_trio_token())
     tls_context = _tls_context(config)
     controllers = []
     try:

@@ -1,0 +1,161 @@
+"""What the front doors (HTTP Message API, e-mail, SMPP server) ask of the core, and all of it.
+
+A front door parses its protocol, authenticates against `directory`, and then only calls
+the methods here: submit, cancel, look a message up, poll statuses and incoming messages,
+and the few reads and writes its protocol needs (blacklist at RCPT time, SMPP fragments,
+idempotency keys, debug request logs). None of them reaches the storage, the writer or the
+dispatcher itself, so the front doors can run where those are not (a worker process
+talking to the carrier process) behind this same interface. What a front door needs to know
+of the storage's behaviour comes from here too: a deadline for the writes made while a peer
+waits for an answer (`answering_within`), and which errors mean "not stored, try again"
+(`is_storage_failure`).
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import trio
+from sqlalchemy import Engine, Row
+
+from gatewayd.config.holder import ConfigHolder
+from gatewayd.config.schema import Config
+from gatewayd.core.directory import App, Directory
+from gatewayd.core.events import status_events
+from gatewayd.core.result_codes import Result
+from gatewayd.core.statuses import Status, StatusCallback
+from gatewayd.core.submission import RecipientResult, SubmitRequest, Submitter
+from gatewayd.storage import blacklist as blacklist_store
+from gatewayd.storage import idempotency as idempotency_store
+from gatewayd.storage import incoming as fragment_store
+from gatewayd.storage import messages as message_store
+from gatewayd.storage import request_logs
+from gatewayd.storage.idempotency import Remembered
+from gatewayd.storage.writer import (
+    PEER_WRITE_TIMEOUT_S,
+    Writer,
+    answering_within,
+    is_storage_failure,
+)
+
+__all__ = [
+    "PEER_WRITE_TIMEOUT_S",
+    "MessageService",
+    "Remembered",
+    "answering_within",
+    "is_storage_failure",
+]
+
+Remember = Callable[[list[RecipientResult]], Remembered]
+
+
+class MessageService:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        engine: Engine,
+        writer: Writer,
+        submitter: Submitter,
+        clock: Callable[[], datetime],
+        on_accepted: Callable[[], None] = lambda: None,
+        on_status: StatusCallback | None = None,
+    ) -> None:
+        self._holder = holder
+        self._engine = engine
+        self._writer = writer
+        self._submitter = submitter
+        self.clock = clock
+        self._on_accepted = on_accepted
+        self._on_status = on_status
+
+    @property
+    def config(self) -> Config:
+        return self._holder.current.config
+
+    @property
+    def directory(self) -> Directory:
+        return self._holder.current.directory
+
+    async def submit(
+        self, app: App, request: SubmitRequest, remember: Remember | None = None
+    ) -> list[RecipientResult]:
+        """Check and store the messages of `request` (see Submitter.submit); the dispatcher
+        is told there is new work."""
+        results = await self._submitter.submit(app, request, remember)
+        if any(result.message_id for result in results):
+            self._on_accepted()
+        return results
+
+    async def cancel(self, app: App, message_id: str, sandbox: bool) -> tuple[Result, str | None]:
+        """Cancel a message of `app` while nothing of it has been submitted."""
+
+        def cancel(connection) -> tuple[Result, str | None]:
+            current = message_store.get_message(connection, message_id)
+            if current is None or current.application != app.name or current.sandbox != sandbox:
+                return Result.MESSAGE_NOT_FOUND, None
+            now = self.clock()
+            updated = message_store.cancel_if_waiting(
+                connection,
+                message_id,
+                {
+                    "status": int(Status.CANCELLED),
+                    "status_description": Status.CANCELLED.description,
+                    "time_done": now,
+                    "next_attempt_at": None,
+                },
+            )
+            if updated is None:
+                status = Status(current.status)
+                if status is Status.CANCELLED:
+                    return Result.ALREADY_CANCELLED, None
+                return Result.NOT_CANCELLABLE, status.description
+            poll, jobs = status_events(updated._mapping, app, now)
+            message_store.add_events(connection, poll, jobs)
+            return Result.OK, None
+
+        result, detail = await self._writer.write(cancel)
+        if result is Result.OK and self._on_status is not None:
+            self._on_status(app.name, "", Status.CANCELLED)
+        return result, detail
+
+    async def message(self, app: App, message_id: str, sandbox: bool) -> Row | None:
+        """The stored message `message_id` of `app` (in the sandbox or not), or None."""
+        row = await self._read(lambda c: message_store.get_message(c, message_id))
+        if row is None or row.application != app.name or row.sandbox != sandbox:
+            return None
+        return row
+
+    async def poll(
+        self, app: App, kind: str, sandbox: bool, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Hand out up to `limit` status or incoming records: (records, how many remain)."""
+        now = self.clock()
+        return await self._writer.write(
+            lambda c: message_store.fetch_poll(c, app.name, kind, sandbox, limit, now)
+        )
+
+    async def blacklisted(self, app: App, msisdn: str) -> bool:
+        return bool(
+            await self._read(
+                lambda c: blacklist_store.blacklisted_among(c, app.account.name, [msisdn])
+            )
+        )
+
+    async def add_fragment(self, fragment: dict[str, Any]) -> list[Row] | None:
+        """Store one part of a segmented submission; all its parts once the set is whole."""
+        return await self._writer.write(lambda c: fragment_store.add_fragment(c, fragment))
+
+    async def recall(self, app: App, key: str, since: datetime) -> Row | None:
+        """The answer kept for `app`'s idempotency key `key`, if made since `since`."""
+        return await self._read(lambda c: idempotency_store.recall(c, app.name, key, since))
+
+    async def log_request(self, entry: dict[str, Any]) -> None:
+        """Keep one request and its answer (debug mode)."""
+        await self._writer.write(lambda c: request_logs.record(c, entry))
+
+    async def _read(self, read: Callable[[Any], Any]) -> Any:
+        def run() -> Any:
+            with self._engine.connect() as connection:
+                return read(connection)
+
+        return await trio.to_thread.run_sync(run)
