@@ -1,7 +1,8 @@
 """Receipts and incoming messages for applications bound over SMPP, sent as deliver_sm.
 
 They are outbox rows (channel "smpp") like webhooks, so they wait in storage while the
-application has no receiver-capable bind, and survive restarts.
+application has no receiver-capable bind, and survive restarts. The outbox claims when jobs
+of its channel commit (the writer's after-commit topic), and otherwise at a slow poll.
 """
 
 import logging
@@ -44,8 +45,15 @@ class SmppOutbox:
         self._node = node_id
         self._clock = clock
         self._loop = ClaimLoop(
-            writer, self._claim, self._deliver, batch=200, concurrency=64, idle_poll_s=0.25
+            writer,
+            self._claim,
+            self._deliver,
+            batch=200,
+            concurrency=64,
+            idle_poll_s=1.0,
+            gather_s=0.005,
         )
+        writer.on_commit(store.jobs_topic("smpp"), self._loop.wake)
         self.wake = self._loop.wake
         self.run = self._loop.run
 

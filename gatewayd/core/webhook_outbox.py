@@ -1,9 +1,17 @@
-"""Delivering the webhook outbox: claimed jobs go out concurrently; each outcome is stored.
+"""Delivering the webhook outbox: claimed jobs go out concurrently; outcomes are stored in
+batches.
 
 A 2xx ends a job. Anything else (error status, timeout, refused connection, redirect) is
 tried again after an exponential backoff, until the configured horizon after the job was
 created; then the job is marked failed and counted. Jobs survive restarts (they are rows),
 and a lease keeps two nodes from sending the same job at once.
+
+The outbox claims when jobs were committed (the writer's after-commit topic of the webhook
+channel, a few ms later so that one claim takes a burst), when a retry it scheduled comes
+due, and otherwise at a slow poll (jobs of other nodes, leases run out). Claimed jobs wait
+per destination host and go out from at most `max_per_host` tasks per host; the outcomes
+that arrive while one is being written are written together, as one writer item. At most
+`concurrency` jobs are claimed and not yet recorded.
 """
 
 import logging
@@ -12,28 +20,35 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+import trio
 from sqlalchemy import Row
 
 from gatewayd.config.holder import ConfigHolder
-from gatewayd.core.claim_loop import ClaimLoop
+from gatewayd.core.batches import Batches
+from gatewayd.core.host_queues import HostQueues
 from gatewayd.protocols.webhooks.egress import Attempt, Egress
 from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
 from gatewayd.protocols.webhooks.signing import sign
 from gatewayd.storage import outbox as store
 from gatewayd.storage.attempt_log import record_attempts
-from gatewayd.storage.writer import Writer
+from gatewayd.storage.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
+Outcome = tuple[Row, Attempt]
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
     batch: int = 200
     lease: timedelta = timedelta(seconds=120)
-    idle_poll_s: float = 0.25
+    idle_poll_s: float = 1.0
+    """The safety net: claims are made when jobs commit or a retry comes due."""
+    gather_s: float = 0.005
     concurrency: int = 256
 
 
@@ -54,24 +69,70 @@ class WebhookOutbox:
         self._node = node_id
         self._clock = clock
         self._settings = settings
-        self._loop = ClaimLoop(
-            writer,
-            self._claim,
-            self._deliver,
-            batch=settings.batch,
-            concurrency=settings.concurrency,
-            idle_poll_s=settings.idle_poll_s,
-        )
-        self.wake = self._loop.wake
-        self.run = self._loop.run
         self._random = random.Random()
         self._on_attempt = on_attempt
         self._outcomes = _RecordOutcomes(self)
+        self._batches: Batches[Outcome] = Batches(self._record)
+        self._wakeup = trio.Event()
+        self._claim_now = False
+        self._in_flight = 0
+        """Jobs claimed and not yet recorded."""
+        self._next_retry: datetime | None = None
+        self._retry_at = float("inf")
+        """trio time at which the earliest retry this outbox scheduled comes due."""
+        self.claims = 0
+        writer.on_commit(store.jobs_topic("webhook"), self.wake)
 
-    def _claim(self, connection) -> list[Row]:
+    def wake(self) -> None:
+        """New work was stored: look now rather than at the next poll."""
+        self._claim_now = True
+        self._wakeup.set()
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        settings = self._settings
+        async with trio.open_nursery() as nursery:
+            self._hosts: HostQueues[Row] = HostQueues(
+                nursery, self._deliver, self._egress.max_per_host
+            )
+            nursery.start_soon(self._batches.run)
+            task_status.started()
+            while True:
+                self._claim_now = False
+                room = min(settings.batch, settings.concurrency - self._in_flight)
+                if room <= 0:
+                    await self._until_woken(float("inf"), retries=False)
+                    continue
+                if trio.current_time() >= self._retry_at:
+                    self._retry_at = float("inf")
+                try:
+                    jobs = await self._writer.write(partial(self._claim, limit=room))
+                except Exception:
+                    log.exception("claiming webhook jobs failed; trying again shortly")
+                    await trio.sleep(settings.idle_poll_s)
+                    continue
+                self.claims += 1
+                self._in_flight += len(jobs)
+                for job in jobs:
+                    self._hosts.put(_host(job.url), job)
+                if len(jobs) < room:
+                    await self._until_woken(trio.current_time() + settings.idle_poll_s)
+                    # Let a burst gather, so that one claim takes it whole.
+                    await trio.sleep(settings.gather_s)
+
+    async def _until_woken(self, poll_at: float, retries: bool = True) -> None:
+        """Until `wake` is called, `poll_at`, or (with `retries`) a scheduled retry is due."""
+        while not self._claim_now:
+            deadline = min(poll_at, self._retry_at) if retries else poll_at
+            if trio.current_time() >= deadline:
+                return
+            self._wakeup = trio.Event()
+            with trio.move_on_at(deadline):
+                await self._wakeup.wait()
+
+    def _claim(self, connection, limit: int) -> list[Row]:
         settings = self._settings
         return store.claim_jobs(
-            connection, "webhook", self._node, self._clock(), settings.lease, settings.batch
+            connection, "webhook", self._node, self._clock(), settings.lease, limit
         )
 
     async def _deliver(self, job: Row) -> None:
@@ -85,8 +146,38 @@ class WebhookOutbox:
             log.exception("webhook %d to %s could not be sent", job.id, job.url)
             attempt = Attempt(False, None, f"internal error: {type(error).__name__}", None, 0.0)
         if self._on_attempt is not None:
-            self._on_attempt(job, attempt)
-        await self._writer.write_bulk(self._outcomes, (job, attempt))
+            try:
+                self._on_attempt(job, attempt)
+            except Exception:
+                log.exception("counting webhook %d failed", job.id)
+        self._batches.add((job, attempt))
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Write `outcomes` as one writer item. If that fails for good, the jobs keep their
+        claim until the lease ends and are sent again."""
+        self._next_retry = None
+        try:
+            await self._writer.write_bulk(self._outcomes, outcomes)
+            if self._next_retry is not None:
+                wait = max(0.0, (self._next_retry - self._clock()).total_seconds())
+                if trio.current_time() + wait < self._retry_at:
+                    self._retry_at = trio.current_time() + wait
+                    self._wakeup.set()  # the idle wait ends sooner
+        except WriterClosed:
+            pass
+        except Exception:
+            log.exception("recording %d webhook outcomes failed", len(outcomes))
+        finally:
+            full = self._in_flight >= self._settings.concurrency
+            self._in_flight -= len(outcomes)
+            if full:
+                self.wake()
+
+    def _retry_due(self, at: datetime) -> None:
+        """A retry is scheduled at `at` (called in the writer thread while `_record` waits):
+        claim then, even if nothing else wakes the outbox."""
+        if self._next_retry is None or at < self._next_retry:
+            self._next_retry = at
 
     def _signature(self, application: str, request) -> dict[str, str]:
         app = self._holder.current.directory.by_name.get(application)
@@ -118,20 +209,33 @@ class WebhookOutbox:
         )
 
 
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 class _RecordOutcomes:
-    """Bulk: the outcomes of the attempts made while one transaction was being written."""
+    """Bulk: the outcomes of the attempts made while one transaction was being written; an
+    item is a list of outcomes."""
 
     def __init__(self, outbox: WebhookOutbox) -> None:
         self._outbox = outbox
 
-    def run_bulk(self, connection, items: list[tuple[Row, Attempt]]) -> list[None]:
+    def run_bulk(self, connection, items: list[list[Outcome]]) -> list[None]:
         now = self._outbox._clock()
+        outcomes = [outcome for item in items for outcome in item]
         finished, later = [], []
-        for job, attempt in items:
+        for job, attempt in outcomes:
             done, values = self._outbox._outcome(job, attempt, now)
             (finished if done else later).append(values)
+            if not done:
+                self._outbox._retry_due(values["next_attempt_at"])
         store.record_outcomes(connection, finished, later)
-        record_attempts(connection, [_attempt_row(job.id, attempt, now) for job, attempt in items])
+        record_attempts(
+            connection, [_attempt_row(job.id, attempt, now) for job, attempt in outcomes]
+        )
         return [None] * len(items)
 
 

@@ -4,6 +4,9 @@ The status jobs of one message go out in order, one at a time per channel: a job
 an earlier one of its message is pending waits (no `next_attempt_at`, so claims never see
 it), and the job that ends (delivered or failed for good) wakes the next. Claims stay as
 cheap as before, whatever an outage piles up.
+
+Adding jobs, or making a chain's next job due, notifies `jobs_topic(channel)` after commit
+(see `writer.notify_after_commit`): the channel's outbox looks at once instead of at its poll.
 """
 
 from datetime import datetime, timedelta
@@ -14,8 +17,14 @@ from sqlalchemy import Connection, Row, bindparam, func, select, tuple_, update
 from gatewayd.storage.bulk import insert_rows, update_rows
 from gatewayd.storage.claims import claim_due
 from gatewayd.storage.tables import outbox
+from gatewayd.storage.writer import notify_after_commit
 
 PENDING = "pending"
+
+
+def jobs_topic(channel: str) -> str:
+    """The after-commit topic of jobs of `channel` that became due."""
+    return f"outbox:{channel}"
 
 
 def claim_jobs(
@@ -44,6 +53,8 @@ def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
             row["next_attempt_at"] = None
         busy.add(chain)
     insert_rows(connection, outbox, rows)
+    for channel in {row["channel"] for row in rows if row.get("next_attempt_at") is not None}:
+        notify_after_commit(connection, jobs_topic(channel))
 
 
 def _pending_chains(connection: Connection, chains: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -81,11 +92,14 @@ def _wake_next(connection: Connection, ended_ids: list[int], now: datetime) -> N
         )
         .group_by(outbox.c.channel, outbox.c.message_id)
     )
-    connection.execute(
+    woken = connection.execute(
         update(outbox)
         .where(outbox.c.id.in_(following.scalar_subquery()), outbox.c.next_attempt_at.is_(None))
         .values(next_attempt_at=now)
     )
+    if woken.rowcount:
+        for channel in {row.channel for row in ended}:
+            notify_after_commit(connection, jobs_topic(channel))
 
 
 def finished(job_id: int, state: str, now: datetime, attempts: int, error: str | None) -> dict:

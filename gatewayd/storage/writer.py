@@ -19,6 +19,11 @@ one not started by its deadline is withdrawn (WriteNotStarted); nothing of eithe
 so the front door answers with an error. Every other write (the daemon's own work: claims,
 records of submits, receipts) is retried with a growing pause until the storage is back, so
 a message the carrier accepted is recorded late rather than submitted again.
+
+An operation that leaves work for a loop (jobs added to an outbox) calls `notify_after_commit`
+with its Connection and a topic; once that transaction has committed, the writer calls, in
+trio, every callback subscribed to the topic with `Writer.on_commit` (once per batch however
+many operations notified). A transaction that failed notifies nothing.
 """
 
 import logging
@@ -42,6 +47,9 @@ RETRY_MAX_S = 2.0
 CLOSING_RETRY_S = 10.0
 """Once closed (the daemon stops), writes the storage refuses are retried this long at most."""
 
+_TOPICS = "gatewayd.after_commit"
+"""Key in Connection.info of the topics notified by the transaction under way."""
+
 _answer_by: ContextVar[float | None] = ContextVar("answer_by", default=None)
 
 
@@ -56,6 +64,12 @@ def answering_within(seconds: float) -> Iterator[None]:
         yield
     finally:
         _answer_by.reset(token)
+
+
+def notify_after_commit(connection: Connection, topic: str) -> None:
+    """Once the transaction `connection` is in has committed, call the writer's callbacks
+    subscribed to `topic`."""
+    connection.info.setdefault(_TOPICS, set()).add(topic)
 
 
 class StorageUnavailable(Exception):
@@ -117,6 +131,14 @@ class Writer:
         """Attempts refused for a passing reason (disk full, connection lost...), for metrics."""
         self._outage = False
         self._give_up_at = float("inf")
+        self._subscribers: dict[str, list[Callable[[], None]]] = {}
+        self._notified: set[str] = set()
+        """Topics notified by transactions committed in the writer thread, not yet called."""
+
+    def on_commit(self, topic: str, callback: Callable[[], None]) -> None:
+        """Call `callback` (in trio, soon after) whenever a transaction that notified
+        `topic` has committed."""
+        self._subscribers.setdefault(topic, []).append(callback)
 
     async def write(self, operation: Operation[T]) -> T:
         """Run `operation` in a transaction; return its result once that has committed."""
@@ -170,6 +192,7 @@ class Writer:
                 while batch:
                     with trio.CancelScope(shield=True):
                         await trio.to_thread.run_sync(self._commit, batch)
+                    self._call_subscribers()
                     for pending in batch:
                         if not pending.retry:
                             pending.done.set()
@@ -189,6 +212,15 @@ class Writer:
                         # Writes queued meanwhile go with the retry: those someone waits
                         # for are answered now rather than at their deadline.
                         batch += self._queued_now(self._max_batch - len(batch))
+
+    def _call_subscribers(self) -> None:
+        notified, self._notified = self._notified, set()
+        for topic in notified:
+            for callback in self._subscribers.get(topic, ()):
+                try:
+                    callback()
+                except Exception:  # a subscriber's bug must not end the writer
+                    log.exception("after-commit callback for %s failed", topic)
 
     async def _next_batch(self) -> list[_Pending]:
         """The queued writes (at most max_batch) not withdrawn, each marked started."""
@@ -220,7 +252,9 @@ class Writer:
             pending.retry = False
         try:
             with self._engine.begin() as connection:
+                connection.info.pop(_TOPICS, None)
                 results = _run_grouped(connection, batch)
+                topics = connection.info.pop(_TOPICS, ())
         except Exception as error:
             if is_passing_failure(error):
                 self._storage_failed(batch, error)
@@ -234,18 +268,22 @@ class Writer:
             return
         for pending, result in results.items():
             pending.result = result
+        self._notified.update(topics)
         self._storage_back()
 
     def _commit_alone(self, pending: _Pending) -> None:
         try:
             with self._engine.begin() as connection:
+                connection.info.pop(_TOPICS, None)
                 pending.result = _run_grouped(connection, [pending])[pending]
+                topics = connection.info.pop(_TOPICS, ())
         except Exception as error:
             if is_passing_failure(error):
                 self._storage_failed([pending], error)
             else:
                 pending.error = error
         else:
+            self._notified.update(topics)
             self._storage_back()
 
     def _storage_failed(self, batch: list[_Pending], error: Exception) -> None:

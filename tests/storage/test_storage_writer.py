@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gatewayd.storage.tables import blacklist
-from gatewayd.storage.writer import Writer, WriterClosed
+from gatewayd.storage.writer import Writer, WriterClosed, notify_after_commit
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -166,3 +166,33 @@ async def test_a_bulk_kind_marked_first_runs_before_the_others_of_its_batch(engi
                 requests.start_soon(writer.write_bulk, first, 2)
             writer.close()
     assert order == ["first", "later"] and writer.batches == 1
+
+
+async def test_subscribers_are_called_once_a_notifying_transaction_committed(engine):
+    writer = Writer(engine)
+    calls: list[bool] = []
+
+    def notifying(msisdn: str):
+        def operation(connection):
+            notify_after_commit(connection, "added")
+            _add(msisdn)(connection)
+            # Not called before the commit: the row is not visible to others yet.
+            calls.append(False)
+
+        return operation
+
+    def subscriber() -> None:
+        calls.append(_committed(engine, "32470000001"))
+
+    writer.on_commit("added", subscriber)
+    writer.on_commit("other", lambda: calls.append(None))
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(notifying("32470000001"))
+            assert calls == [False, True]
+            with pytest.raises(IntegrityError):
+                await writer.write(notifying("32470000001"))  # a duplicate: rolled back
+            await writer.write(_add("32470000002"))
+            assert calls == [False, True], "a failed transaction notifies nothing"
+            writer.close()

@@ -71,6 +71,10 @@ class Egress:
         self._rotation = itertools.cycle(list(self._clients))
         self._per_host: dict[str, trio.Semaphore] = {}
 
+    @property
+    def max_per_host(self) -> int:
+        return self._max_per_host
+
     async def send(self, request: WebhookRequest, headers: dict[str, str]) -> Attempt:
         started = time.monotonic()
         if not self._clients:
