@@ -1,6 +1,7 @@
 """The loop both the dispatcher and the webhook outbox run: claim due rows in batches, handle
-each in its own task (at most `concurrency` at once), and when the batch was not full, wait
-for a wake-up or the idle poll before claiming again.
+each in its own task (at most `concurrency` at once) or, given `handle_batch`, each batch in
+one task (at most `concurrency` batches at once), and when the batch was not full, wait for
+a wake-up or the idle poll before claiming again.
 
 Neither a failed claim nor a failed handler ends the loop (the daemon would exit): the error
 is logged and the loop goes on, after a pause when claiming failed. A row whose handler
@@ -22,16 +23,20 @@ class ClaimLoop:
         self,
         writer: Writer,
         claim: Callable[[Connection], list[Row]],
-        handle: Callable[[Row], Awaitable[None]],
+        handle: Callable[[Row], Awaitable[None]] | None,
         *,
         batch: int,
         concurrency: int,
         idle_poll_s: float,
         gather_s: float = 0.0,
+        handle_batch: Callable[[list[Row]], Awaitable[None]] | None = None,
     ) -> None:
+        if (handle is None) == (handle_batch is None):
+            raise ValueError("either handle or handle_batch")
         self._writer = writer
         self._claim = claim
         self._handle = handle
+        self._handle_batch = handle_batch
         self._batch = batch
         self._idle_poll_s = idle_poll_s
         self._gather_s = gather_s
@@ -53,16 +58,31 @@ class ClaimLoop:
                     log.exception("claiming due work failed; trying again shortly")
                     await trio.sleep(self._idle_poll_s)
                     continue
-                for row in rows:
-                    await self._slots.acquire()
-                    nursery.start_soon(self._handle_one, row)
+                if self._handle_batch is not None:
+                    if rows:
+                        await self._slots.acquire()
+                        nursery.start_soon(self._handle_many, rows)
+                else:
+                    for row in rows:
+                        await self._slots.acquire()
+                        nursery.start_soon(self._handle_one, row)
                 if len(rows) < self._batch:
                     with trio.move_on_after(self._idle_poll_s):
                         await self._wakeup.wait()
                     # Let a burst gather, so that one claim takes it whole.
                     await trio.sleep(self._gather_s)
 
+    async def _handle_many(self, rows: list[Row]) -> None:
+        assert self._handle_batch is not None
+        try:
+            await self._handle_batch(rows)
+        except Exception:
+            log.exception("handling %d claimed rows failed; claimed again later", len(rows))
+        finally:
+            self._slots.release()
+
     async def _handle_one(self, row: Row) -> None:
+        assert self._handle is not None
         try:
             await self._handle(row)
         except Exception:

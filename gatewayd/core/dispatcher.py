@@ -1,7 +1,12 @@
 """Taking due messages from storage and submitting them to carriers.
 
-A message is claimed (leased to this node), checked for expiry, routed to the first healthy
-carrier of its route, split into parts and submitted part by part. Each accepted part is
+Messages are claimed (leased to this node) in batches, and a batch is handled by one task:
+expiry, opt-outs and sandbox decided for the whole batch and written in one go; each message
+routed to the first healthy carrier of its route, split into parts, and the parts of a
+carrier's messages submitted together in rounds (the next part of every message still going,
+as many as the carrier's windows have room for, sent in one write per bind; see
+`Carrier.submit_many`). The parts accepted in a round are recorded in one write, the
+rejected and retried messages settled in another. Each accepted part is
 recorded with the carrier's message id before anything else happens to it, so a receipt can
 always find it; a part that was not acknowledged sends the message back to the queue (at
 least once: nothing is lost, a duplicate at the carrier is possible within the window). A
@@ -10,6 +15,7 @@ record is written again until it commits.
 """
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,11 +32,11 @@ from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.events import status_events_in
-from gatewayd.core.receipt_matching import ReceiptMatcher
+from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
 from gatewayd.core.routing import Routes
-from gatewayd.core.segmentation import build_parts
+from gatewayd.core.segmentation import PduPart, build_parts
 from gatewayd.core.statuses import Status, StatusCallback
-from gatewayd.protocols.smpp.client import Outcome
+from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
 from gatewayd.storage.writer import Writer, WriterClosed
@@ -52,6 +58,58 @@ class DispatchSettings:
     max_retry_delay_s: float = 60.0
     record_retry_s: tuple[float, float] = (0.05, 5.0)
     """First and longest wait between two attempts to record a part the carrier accepted."""
+
+
+_Finish = tuple[Row, Status, str, dict[str, Any]]
+
+
+@dataclass
+class _Batch:
+    open: dict[str, Row]
+    """The messages of a claimed batch not decided yet (not finished, back in the queue,
+    submitted whole or left to a new claim)."""
+
+
+@dataclass
+class _Sending:
+    """A message being submitted: its parts still to go, in order."""
+
+    row: Row
+    common: dict[str, Any]
+    parts: list[PduPart]
+    numbers: deque[int]
+    count: int
+
+    @classmethod
+    def of(cls, row: Row, config: CarrierConfig, done: set[int]) -> "_Sending":
+        encoding = Encoding.TEXT if row.encoding == "TEXT" else Encoding.UNICODE
+        parts = build_parts(encode_text(row.body, encoding), config.concatenation, row.concat_ref)
+        common = {
+            **source_address(row.sender or config.bulk_sender),
+            "destination_addr": row.recipient,
+            "dest_addr_ton": 1,
+            "dest_addr_npi": 1,
+            "registered_delivery": 1,
+            "validity_period": smpp_time(row.validity_until),
+            "replace_if_present_flag": 1 if row.replace_if_present else 0,
+            "data_coding": 0 if encoding is Encoding.TEXT else 8,
+        }
+        numbers = deque(n for n in range(1, len(parts) + 1) if n not in done)
+        return cls(row, common, parts, numbers, len(parts))
+
+    def fields(self) -> dict[str, Any]:
+        """The submit_sm of the next part."""
+        part = self.parts[self.numbers[0] - 1]
+        return {
+            **self.common,
+            "short_message": part.short_message,
+            "esm_class": part.esm_class,
+            **part.tlvs,
+        }
+
+    def take(self) -> int:
+        """The next part was accepted: its number."""
+        return self.numbers.popleft()
 
 
 class Dispatcher:
@@ -77,9 +135,10 @@ class Dispatcher:
         self._loop = ClaimLoop(
             writer,
             self._claim,
-            self._dispatch_one,
+            None,
+            handle_batch=self._dispatch_batch,
             batch=settings.batch,
-            concurrency=settings.max_in_flight,
+            concurrency=max(1, settings.max_in_flight // settings.batch),
             idle_poll_s=settings.idle_poll_s,
             gather_s=settings.claim_gather_s,
         )
@@ -92,109 +151,154 @@ class Dispatcher:
         s = self._settings
         return store.claim_due_messages(connection, self._node, self._clock(), s.lease, s.batch)
 
-    async def _dispatch_one(self, row: Row) -> None:
+    async def _dispatch_batch(self, rows: list[Row]) -> None:
+        """One claimed batch: decided, submitted and recorded together. Whatever of it is
+        left undecided when something fails goes back to the queue."""
+        batch = _Batch({row.id: row for row in rows})
         try:
-            await self._dispatch(row)
+            await self._dispatch(batch)
         except Exception:
-            log.exception("dispatching %s failed; it goes back to the queue", row.id)
-            await self._retry(row, "internal error")
-
-    async def _dispatch(self, row: Row) -> None:
-        now = self._clock()
-        if now >= row.validity_until:
-            await self._finish(row, Status.EXPIRED, "validity ended before submission")
-            return
-        if row.time_scheduled is not None and await self._opted_out_since(row):
-            await self._finish(row, Status.BLACKLISTED, "the recipient opted out before sending")
-            return
-        if row.sandbox:
-            await self._finish(
-                row, Status.DELIVERED, Status.DELIVERED.description, time_submitted=now
+            log.exception(
+                "dispatching a batch failed; its %d undecided messages go back to the queue",
+                len(batch.open),
             )
+            await self._settle(batch, [], [(row, "internal error") for row in batch.open.values()])
+
+    async def _dispatch(self, batch: _Batch) -> None:
+        now = self._clock()
+        rows = list(batch.open.values())
+        opted_out = await self._opted_out_since(
+            [row for row in rows if row.time_scheduled is not None and now < row.validity_until]
+        )
+        finishes: list[_Finish] = []
+        to_send: list[Row] = []
+        for row in rows:
+            if now >= row.validity_until:
+                finishes.append((row, Status.EXPIRED, "validity ended before submission", {}))
+            elif row.id in opted_out:
+                reason = "the recipient opted out before sending"
+                finishes.append((row, Status.BLACKLISTED, reason, {}))
+            elif row.sandbox:
+                description = Status.DELIVERED.description
+                finishes.append((row, Status.DELIVERED, description, {"time_submitted": now}))
+            else:
+                to_send.append(row)
+        if finishes:
+            await self._settle(batch, finishes, [])
+        groups: dict[str, tuple[Carrier, CarrierConfig, list[Row]]] = {}
+        unrouted: list[Row] = []
+        for row in to_send:
+            chosen = self._choose_carrier(row.recipient)
+            if chosen is None:
+                unrouted.append(row)
+                continue
+            carrier, config = chosen
+            groups.setdefault(config.name, (carrier, config, []))[2].append(row)
+        if len(groups) == 1 and not unrouted:  # the usual case, without a task
+            await self._submit(batch, *next(iter(groups.values())))
             return
+        async with trio.open_nursery() as nursery:
+            for carrier, config, group in groups.values():
+                nursery.start_soon(self._submit, batch, carrier, config, group)
+            for row in unrouted:
+                nursery.start_soon(self._submit_when_routed, batch, row)
+
+    async def _submit_when_routed(self, batch: _Batch, row: Row) -> None:
         chosen = await self._wait_for_route(row.recipient)
         if chosen is None:
-            await self._writer.write(
-                lambda c: store.release_claim(c, row.id, now + self._settings.no_route_retry)
-            )
+            retry_at = self._clock() + self._settings.no_route_retry
+            await self._writer.write(lambda c: store.release_claim(c, row.id, retry_at))
+            batch.open.pop(row.id, None)
             return
-        carrier, config = chosen
-        encoding = Encoding.TEXT if row.encoding == "TEXT" else Encoding.UNICODE
-        parts = build_parts(encode_text(row.body, encoding), config.concatenation, row.concat_ref)
-        done: set[int] = set()
-        if row.attempts:
-            done = await self._writer.write(lambda c: store.submitted_parts(c, row.id))
-        sender = row.sender or config.bulk_sender
-        common = {
-            **source_address(sender),
-            "destination_addr": row.recipient,
-            "dest_addr_ton": 1,
-            "dest_addr_npi": 1,
-            "registered_delivery": 1,
-            "validity_period": smpp_time(row.validity_until),
-            "replace_if_present_flag": 1 if row.replace_if_present else 0,
-            "data_coding": 0 if encoding is Encoding.TEXT else 8,
-        }
-        for number, part in enumerate(parts, start=1):
-            if number in done:
-                continue
-            fields: dict[str, Any] = {
-                **common,
-                "short_message": part.short_message,
-                "esm_class": part.esm_class,
-                **part.tlvs,
-            }
-            async with carrier.unrecorded:
-                if not self._claim_lasts(row, config):
-                    log.info(
-                        "message %s: its claim ends too soon to submit; left to a new claim", row.id
-                    )
-                    return
-                result = await carrier.submit(fields)
-                if result.outcome is Outcome.REJECTED:
-                    await self._finish(
-                        row,
-                        Status.REJECTED,
-                        result.reason,
-                        smpp_status=result.status,
-                        carrier=config.name,
-                    )
-                    return
-                if result.outcome is Outcome.RETRY:
-                    await self._retry(row, result.reason)
-                    return
-                await self._record(row, number, config, result.message_id or "", len(parts))
+        await self._submit(batch, *chosen, [row])
 
-    async def _record(
-        self, row: Row, number: int, config: CarrierConfig, carrier_id: str, parts: int
+    async def _submit(
+        self, batch: _Batch, carrier: Carrier, config: CarrierConfig, rows: list[Row]
     ) -> None:
-        """Record a part the carrier accepted, however often the write fails: retry the
-        write, never the submit (the message stays claimed, its carrier slot held)."""
+        """Submit the messages of one carrier in rounds: in each, the next part of every
+        message still going (so a message's parts go in order, each after the previous was
+        accepted and recorded), as many as the carrier has slots for, in one submit_many."""
+        done: dict[str, set[int]] = {}
+        again = [row.id for row in rows if row.attempts]
+        if again:
+            done = await self._writer.write(
+                lambda c: {message_id: store.submitted_parts(c, message_id) for message_id in again}
+            )
+        going: deque[_Sending] = deque()
+        for row in rows:
+            try:
+                going.append(_Sending.of(row, config, done.get(row.id, set())))
+            except Exception:
+                log.exception("message %s: its parts could not be built", row.id)
+                await self._settle(batch, [], [(row, "internal error")])
+        while going:
+            taken = await carrier.unrecorded.take(len(going))
+            round_ = [going.popleft() for _ in range(taken)]
+            ready = []
+            for sending in round_:
+                if self._claim_lasts(sending.row, config):
+                    ready.append(sending)
+                    continue
+                log.info(
+                    "message %s: its claim ends too soon to submit; left to a new claim",
+                    sending.row.id,
+                )
+                batch.open.pop(sending.row.id, None)
+            carrier.unrecorded.give_back(taken - len(ready))
+            try:
+                results = await carrier.submit_many([sending.fields() for sending in ready])
+                accepted: list[SubmittedPart] = []
+                finishes: list[_Finish] = []
+                retries: list[tuple[Row, str]] = []
+                for sending, result in zip(ready, results, strict=True):
+                    row = sending.row
+                    if result.outcome is Outcome.ACCEPTED:
+                        number = sending.take()
+                        last = number == sending.count
+                        message_id = result.message_id or ""
+                        accepted.append(SubmittedPart(row, number, config, message_id, last))
+                        if sending.numbers:
+                            going.append(sending)
+                        else:
+                            batch.open.pop(row.id, None)
+                    elif result.outcome is Outcome.REJECTED:
+                        values = {"smpp_status": result.status, "carrier": config.name}
+                        finishes.append((row, Status.REJECTED, result.reason, values))
+                    else:
+                        retries.append((row, result.reason))
+                if accepted:
+                    await self._record(accepted)
+            finally:
+                carrier.unrecorded.give_back(len(ready))
+            if finishes or retries:
+                await self._settle(batch, finishes, retries)
+
+    async def _record(self, parts: list[SubmittedPart]) -> None:
+        """Record parts the carrier accepted, however often the write fails: retry the
+        write, never the submit (the messages stay claimed, their carrier slots held)."""
         delay, longest = self._settings.record_retry_s
         failures = 0
         while True:
             try:
-                await self._receipts.record_part(row, number, config, carrier_id, number == parts)
+                await self._receipts.record_parts(parts)
                 break
             except WriterClosed:
                 raise
             except Exception:
                 failures += 1
                 log.exception(
-                    "message %s: part %d/%d, accepted by %s as %r, could not be recorded "
-                    "(failure %d); writing it again in %.2fs, not submitting it again",
-                    row.id,
-                    number,
-                    parts,
-                    config.name,
-                    carrier_id,
+                    "%d parts accepted by %s could not be recorded (failure %d): %s; writing "
+                    "them again in %.2fs, not submitting them again",
+                    len(parts),
+                    parts[0].carrier.name,
                     failures,
+                    ", ".join(f"{p.message.id}/{p.part_no}={p.carrier_id!r}" for p in parts),
                     delay,
                 )
             await trio.sleep(delay)
             delay = min(delay * 2, longest)
         if failures:
-            log.warning("message %s: part %d recorded after %d failures", row.id, number, failures)
+            log.warning("%d parts recorded after %d failures", len(parts), failures)
 
     def _claim_lasts(self, row: Row, carrier: CarrierConfig) -> bool:
         """Whether this node's claim on `row` outlasts a submit and its record: past its end
@@ -202,15 +306,27 @@ class Dispatcher:
         left = row.claimed_until - self._clock()
         return left > timedelta(seconds=submit_margin_s(carrier))
 
-    async def _opted_out_since(self, row: Row) -> bool:
-        """A scheduled message's recipient may have texted STOP since it was accepted."""
-        app = self._holder.current.directory.by_name.get(row.application)
-        if app is None or not app.account.blacklist:
-            return False
-        found = await self._writer.write(
-            lambda c: blacklist_store.blacklisted_among(c, row.account, [row.recipient])
-        )
-        return bool(found)
+    async def _opted_out_since(self, rows: list[Row]) -> set[str]:
+        """The scheduled messages whose recipient texted STOP since they were accepted."""
+        directory = self._holder.current.directory
+        by_account: dict[str, list[Row]] = {}
+        for row in rows:
+            app = directory.by_name.get(row.application)
+            if app is not None and app.account.blacklist:
+                by_account.setdefault(row.account, []).append(row)
+        if not by_account:
+            return set()
+
+        def opted_out(connection: Connection) -> set[str]:
+            found: set[str] = set()
+            for account, mine in by_account.items():
+                stopped = blacklist_store.blacklisted_among(
+                    connection, account, [row.recipient for row in mine]
+                )
+                found.update(row.id for row in mine if row.recipient in stopped)
+            return found
+
+        return await self._writer.write(opted_out)
 
     async def _wait_for_route(self, msisdn: str):
         """A carrier for `msisdn`, waiting while every carrier of its route is down (a flap, an
@@ -235,34 +351,46 @@ class Dispatcher:
                 return found
         return None
 
-    async def _finish(self, row: Row, status: Status, description: str, **values: Any) -> None:
-        def finish(connection: Connection) -> None:
+    async def _settle(
+        self, batch: _Batch, finishes: list[_Finish], retries: list[tuple[Row, str]]
+    ) -> None:
+        """Final statuses and returns to the queue (with backoff), in one write."""
+
+        def settle(connection: Connection) -> None:
             now = self._clock()
-            updated = store.set_status(
-                connection,
-                row.id,
-                status=int(status),
-                status_description=description[:255],
-                time_done=now,
-                next_attempt_at=None,
-                claimed_by=None,
-                claimed_until=None,
-                **values,
-            )
-            self._emit(connection, updated, now)
+            for row, status, description, values in finishes:
+                updated = store.set_status(
+                    connection,
+                    row.id,
+                    status=int(status),
+                    status_description=description[:255],
+                    time_done=now,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_until=None,
+                    **values,
+                )
+                self._emit(connection, updated, now)
+            for row, _ in retries:
+                delay = self._retry_delay(row)
+                store.release_claim(
+                    connection, row.id, now + timedelta(seconds=delay), attempts=row.attempts + 1
+                )
 
-        await self._writer.write(finish)
-        if self._on_status is not None:
-            self._on_status(row.application, values.get("carrier") or "", status)
-
-    async def _retry(self, row: Row, reason: str) -> None:
-        delay = min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)
-        log.info("message %s back to the queue for %.0fs: %s", row.id, delay, reason)
-        await self._writer.write(
-            lambda c: store.release_claim(
-                c, row.id, self._clock() + timedelta(seconds=delay), attempts=row.attempts + 1
+        for row, reason in retries:
+            log.info(
+                "message %s back to the queue for %.0fs: %s", row.id, self._retry_delay(row), reason
             )
-        )
+        await self._writer.write(settle)
+        for row, status, _, values in finishes:
+            batch.open.pop(row.id, None)
+            if self._on_status is not None:
+                self._on_status(row.application, values.get("carrier") or "", status)
+        for row, _ in retries:
+            batch.open.pop(row.id, None)
+
+    def _retry_delay(self, row: Row) -> float:
+        return min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)
 
     def _emit(self, connection: Connection, message: Row | None, now: datetime) -> None:
         if message is None:

@@ -122,10 +122,13 @@ class ReceiptMatcher:
     ) -> None:
         """Record a submitted part (and apply receipts that came first); with the last part
         the message becomes Submitted, unless a receipt already made it final."""
-        finals = await self._writer.write_bulk(
-            self._parts, SubmittedPart(message, part_no, carrier, carrier_id, last)
-        )
-        self._report(finals)
+        await self.record_parts([SubmittedPart(message, part_no, carrier, carrier_id, last)])
+
+    async def record_parts(self, parts: list[SubmittedPart]) -> None:
+        """Record submitted parts, all in the same transaction (one item of the writer's
+        bulk for the whole group): see `record_part`."""
+        finals = await self._writer.write_bulk(self._parts, parts)
+        self._report([final for part_finals in finals for final in part_finals])
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
         """Store and apply one receipt; False when no submitted part matches it (yet)."""
@@ -216,7 +219,8 @@ class ReceiptMatcher:
 
 
 class _RecordParts:
-    """Bulk: record submitted parts, mark last parts Submitted, apply early receipts."""
+    """Bulk: record submitted parts, mark last parts Submitted, apply early receipts. An
+    item is a group of parts; its result, the finals of each of its parts."""
 
     first = True
     """Run before the other kinds of a batch: receipts in it then find their parts."""
@@ -224,7 +228,13 @@ class _RecordParts:
     def __init__(self, matcher: ReceiptMatcher) -> None:
         self._matcher = matcher
 
-    def run_bulk(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
+    def run_bulk(
+        self, connection: Connection, groups: list[list[SubmittedPart]]
+    ) -> list[list[list[Final]]]:
+        finals = iter(self._record(connection, [part for group in groups for part in group]))
+        return [[next(finals) for _ in group] for group in groups]
+
+    def _record(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
         matcher = self._matcher
         now = matcher._clock()
         outcomes = _Outcomes(now)

@@ -1,17 +1,22 @@
 """Binds to one carrier (gatewayd as ESME): kept up, windowed, rate-limited, reconnected.
 
-`Carrier.submit` hands one submit_sm to whichever bind has room and returns its outcome.
-Every bind runs `window` workers that take submits from one shared queue, so the window is
-respected per bind and load spreads over the binds that are up. Throttling answers
+`Carrier.submit_many` hands submit_sm PDUs to whichever binds have room and returns their
+outcomes. The binds take them from one shared queue, each as many as its window has room
+for, and send those in one write; the read loop hands each response to its PDU, and one
+Event wakes the caller when the last of its PDUs is answered. So the window is respected
+per bind and load spreads over the binds that are up. Throttling answers
 (ESME_RTHROTTLED, ESME_RMSGQFUL) pause the bind and retry the PDU; a connection that dies
 with submits in flight reports them as not acknowledged, so the caller re-queues them.
 """
 
+import contextlib
 import logging
+import math
 import random
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -19,7 +24,12 @@ import trio
 
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.codec import Pdu
-from gatewayd.protocols.smpp.connection import ConnectionLost, ResponseTimeout, SmppConnection
+from gatewayd.protocols.smpp.connection import (
+    ConnectionLost,
+    ResponseHandler,
+    ResponseTimeout,
+    SmppConnection,
+)
 from gatewayd.protocols.smpp.rate import TokenBucket
 from gatewayd.protocols.smpp.session import Session
 
@@ -74,15 +84,55 @@ class SubmitResult:
     reason: str = ""
 
 
+class _Batch:
+    """The submits of one `submit_many` call: one Event for all of them."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.done = trio.Event()
+
+    def finished(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            self.done.set()
+
+
 @dataclass(eq=False)
 class _Job:
     fields: dict[str, Any]
-    done: trio.Event = field(default_factory=trio.Event)
+    batch: _Batch
+    queued: bool = True
+    """Still in the carrier's queue: no bind has taken it (it may be handed back)."""
+    throttled: int = 0
     result: SubmitResult | None = None
 
     def finish(self, result: SubmitResult) -> None:
-        self.result = result
-        self.done.set()
+        if self.result is None:
+            self.result = result
+            self.batch.finished()
+
+
+class Slots:
+    """A number of slots taken and given back many at a time (a Semaphore one at a time
+    would cost a checkpoint per part)."""
+
+    def __init__(self, total: int) -> None:
+        self.free = total
+        self._changed = trio.Event()
+
+    async def take(self, wanted: int) -> int:
+        """Up to `wanted` slots (at least one, waiting for one if none is free)."""
+        while self.free == 0:
+            await self._changed.wait()
+        taken = min(wanted, self.free)
+        self.free -= taken
+        return taken
+
+    def give_back(self, count: int) -> None:
+        if count:
+            self.free += count
+            self._changed.set()
+            self._changed = trio.Event()
 
 
 @dataclass
@@ -101,13 +151,14 @@ class Carrier:
         self.settings = settings
         self._on_deliver = on_deliver
         self._on_state_change = on_state_change
-        self._jobs_in, self._jobs_out = trio.open_memory_channel[_Job](0)
+        self._queue: deque[_Job] = deque()
+        self._windows: list[_Window] = []
         self._tps = TokenBucket(settings.max_tps) if settings.max_tps else None
         self.binds: list[BindStats] = []
         self.status_counts: dict[int, int] = {}
         self._random = random.Random()
         self._state_changed = trio.Event()
-        self.unrecorded = trio.Semaphore(max(1, settings.window * settings.binds))
+        self.unrecorded = Slots(max(1, settings.window * settings.binds))
         """Held by a part from before its submit until its record has committed: so a crash
         leaves at most one window per bind sent but not recorded (sent again after restart)."""
 
@@ -142,18 +193,44 @@ class Carrier:
             task_status.started()
 
     async def submit(self, fields: dict[str, Any]) -> SubmitResult:
-        """Only the hand-over to a bind is bounded by `queue_wait_s`: once a bind has taken
+        (result,) = await self.submit_many([fields])
+        return result
+
+    async def submit_many(self, requests: list[dict[str, Any]]) -> list[SubmitResult]:
+        """Submit many PDUs at once; their outcomes, in order. The binds with room take them
+        from one queue, as many as their window has room for, and send those in one write.
+
+        Only the hand-over to a bind is bounded by `queue_wait_s`: once a bind has taken
         the PDU it may be on the wire, and handing it back then would send it twice. The
         bind's own response timeout bounds the rest."""
-        job = _Job(fields)
-        with trio.move_on_after(self.settings.queue_wait_s) as waiting:
-            await self._jobs_in.send(job)
-        if waiting.cancelled_caught:
-            reason = f"{self.settings.name}: no bind took it in time"
-            return SubmitResult(Outcome.RETRY, reason=reason)
-        await job.done.wait()
-        assert job.result is not None
-        return job.result
+        if not requests:
+            return []
+        batch = _Batch(len(requests))
+        jobs = [_Job(fields, batch) for fields in requests]
+        self._queue.extend(jobs)
+        self._wake_windows()
+        try:
+            with trio.move_on_after(self.settings.queue_wait_s):
+                await batch.done.wait()
+        finally:
+            # Handed back: not taken in time, or nobody waits for them any more.
+            self._withdraw(jobs)
+        await batch.done.wait()
+        return [job.result for job in jobs if job.result is not None]
+
+    def _withdraw(self, jobs: list[_Job]) -> None:
+        if not any(job.queued for job in jobs):
+            return
+        self._queue = deque(job for job in self._queue if job.batch is not jobs[0].batch)
+        reason = f"{self.settings.name}: no bind took it in time"
+        for job in jobs:
+            if job.queued:
+                job.queued = False
+                job.finish(SubmitResult(Outcome.RETRY, reason=reason))
+
+    def _wake_windows(self) -> None:
+        for window in self._windows:
+            window.wake.set()
 
     async def _keep_bound(self, name: str, mode: str, stats: BindStats) -> None:
         delay = self.settings.reconnect_min_s
@@ -199,8 +276,7 @@ class Carrier:
                     self._set_state(stats, connection.session.state.value)
                     log.info("%s: bound (%s)", name, stats.state)
                     if connection.session.state.can_transmit:
-                        for _ in range(settings.window):
-                            workers.start_soon(self._worker, connection, stats)
+                        workers.start_soon(self._send_loop, connection, stats)
                     await connection.wait_closed()
                     workers.cancel_scope.cancel()
             finally:
@@ -229,46 +305,156 @@ class Carrier:
             return status, {}
         return codec.ESME_RINVCMDID, {}
 
-    async def _worker(self, connection: SmppConnection, stats: BindStats) -> None:
-        while not connection.closed:
-            job = await self._jobs_out.receive()
-            stats.in_flight += 1
-            try:
-                job.finish(await self._send(connection, job.fields))
-            except BaseException:
-                job.finish(SubmitResult(Outcome.RETRY, reason="bind stopped"))
-                raise
-            finally:
-                stats.in_flight -= 1
+    async def _send_loop(self, connection: SmppConnection, stats: BindStats) -> None:
+        window = _Window(self, connection, stats)
+        self._windows.append(window)
+        try:
+            await window.run()
+        finally:
+            self._windows.remove(window)
+            window.fail_all("bind stopped")
 
-    async def _send(self, connection: SmppConnection, fields: dict[str, Any]) -> SubmitResult:
-        pause = 0.5
-        for _ in range(MAX_THROTTLE_RETRIES):
-            if self._tps is not None:
-                await self._tps.acquire()
+    def _take(self) -> _Job | None:
+        if not self._queue:
+            return None
+        job = self._queue.popleft()
+        job.queued = False
+        return job
+
+    def _put_back(self, job: _Job) -> None:
+        """A throttled PDU: first in line again, for this bind after its pause or another."""
+        job.queued = True
+        self._queue.appendleft(job)
+        self._wake_windows()
+
+
+class _Window:
+    """The submit_sm one bind has on the wire: taken from the carrier's queue as many as the
+    window has room for, sent in one write, answered by the connection's read loop."""
+
+    def __init__(self, carrier: Carrier, connection: SmppConnection, stats: BindStats) -> None:
+        self.carrier = carrier
+        self.connection = connection
+        self.stats = stats
+        self.in_flight: dict[int, _Sent] = {}
+        """By sequence number, in the order sent: the oldest times out first."""
+        self.wake = trio.Event()
+        self.paused_until = 0.0
+        self._pause = 0.5
+
+    async def run(self) -> None:
+        settings = self.carrier.settings
+        while not self.connection.closed:
+            now = trio.current_time()
+            self._expire(now)
+            if now < self.paused_until:
+                await trio.sleep_until(self.paused_until)
+                continue
+            room = settings.window - len(self.in_flight)
+            if room > 0 and self.carrier._queue:
+                await self._send(room)
+                continue
+            self.wake = trio.Event()
+            oldest = next(iter(self.in_flight.values()), None)
+            with trio.move_on_at(oldest.deadline if oldest else math.inf):
+                await self.wake.wait()
+
+    async def _send(self, room: int) -> None:
+        carrier, connection = self.carrier, self.connection
+        deadline = trio.current_time() + carrier.settings.response_timeout_s
+        while room > 0:
+            if carrier._tps is not None:
+                await carrier._tps.acquire()
+            job = carrier._take()
+            if job is None:
+                break
+            sent = _Sent(self, job, deadline)
             try:
-                response = await connection.request("submit_sm", **fields)
-            except (ConnectionLost, ResponseTimeout) as error:
-                return SubmitResult(Outcome.RETRY, reason=str(error))
-            except ValueError as error:  # smpplib cannot encode a field (UnicodeEncodeError…)
-                return SubmitResult(
-                    Outcome.REJECTED,
-                    status=codec.ESME_RSUBMITFAIL,
-                    reason=f"not encodable as submit_sm: {error}"[:200],
+                sent.sequence = connection.queue_request("submit_sm", sent, **job.fields)
+            except ValueError as error:  # a field cannot be encoded (UnicodeEncodeError…)
+                job.finish(
+                    SubmitResult(
+                        Outcome.REJECTED,
+                        status=codec.ESME_RSUBMITFAIL,
+                        reason=f"not encodable as submit_sm: {error}"[:200],
+                    )
                 )
-            self.status_counts[response.status] = self.status_counts.get(response.status, 0) + 1
-            if response.status == codec.ESME_ROK:
-                return SubmitResult(Outcome.ACCEPTED, response.text("message_id"))
-            if response.status not in THROTTLE_STATUSES:
-                retryable = response.status in (codec.ESME_RSYSERR, codec.ESME_RX_T_APPN)
-                return SubmitResult(
+                continue
+            except ConnectionLost as error:
+                job.finish(SubmitResult(Outcome.RETRY, reason=str(error)))
+                break
+            self.in_flight[sent.sequence] = sent
+            room -= 1
+            if carrier._tps is not None:  # paced: each PDU goes when its token came
+                break
+        self.stats.in_flight = len(self.in_flight)
+        # A lost connection tells every handler it had in flight (RETRY): nothing to add.
+        with contextlib.suppress(ConnectionLost):
+            await connection.send_queued()
+
+    def _expire(self, now: float) -> None:
+        timeout = self.carrier.settings.response_timeout_s
+        while self.in_flight:
+            sequence, sent = next(iter(self.in_flight.items()))
+            if sent.deadline > now:
+                break
+            del self.in_flight[sequence]
+            self.connection.session.forget(sequence)
+            reason = f"{self.connection.name}: no submit_sm_resp in {timeout}s"
+            sent.job.finish(SubmitResult(Outcome.RETRY, reason=reason))
+        self.stats.in_flight = len(self.in_flight)
+
+    def answered(self, sent: "_Sent", response: Pdu | None) -> None:
+        if self.in_flight.pop(sent.sequence, None) is None:
+            return  # timed out already
+        self.stats.in_flight = len(self.in_flight)
+        self.wake.set()
+        job = sent.job
+        if response is None:
+            reason = f"{self.connection.name}: connection lost before the submit_sm_resp"
+            job.finish(SubmitResult(Outcome.RETRY, reason=reason))
+            return
+        status = response.status
+        counts = self.carrier.status_counts
+        counts[status] = counts.get(status, 0) + 1
+        if status == codec.ESME_ROK:
+            self._pause = 0.5
+            job.finish(SubmitResult(Outcome.ACCEPTED, response.text("message_id")))
+        elif status in THROTTLE_STATUSES:
+            job.throttled += 1
+            if job.throttled >= MAX_THROTTLE_RETRIES:
+                reason = "throttled"
+                job.finish(SubmitResult(Outcome.RETRY, status=codec.ESME_RTHROTTLED, reason=reason))
+                return
+            self.paused_until = trio.current_time() + self._pause
+            self._pause = min(self._pause * 2, 10.0)
+            self.carrier._put_back(job)
+        else:
+            retryable = status in (codec.ESME_RSYSERR, codec.ESME_RX_T_APPN)
+            job.finish(
+                SubmitResult(
                     Outcome.RETRY if retryable else Outcome.REJECTED,
-                    status=response.status,
-                    reason=codec.status_name(response.status),
+                    status=status,
+                    reason=codec.status_name(status),
                 )
-            await trio.sleep(pause)
-            pause = min(pause * 2, 10.0)
-        return SubmitResult(Outcome.RETRY, status=codec.ESME_RTHROTTLED, reason="throttled")
+            )
+
+    def fail_all(self, reason: str) -> None:
+        for sent in self.in_flight.values():
+            sent.job.finish(SubmitResult(Outcome.RETRY, reason=reason))
+        self.in_flight.clear()
+        self.stats.in_flight = 0
+
+
+class _Sent(ResponseHandler):
+    def __init__(self, window: _Window, job: _Job, deadline: float) -> None:
+        self.window = window
+        self.job = job
+        self.deadline = deadline
+        self.sequence = 0
+
+    def answered(self, response: Pdu | None) -> None:
+        self.window.answered(self, response)
 
 
 async def _shielded(run, task_status=trio.TASK_STATUS_IGNORED) -> None:

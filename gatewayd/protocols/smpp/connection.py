@@ -34,10 +34,22 @@ class ResponseTimeout(Exception):
     """No response within the response timeout."""
 
 
+class ResponseHandler:
+    """The context of a request: told its response, or None when the connection ended first.
+    Called from the read loop, so it must not block."""
+
+    def answered(self, response: Pdu | None) -> None:
+        raise NotImplementedError
+
+
 @dataclass(eq=False)
-class _Waiter:
+class _Waiter(ResponseHandler):
     done: trio.Event = field(default_factory=trio.Event)
     response: Pdu | None = None
+
+    def answered(self, response: Pdu | None) -> None:
+        self.response = response
+        self.done.set()
 
 
 class SmppConnection:
@@ -101,6 +113,19 @@ class SmppConnection:
         self.session.forget(sequence)
         raise ResponseTimeout(f"{self.name}: no {command}_resp in {self._response_timeout_s}s")
 
+    def queue_request(self, command: str, handler: ResponseHandler, **fields: Any) -> int:
+        """Queue a request without sending it (see `send_queued`): many requests then go out
+        in one write, their responses handed to `handler` by the read loop. ValueError when
+        a field cannot be encoded (nothing is queued then)."""
+        if self.closed:
+            raise ConnectionLost(f"{self.name}: connection closed")
+        return self.session.send_request(command, handler, **fields)
+
+    async def send_queued(self) -> None:
+        """Send what was queued, in one write; ConnectionLost when the connection is gone
+        (the handlers of what it had in flight are told so)."""
+        await self._flush()
+
     async def unbind(self, timeout_s: float = 2.0) -> None:
         """Say goodbye properly; whatever happens, the connection is closed afterwards."""
         with trio.move_on_after(timeout_s):
@@ -157,10 +182,9 @@ class SmppConnection:
     async def _dispatch(self, event) -> bool:
         """Handle one event; False when the connection must end."""
         if isinstance(event, ResponseReceived):
-            waiter = event.context
-            if isinstance(waiter, _Waiter):
-                waiter.response = event.pdu
-                waiter.done.set()
+            handler = event.context
+            if isinstance(handler, ResponseHandler):
+                handler.answered(event.pdu)
         elif isinstance(event, RequestReceived):
             window = self._inbound
             await window.acquire()
@@ -218,5 +242,5 @@ class SmppConnection:
         if not self._closed.is_set():
             self._closed.set()
             for context in self.session.take_pending():
-                if isinstance(context, _Waiter):
-                    context.done.set()
+                if isinstance(context, ResponseHandler):
+                    context.answered(None)
