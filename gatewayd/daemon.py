@@ -184,7 +184,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         runtime.holder, runtime.writer, runtime.clock, metrics.count_status, metrics.observe_receipt
     )
     inbound = runtime.inbound = Inbound(runtime.holder, runtime.writer, receipts, runtime.clock)
-    runtime.carriers = CarrierPool(inbound.on_deliver)
+    runtime.carriers = CarrierPool(inbound.on_deliver, inbound.on_deliver_batch)
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
     deadline = ReceiptDeadline(

@@ -8,15 +8,23 @@ import trio
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
-from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, DeliverHandler
+from gatewayd.protocols.smpp.client import (
+    Carrier,
+    CarrierSettings,
+    DeliverBatchHandler,
+    DeliverHandler,
+)
 from gatewayd.protocols.smpp.simulator import Simulator, SimulatorSettings
 
 log = logging.getLogger(__name__)
 
 
 class CarrierPool:
-    def __init__(self, on_deliver: DeliverHandler) -> None:
+    def __init__(
+        self, on_deliver: DeliverHandler, on_deliver_batch: DeliverBatchHandler | None = None
+    ) -> None:
         self._on_deliver = on_deliver
+        self._on_deliver_batch = on_deliver_batch
         self.carriers: dict[str, Carrier] = {}
         self.configs: dict[str, CarrierConfig] = {}
         self.simulators: dict[str, Simulator] = {}
@@ -72,7 +80,10 @@ class CarrierPool:
                     host, port = await nursery.start(simulator.serve, "127.0.0.1", 0)
                     self.simulators[config.name] = simulator
                 carrier = Carrier(
-                    _settings(config, host, port), self._on_deliver, self._notify_changed
+                    _settings(config, host, port),
+                    self._on_deliver,
+                    self._notify_changed,
+                    on_deliver_batch=self._on_deliver_batch,
                 )
                 await nursery.start(carrier.run)
                 self.carriers[config.name] = carrier

@@ -1,9 +1,18 @@
 """Everything a carrier delivers: receipts go to the matcher, mobile-originated messages are
 reassembled, stored, routed to the application owning the number (STOP/START applied), and
-only then acknowledged: the deliver_sm_resp waits for the commit."""
+only then acknowledged: the deliver_sm_resp waits for the commit.
+
+A carrier's deliver_sm come in batches (all those of one read, see
+protocols/smpp/connection.py): a batch is one item of the writer, its receipts applied and
+its messages stored in one transaction (with the other batches of the same commit), then all
+answered. A batch the storage refuses is answered with a temporary error the carrier retries
+on; one that fails otherwise is written again one PDU at a time, so a PDU that cannot be
+stored fails alone.
+"""
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,8 +23,8 @@ from gatewayd.core.events import incoming_events
 from gatewayd.core.ids import new_message_id
 from gatewayd.core.keywords import is_start, is_stop
 from gatewayd.core.mo_decoding import ESM_UDHI, Concat, concat_from_sar, decode_user_data, split_udh
-from gatewayd.core.receipt_matching import ReceiptMatcher
-from gatewayd.core.receipts import parse_receipt
+from gatewayd.core.receipt_matching import ReceiptMatcher, ReceivedReceipt
+from gatewayd.core.receipts import Receipt, parse_receipt
 from gatewayd.core.recipients import country_of
 from gatewayd.core.submission import confirmation_row
 from gatewayd.protocols.smpp import codec
@@ -23,10 +32,34 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import incoming as incoming_store
 from gatewayd.storage import messages as message_store
-from gatewayd.storage.writer import PEER_WRITE_TIMEOUT_S, Writer, answering_within
+from gatewayd.storage.writer import (
+    PEER_WRITE_TIMEOUT_S,
+    Writer,
+    answering_within,
+    is_storage_failure,
+)
 
 log = logging.getLogger(__name__)
 ESM_RECEIPT = 0x04
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """One batch of a carrier's deliver_sm: its receipts and its mobile-originated messages
+    (each PDU with its user data)."""
+
+    carrier: str
+    receipts: list[ReceivedReceipt]
+    messages: list[tuple[Pdu, bytes]]
+
+
+def _contents(pdu: Pdu) -> tuple[bytes, Receipt | None]:
+    """A deliver_sm's user data, and the receipt it carries if it is one."""
+    user_data = pdu.get("short_message", b"") or pdu.get("message_payload", b"")
+    if pdu.get("esm_class", 0) & ESM_RECEIPT or "receipted_message_id" in pdu.fields:
+        user_data = user_data.replace(b"\x00", b"")  # ASCII text; no NUL in PostgreSQL
+        return user_data, parse_receipt(user_data, pdu.fields)
+    return user_data, None
 
 
 class Inbound:
@@ -42,15 +75,41 @@ class Inbound:
         self._receipts = receipts
         self._clock = clock
         self.unrouted = 0
+        self._deliveries = _StoreDeliveries(self)
+
+    async def on_deliver_batch(self, carrier: str, pdus: list[Pdu]) -> list[int]:
+        """The command_status of each deliver_sm_resp, sent after this returns: all of the
+        batch stored in one write."""
+        receipts: list[ReceivedReceipt] = []
+        messages: list[tuple[Pdu, bytes]] = []
+        for pdu in pdus:
+            user_data, receipt = _contents(pdu)
+            if receipt is not None:
+                raw = user_data.decode("latin-1")
+                receipts.append(self._receipts.received(carrier, receipt, raw))
+            else:
+                messages.append((pdu, user_data))
+        batch = _Delivered(carrier, receipts, messages)
+        try:
+            with answering_within(PEER_WRITE_TIMEOUT_S):
+                applied = await self._writer.write_bulk(self._deliveries, batch)
+        except Exception as error:
+            if is_storage_failure(error):
+                log.warning(
+                    "could not store %d deliver_sm from %s (%s); the carrier will retry",
+                    len(pdus),
+                    carrier,
+                    error,
+                )
+                return [codec.ESME_RX_T_APPN] * len(pdus)
+            log.warning("a batch of %d deliver_sm from %s failed; one by one", len(pdus), carrier)
+            return [await self.on_deliver(carrier, pdu) for pdu in pdus]
+        self._receipts.report(receipts, applied)
+        return [codec.ESME_ROK] * len(pdus)
 
     async def on_deliver(self, carrier: str, pdu: Pdu) -> int:
         """The command_status for the deliver_sm_resp, sent after this returns."""
-        user_data = pdu.get("short_message", b"") or pdu.get("message_payload", b"")
-        esm_class = pdu.get("esm_class", 0)
-        receipt = None
-        if esm_class & ESM_RECEIPT or "receipted_message_id" in pdu.fields:
-            user_data = user_data.replace(b"\x00", b"")  # ASCII text; no NUL in PostgreSQL
-            receipt = parse_receipt(user_data, pdu.fields)
+        user_data, receipt = _contents(pdu)
         try:
             # The carrier waits for the answer: a write the storage cannot take (disk full)
             # fails soon, and the deliver_sm is answered with a temporary error.
@@ -143,3 +202,25 @@ class Inbound:
             return
         poll, jobs = incoming_events(row, app, now)
         message_store.add_events(connection, poll, jobs)
+
+
+class _StoreDeliveries:
+    """Bulk: the batches of deliver_sm of one commit; every receipt of them applied together,
+    then their mobile-originated messages stored. The results: each batch's applied receipts."""
+
+    def __init__(self, inbound: Inbound) -> None:
+        self._inbound = inbound
+
+    def run_bulk(self, connection: Connection, batches: list[_Delivered]) -> list[list[Any]]:
+        inbound = self._inbound
+        receipts = [receipt for batch in batches for receipt in batch.receipts]
+        applied = inbound._receipts.apply_in(connection, receipts) if receipts else []
+        for batch in batches:
+            for pdu, user_data in batch.messages:
+                inbound._store_mo(connection, batch.carrier, pdu, user_data)
+        results: list[list[Any]] = []
+        start = 0
+        for batch in batches:
+            results.append(applied[start : start + len(batch.receipts)])
+            start += len(batch.receipts)
+        return results

@@ -132,23 +132,37 @@ class ReceiptMatcher:
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
         """Store and apply one receipt; False when no submitted part matches it (yet)."""
-        keys = lookup_keys(receipt.message_id, self._id_format(carrier))
-        applied: _Applied = await self._writer.write_bulk(
-            self._receipts, ReceivedReceipt(carrier, keys, receipt, raw)
-        )
-        self._report(applied.finals)
-        if self._on_receipt is not None and applied.latency_s is not None:
-            self._on_receipt(carrier, applied.latency_s)
-        if not applied.matched:
-            # Usually a receipt that overtook its submit_sm_resp, matched when the part is
-            # recorded; one per message under load, so not a warning.
-            log.debug(
-                "receipt from %s for unknown id %s stored unmatched (%s)",
-                carrier,
-                receipt.message_id,
-                receipt.state.value,
-            )
+        item = self.received(carrier, receipt, raw)
+        applied: _Applied = await self._writer.write_bulk(self._receipts, item)
+        self.report([item], [applied])
         return applied.matched
+
+    def received(self, carrier: str, receipt: Receipt, raw: str) -> ReceivedReceipt:
+        """A receipt as `apply_in` takes it: with the keys its part may be stored under."""
+        return ReceivedReceipt(
+            carrier, lookup_keys(receipt.message_id, self._id_format(carrier)), receipt, raw
+        )
+
+    def apply_in(self, connection: Connection, items: list[ReceivedReceipt]) -> list[_Applied]:
+        """Store and apply receipts inside the caller's transaction (a bulk operation of the
+        writer that writes more than receipts); `report` them once it has committed."""
+        return self._receipts.run_bulk(connection, items)
+
+    def report(self, items: list[ReceivedReceipt], applied: list[_Applied]) -> None:
+        """What committed receipts did: final statuses counted, receipt latencies."""
+        for item, outcome in zip(items, applied, strict=True):
+            self._report(outcome.finals)
+            if self._on_receipt is not None and outcome.latency_s is not None:
+                self._on_receipt(item.carrier, outcome.latency_s)
+            if not outcome.matched:
+                # Usually a receipt that overtook its submit_sm_resp, matched when the part
+                # is recorded; one per message under load, so not a warning.
+                log.debug(
+                    "receipt from %s for unknown id %s stored unmatched (%s)",
+                    item.carrier,
+                    item.receipt.message_id,
+                    item.receipt.state.value,
+                )
 
     def _decide(
         self, outcomes: _Outcomes, final: _FinalReceipt, states: dict[str, list[str]]

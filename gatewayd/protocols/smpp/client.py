@@ -25,6 +25,8 @@ import trio
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.protocols.smpp.connection import (
+    Answer,
+    Batched,
     ConnectionLost,
     ResponseHandler,
     ResponseTimeout,
@@ -35,6 +37,9 @@ from gatewayd.protocols.smpp.session import Session
 
 log = logging.getLogger(__name__)
 DeliverHandler = Callable[[str, Pdu], Awaitable[int]]
+DeliverBatchHandler = Callable[[str, list[Pdu]], Awaitable[list[int]]]
+"""The deliver_sm (and data_sm) of one batch: a command_status for each, sent after it returns."""
+DELIVER_COMMANDS = ("deliver_sm", "data_sm")
 THROTTLE_STATUSES = {codec.ESME_RTHROTTLED, codec.ESME_RMSGQFUL}
 MAX_THROTTLE_RETRIES = 5
 
@@ -147,9 +152,11 @@ class Carrier:
         settings: CarrierSettings,
         on_deliver: DeliverHandler,
         on_state_change: Callable[[], None] | None = None,
+        on_deliver_batch: DeliverBatchHandler | None = None,
     ) -> None:
         self.settings = settings
         self._on_deliver = on_deliver
+        self._on_deliver_batch = on_deliver_batch or self._each_alone
         self._on_state_change = on_state_change
         self._queue: deque[_Job] = deque()
         self._windows: list[_Window] = []
@@ -261,7 +268,7 @@ class Carrier:
         connection = SmppConnection(
             stream,
             Session(),
-            self._inbound,
+            Batched(self._inbound),
             name=name,
             response_timeout_s=settings.response_timeout_s,
             enquire_link_s=settings.enquire_link_s,
@@ -299,11 +306,29 @@ class Carrier:
             await connection.close()
             raise BindRefused(f"bind refused: {codec.status_name(response.status)}")
 
-    async def _inbound(self, pdu: Pdu) -> tuple[int, dict]:
-        if pdu.command in ("deliver_sm", "data_sm"):
-            status = await self._on_deliver(self.settings.name, pdu)
-            return status, {}
-        return codec.ESME_RINVCMDID, {}
+    async def _inbound(self, pdus: list[Pdu]) -> list[Answer]:
+        """What the carrier sent in one batch: its deliveries handled together."""
+        answers: list[Answer] = [(codec.ESME_RINVCMDID, {})] * len(pdus)
+        indexes = [index for index, pdu in enumerate(pdus) if pdu.command in DELIVER_COMMANDS]
+        if indexes:
+            statuses = await self._on_deliver_batch(
+                self.settings.name, [pdus[index] for index in indexes]
+            )
+            for index, status in zip(indexes, statuses, strict=True):
+                answers[index] = (status, {})
+        return answers
+
+    async def _each_alone(self, carrier: str, pdus: list[Pdu]) -> list[int]:
+        """Without a batch handler: `on_deliver` for each, all at once."""
+        statuses = [codec.ESME_RSYSERR] * len(pdus)
+
+        async def one(index: int) -> None:
+            statuses[index] = await self._on_deliver(carrier, pdus[index])
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(pdus)):
+                nursery.start_soon(one, index)
+        return statuses
 
     async def _send_loop(self, connection: SmppConnection, stats: BindStats) -> None:
         window = _Window(self, connection, stats)

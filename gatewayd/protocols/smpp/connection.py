@@ -1,6 +1,12 @@
 """A Session driven over a trio stream: requests await their responses, the peer's requests
 are answered by a handler, enquire_link keeps the link checked, and everything a dead
-connection leaves unanswered fails with ConnectionLost (the caller re-queues it)."""
+connection leaves unanswered fails with ConnectionLost (the caller re-queues it).
+
+The peer's requests are handled one task each (a RequestHandler, for requests that take
+their own time, like an ESME's submit_sm) or in batches (a `Batched` handler, for a carrier's
+deliver_sm): every request decoded from one read, and those that arrive while the previous
+batch is handled, go to the handler at once, and their responses leave in one send.
+"""
 
 import contextlib
 import logging
@@ -22,8 +28,17 @@ from gatewayd.protocols.smpp.session import (
 )
 
 log = logging.getLogger(__name__)
-RequestHandler = Callable[[Pdu], Awaitable[tuple[int, dict[str, Any]]]]
+Answer = tuple[int, dict[str, Any]]
+RequestHandler = Callable[[Pdu], Awaitable[Answer]]
+BatchHandler = Callable[[list[Pdu]], Awaitable[list[Answer]]]
 READ_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler of requests in batches: one answer per request, in order."""
+
+    handle: BatchHandler
 
 
 class ConnectionLost(Exception):
@@ -57,7 +72,7 @@ class SmppConnection:
         self,
         stream: trio.abc.Stream,
         session: Session,
-        on_request: RequestHandler,
+        on_request: RequestHandler | Batched,
         *,
         name: str,
         response_timeout_s: float = 10.0,
@@ -72,6 +87,12 @@ class SmppConnection:
         self._enquire_link_s = enquire_link_s
         self._send_lock = trio.Lock()
         self._inbound = trio.Semaphore(max_inbound)
+        self._window = max_inbound
+        self._requests: list[Pdu] = []
+        """Batch mode: requests received, not yet handed to the handler."""
+        self._handling = 0
+        self._requests_came = trio.Event()
+        self._requests_answered = trio.Event()
         self._closed = trio.Event()
         self._last_received = trio.current_time()
         self._nursery: trio.Nursery | None = None
@@ -89,6 +110,8 @@ class SmppConnection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._keepalive)
+                if isinstance(self._on_request, Batched):
+                    nursery.start_soon(self._answer_batches, self._on_request.handle)
                 task_status.started()
                 await self._read_loop()
                 nursery.cancel_scope.cancel()
@@ -165,7 +188,12 @@ class SmppConnection:
                 raise ConnectionLost(f"{self.name}: the peer stopped reading")
 
     async def _read_loop(self) -> None:
+        batched = isinstance(self._on_request, Batched)
         while True:
+            if batched:
+                # The window: no more reading while that many requests wait for an answer.
+                while len(self._requests) + self._handling >= self._window:
+                    await self._requests_answered.wait()
             try:
                 data = await self.stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
@@ -173,10 +201,45 @@ class SmppConnection:
             if not data:
                 return
             self._last_received = trio.current_time()
+            received: list[Pdu] = []
             for event in self.session.receive_data(data):
-                if not await self._dispatch(event):
+                if batched and isinstance(event, RequestReceived):
+                    received.append(event.pdu)
+                elif not await self._dispatch(event):
+                    self._hand_over(received)
                     return
+            self._hand_over(received)
             # What the session answered by itself (enquire_link_resp) produces no event.
+            await self._flush_quietly()
+
+    def _hand_over(self, requests: list[Pdu]) -> None:
+        """Batch mode: queue what one read brought, for the next batch."""
+        if requests:
+            self._requests += requests
+            self._requests_came.set()
+
+    async def _answer_batches(self, handle: BatchHandler) -> None:
+        """Hand the queued requests (at most a window of them) to the handler, answer them
+        all in one send, and again, for as long as the connection runs."""
+        while True:
+            while not self._requests:
+                await self._requests_came.wait()
+                self._requests_came = trio.Event()
+            batch = self._requests[: self._window]
+            del self._requests[: len(batch)]
+            self._handling = len(batch)
+            try:
+                answers = await handle(batch)
+                if len(answers) != len(batch):
+                    raise ValueError(f"{len(answers)} answers to {len(batch)} requests")
+            except Exception:
+                log.exception("%s: handling %d requests failed", self.name, len(batch))
+                answers = [(codec.ESME_RSYSERR, {})] * len(batch)
+            for pdu, (status, fields) in zip(batch, answers, strict=True):
+                self.session.send_response(pdu, status, **fields)
+            self._handling = 0
+            self._requests_answered.set()
+            self._requests_answered = trio.Event()
             await self._flush_quietly()
 
     async def _dispatch(self, event) -> bool:
@@ -186,6 +249,7 @@ class SmppConnection:
             if isinstance(handler, ResponseHandler):
                 handler.answered(event.pdu)
         elif isinstance(event, RequestReceived):
+            assert not isinstance(self._on_request, Batched)
             window = self._inbound
             await window.acquire()
             assert self._nursery is not None
@@ -206,8 +270,12 @@ class SmppConnection:
     def set_inbound_window(self, size: int) -> None:
         """How many of the peer's requests may be handled at once (its window with us)."""
         self._inbound = trio.Semaphore(size)
+        self._window = size
+        self._requests_answered.set()
+        self._requests_answered = trio.Event()
 
     async def _answer(self, pdu: Pdu, window: trio.Semaphore) -> None:
+        assert not isinstance(self._on_request, Batched)
         try:
             try:
                 status, fields = await self._on_request(pdu)
