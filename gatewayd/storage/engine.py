@@ -62,7 +62,7 @@ def normalized_url(url: str) -> str:
 def open_engine(config: DatabaseConfig) -> Engine:
     url = make_url(normalized_url(config.url))
     if url.get_backend_name() == "sqlite":
-        return _open_sqlite(url.database, config.sqlite_synchronous)
+        return _open_sqlite(url.database, config.sqlite_synchronous, config.sqlite_cache_mib)
     engine = create_engine(
         url,
         pool_size=config.pool_size,
@@ -73,7 +73,7 @@ def open_engine(config: DatabaseConfig) -> Engine:
     return engine
 
 
-def _open_sqlite(database: str | None, synchronous: str) -> Engine:
+def _open_sqlite(database: str | None, synchronous: str, cache_mib: int) -> Engine:
     in_memory = not database or database == ":memory:"
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +91,7 @@ def _open_sqlite(database: str | None, synchronous: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA cache_size={-1024 * cache_mib}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 

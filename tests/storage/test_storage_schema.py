@@ -50,6 +50,14 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == -64 * 1024
+    engine.dispose()
+
+
+def test_sqlite_page_cache_is_configurable(sqlite_url):
+    engine = open_engine(DatabaseConfig(url=sqlite_url, sqlite_cache_mib=8))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == -8 * 1024
     engine.dispose()
 
 
