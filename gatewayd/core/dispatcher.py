@@ -16,7 +16,7 @@ record is written again until it commits.
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
-from gatewayd.storage.writer import Writer, WriterClosed
+from gatewayd.storage.writer import Writer, WriterClosed, is_storage_failure
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +199,32 @@ class Dispatcher:
             return
         async with trio.open_nursery() as nursery:
             for carrier, config, group in groups.values():
-                nursery.start_soon(self._submit, batch, carrier, config, group)
+                nursery.start_soon(self._alone, batch, group, self._submit, carrier, config, group)
             for row in unrouted:
-                nursery.start_soon(self._submit_when_routed, batch, row)
+                nursery.start_soon(self._alone, batch, [row], self._submit_when_routed, row)
+
+    async def _alone(
+        self, batch: _Batch, rows: list[Row], work: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        """Run one carrier's share of a batch so that its failure stays its own: only its
+        undecided messages go back to the queue. Raising would cancel its siblings, maybe
+        between a part the carrier accepted and its record, and that part would be sent
+        again."""
+        try:
+            await work(batch, *args)
+        except Exception:
+            mine = [(row, "internal error") for row in rows if row.id in batch.open]
+            log.exception(
+                "dispatching %d messages failed; %d undecided go back to the queue",
+                len(rows),
+                len(mine),
+            )
+            for row, _ in mine:
+                batch.open.pop(row.id, None)
+            try:
+                await self._settle(batch, [], mine)
+            except Exception:
+                log.exception("their claims could not be handed back; they run out by themselves")
 
     async def _submit_when_routed(self, batch: _Batch, row: Row) -> None:
         chosen = await self._wait_for_route(row.recipient)
@@ -284,7 +307,14 @@ class Dispatcher:
                 break
             except WriterClosed:
                 raise
-            except Exception:
+            except Exception as error:
+                if len(parts) > 1 and not is_storage_failure(error):
+                    # One part the storage cannot take must not hold up the others.
+                    log.exception("%d parts could not be recorded together; one by one", len(parts))
+                    async with trio.open_nursery() as nursery:
+                        for part in parts:
+                            nursery.start_soon(self._record, [part])
+                    return
                 failures += 1
                 log.exception(
                     "%d parts accepted by %s could not be recorded (failure %d): %s; writing "

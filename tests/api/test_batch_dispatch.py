@@ -75,3 +75,26 @@ async def test_each_message_of_a_batch_ends_as_its_answer_says(gateway_factory, 
     assert [p.get("short_message")[5] for p in parts] == [1, 2, 3], "the parts in order"
     sent = [p.text("destination_addr") for p in smsc.submits]
     assert sent.count(REJECTED) == 1 and sent.count("32470000003") == 1
+
+
+async def test_a_throttled_message_goes_back_to_the_queue_when_the_carrier_vanishes(
+    gateway_factory, nursery
+):
+    """Throttled after the hand-over bound (queue_wait_s, 5 s) had passed, the PDU is put
+    back in line for after the bind's pause; the carrier then goes away for good. The message
+    must not wait for a bind forever: it goes back to the queue within that bound again."""
+    smsc = RawSmsc(
+        {RETRIED: codec.ESME_RTHROTTLED}, vanish_after=codec.ESME_RTHROTTLED, vanish_delay_s=6
+    )
+    gateway = await _gateway(gateway_factory, nursery, smsc)
+    answer = await gateway.send(to=RETRIED, message="throttled, then nobody")
+    await smsc.wait_for(1)
+
+    async def back_in_the_queue():
+        (message,) = await _messages(gateway, answer)
+        return message.attempts == 1 and message.claimed_by is None
+
+    await gateway.wait_until(back_in_the_queue, timeout_s=20)
+    (message,) = await _messages(gateway, answer)
+    assert message.status == Status.QUEUED
+    assert [p.text("destination_addr") for p in smsc.submits] == [RETRIED], "sent once"

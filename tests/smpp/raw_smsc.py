@@ -19,11 +19,20 @@ class RawSmsc:
     most_outstanding: int = 0
     """The most submit_sm received and not answered yet, seen at any read."""
     changed: trio.Event = field(default_factory=trio.Event)
+    vanish_after: int | None = None
+    """A command_status after whose answer the SMSC goes away for good: its connections
+    closed, its port no longer listening."""
+    vanish_delay_s: float = 0.0
+    """How long the SMSC sits on the answer it vanishes after, before sending it."""
+    _gone: trio.CancelScope = field(default_factory=trio.CancelScope)
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         task_status.started(listeners[0].socket.getsockname()[1])
-        await trio.serve_listeners(self._handle, listeners)
+        with self._gone:
+            await trio.serve_listeners(self._handle, listeners)
+        for listener in listeners:
+            await listener.aclose()
 
     async def wait_for(self, submits: int, timeout_s: float = 10.0) -> None:
         with trio.fail_after(timeout_s):
@@ -52,7 +61,16 @@ class RawSmsc:
                     self.submit_reads.append(submits)
                     self.changed.set()
                     self.changed = trio.Event()
+                vanishing = self.vanish_after is not None and any(
+                    self.statuses.get(pdu.text("destination_addr")) == self.vanish_after
+                    for pdu in self.submits
+                )
+                if vanishing:
+                    await trio.sleep(self.vanish_delay_s)
                 await stream.send_all(bytes(answers))
+                if vanishing:
+                    self._gone.cancel()
+                    return
 
     def _answer(self, pdu: codec.Pdu, number: int) -> bytes:
         if pdu.command.startswith("bind_"):

@@ -217,12 +217,15 @@ class Carrier:
         self._queue.extend(jobs)
         self._wake_windows()
         try:
-            with trio.move_on_after(self.settings.queue_wait_s):
-                await batch.done.wait()
+            while not batch.done.is_set():
+                with trio.move_on_after(self.settings.queue_wait_s):
+                    await batch.done.wait()
+                # Handed back: not taken in time, nor when a throttled PDU was put back in
+                # line and no bind took it again (the bind died during its pause).
+                self._withdraw(jobs)
         finally:
-            # Handed back: not taken in time, or nobody waits for them any more.
+            # Nobody waits for them any more.
             self._withdraw(jobs)
-        await batch.done.wait()
         return [job.result for job in jobs if job.result is not None]
 
     def _withdraw(self, jobs: list[_Job]) -> None:
