@@ -35,7 +35,7 @@ class DatabaseConfig(Section):
     url: str = "sqlite:////var/lib/gatewayd/gatewayd.db"
     auto_migrate: bool | None = None
     sqlite_synchronous: Annotated[Literal["full", "normal"], LowerWord] = "full"
-    sqlite_cache_mib: Annotated[int, Field(ge=1, le=4096)] = 64
+    sqlite_cache_mib: Annotated[int, Field(ge=1, le=4096)] = 16
     """SQLite's page cache per connection, at most (filled only as pages are read): with the
     default 2 MiB a database of millions of messages is read back from the OS page cache on
     every write, which costs system CPU."""
