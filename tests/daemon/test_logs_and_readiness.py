@@ -10,6 +10,8 @@ import trio
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import parse_config
 from gatewayd.config.schema import DatabaseConfig, LoggingConfig
+from gatewayd.core.message_service import MessageService
+from gatewayd.core.submission import Submitter
 from gatewayd.daemon import Runtime
 from gatewayd.logs import JsonLinesFormatter, setup_logging
 from gatewayd.metrics import Metrics
@@ -45,14 +47,10 @@ def test_setup_logging_switches_format(capsys):
 async def test_readyz_is_503_while_the_database_does_not_answer(nursery):
     config = parse_config('http: {listen: ["127.0.0.1:0"]}', environ={})
     engine = open_engine(DatabaseConfig(url="postgresql://nobody@127.0.0.1:9/none"))
-    runtime = Runtime(
-        ConfigHolder(Path("unused.yaml"), config),
-        engine,
-        Writer(engine),
-        Metrics(),
-        Notifier({}),
-        "test",
-    )
+    holder, writer = ConfigHolder(Path("unused.yaml"), config), Writer(engine)
+    runtime = Runtime(holder, engine, writer, Metrics(), Notifier({}), "test")
+    submitter = Submitter(engine, writer, runtime.clock)
+    runtime.service = MessageService(holder, engine, writer, submitter, runtime.clock)
     addresses = await nursery.start(serve_api, runtime)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{addresses[0][1]}") as client:
         with trio.fail_after(10):
