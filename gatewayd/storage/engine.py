@@ -73,7 +73,7 @@ def open_engine(config: DatabaseConfig) -> Engine:
     return engine
 
 
-def _open_sqlite(database: str | None, synchronous: str, cache_mib: int) -> Engine:
+def _open_sqlite(database: str | None, synchronous: str, cache_mib: int | None) -> Engine:
     in_memory = not database or database == ":memory:"
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,8 @@ def _open_sqlite(database: str | None, synchronous: str, cache_mib: int) -> Engi
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA cache_size={-1024 * cache_mib}")
+        if cache_mib is not None:
+            cursor.execute(f"PRAGMA cache_size={-1024 * cache_mib}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
