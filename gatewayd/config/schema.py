@@ -38,9 +38,8 @@ class DatabaseConfig(Section):
     sqlite_cache_mib: Annotated[int, Field(ge=1, le=4096)] | None = None
     """SQLite's page cache per connection; None keeps SQLite's own (2 MiB). More helps a
     database of millions of messages (fewer pages read back from the OS) but, as every
-    connection's cache is dropped when another one has written, costs CPU on a small one:
-    16 MiB took bench/end_to_end.py from 1.02 to 1.41 ms of CPU a message on an empty
-    database, and from 1.74 to 1.42 with 2 million older messages."""
+    connection's cache is dropped when another one has written, may cost CPU on a small one
+    (README, Storage: single runs, not yet decided)."""
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
     claim_lease_s: Seconds = 120.0
