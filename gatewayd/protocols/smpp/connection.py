@@ -10,6 +10,7 @@ batch is handled, go to the handler at once, and their responses leave in one se
 
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,12 +50,12 @@ class ResponseTimeout(Exception):
     """No response within the response timeout."""
 
 
-class ResponseHandler:
+class ResponseHandler(ABC):
     """The context of a request: told its response, or None when the connection ended first.
     Called from the read loop, so it must not block."""
 
-    def answered(self, response: Pdu | None) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def answered(self, response: Pdu | None) -> None: ...
 
 
 @dataclass(eq=False)
