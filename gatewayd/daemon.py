@@ -11,6 +11,7 @@ configuration file; an invalid file is refused and the running one stays.
 """
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -39,6 +40,7 @@ from gatewayd.core.retention import Retention
 from gatewayd.core.smpp_outbox import SmppOutbox
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
+from gatewayd.http_workers import HttpWorkers, WorkerFailedToStart
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
 from gatewayd.protocols.http.server import ListenError
@@ -60,7 +62,7 @@ class StartupError(Exception):
 STOP_WRITE_TIMEOUT_S = 5.0
 
 # Reported as one line and exit status 1, without a traceback.
-_STARTUP_ERRORS = (StartupError, ListenError)
+_STARTUP_ERRORS = (StartupError, ListenError, WorkerFailedToStart)
 
 
 @dataclass
@@ -84,6 +86,8 @@ class Runtime:
     egress: Egress | None = None
     webhooks: WebhookOutbox | None = None
     smpp_door: SmppFrontDoor | None = None
+    workers: HttpWorkers | None = None
+    """The Message API's worker processes, when it is not served in this process."""
     retention: Retention | None = None
     lease: InstanceLease | None = None
     joined: bool = False
@@ -214,7 +218,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
     )
     loops.append((runtime.dispatcher.run,))
     hooks = runtime.holder.current.config.webhooks
-    runtime.egress = Egress(
+    egress = runtime.egress = Egress(
         [str(address) for address in hooks.source_addresses],
         connect_timeout_s=hooks.connect_timeout_s,
         timeout_s=hooks.timeout_s,
@@ -239,6 +243,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         runtime.clock,
         on_accepted=runtime.dispatcher.wake,
         on_status=metrics.count_status,
+        webhook_sources=lambda: {"SourceAddresses": egress.usable, "Unusable": egress.unusable},
     )
     if runtime.holder.current.config.smpp_server is not None:
         runtime.smpp_door = SmppFrontDoor(runtime.service, runtime.stop_requested)
@@ -272,7 +277,16 @@ async def _serve_front_doors(
         background.start_soon(_handle_signals, runtime, signals)
         background.start_soon(runtime.notifier.keep_watchdog_fed, lambda: True)
         async with trio.open_nursery() as doors:
-            await doors.start(serve_api, runtime)
+            holder = runtime.holder
+            workers = holder.current.config.http.worker_count(os.cpu_count())
+            if workers:
+                assert runtime.service is not None, "the core's service is built before the doors"
+                runtime.workers = HttpWorkers(
+                    workers, holder.path, holder, runtime.service, runtime.metrics
+                )
+                await doors.start(runtime.workers.serve, runtime.stop_requested)
+            else:
+                await doors.start(serve_api, runtime)
             if runtime.holder.current.config.admin is not None:
                 await doors.start(serve_admin, runtime)
             if runtime.holder.current.config.smtp is not None:
@@ -295,6 +309,8 @@ async def _handle_signals(runtime: Runtime, signals) -> None:
             reloaded = await runtime.holder.reload()
             runtime.metrics.config_reloads.labels("ok" if reloaded else "refused").inc()
             runtime.metrics.config_generation.set(runtime.holder.current.generation)
+            if runtime.workers is not None:
+                runtime.workers.reload()
             runtime.notifier.ready("serving")
         else:
             log.info("received %s", signal.Signals(signum).name)

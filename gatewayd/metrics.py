@@ -4,7 +4,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from gatewayd.protocols.smpp.codec import status_name
@@ -17,9 +18,34 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class HttpMetrics:
+    """What an HTTP listener counts; all that an HTTP worker process has (in prometheus-client's
+    multiprocess mode there, so that the carrier process can merge every worker's counts)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "gatewayd_http_requests",
+            "HTTP requests answered",
+            ["listener", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "gatewayd_http_request_seconds",
+            "HTTP request handling time",
+            ["listener"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
+
+    def count_http(self, listener: str, status: int, seconds: float) -> None:
+        self.requests.labels(listener, str(status)).inc()
+        self.latency.labels(listener).observe(seconds)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._worker_files: str | None = None
         r = self.registry
         self.config_generation = Gauge(
             "gatewayd_config_generation",
@@ -29,16 +55,8 @@ class Metrics:
         self.config_reloads = Counter(
             "gatewayd_config_reloads", "SIGHUP reloads by outcome", ["outcome"], registry=r
         )
-        self.http_requests = Counter(
-            "gatewayd_http_requests", "HTTP requests answered", ["listener", "status"], registry=r
-        )
-        self.http_latency = Histogram(
-            "gatewayd_http_request_seconds",
-            "HTTP request handling time",
-            ["listener"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=r,
-        )
+        self.http = HttpMetrics(r)
+        self.count_http = self.http.count_http
         self.accepted = Counter(
             "gatewayd_messages_accepted",
             "Messages accepted (committed)",
@@ -83,10 +101,6 @@ class Metrics:
             registry=r,
         )
 
-    def count_http(self, listener: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(listener, str(status)).inc()
-        self.http_latency.labels(listener).observe(seconds)
-
     def count_status(self, application: str, carrier: str, status) -> None:
         self.statuses.labels(application, carrier, status.description).inc()
 
@@ -114,8 +128,16 @@ class Metrics:
     def watch_tables(self, retention: "Retention") -> None:
         self.registry.register(_TableCollector(retention))
 
+    def merge_workers(self, directory: str | None) -> None:
+        """Add, to what `render` shows, the counts of the worker processes that keep them in
+        `directory` (prometheus-client's multiprocess files); None stops."""
+        self._worker_files = directory
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._worker_files is None:
+            return generate_latest(self.registry)
+        workers = MultiProcessCollector(None, path=self._worker_files)
+        return generate_latest(_Merged([self.registry, workers]))
 
 
 class _WriterCollector(Collector):
@@ -216,3 +238,21 @@ class _InboundCollector(Collector):
             "Delivery receipts that waited for a submitted part to take them in vain",
             value=self._receipts.unmatched,
         )
+
+
+class _Merged:
+    """Collectors shown as one registry: families of one name (this process's HTTP counts and
+    the workers') become one family, as the exposition format requires."""
+
+    def __init__(self, collectors: list[Collector]) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> list[Metric]:
+        families: dict[str, Metric] = {}
+        for collector in self._collectors:
+            for family in collector.collect():
+                if family.name in families:
+                    families[family.name].samples += family.samples
+                else:
+                    families[family.name] = family
+        return list(families.values())

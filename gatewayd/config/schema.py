@@ -68,6 +68,17 @@ class HttpConfig(Section):
     """A request whose write has not started by then is answered 500 (Retry-After), unstored."""
     idempotency_window_s: Seconds = 86_400.0
     """How long an Idempotency-Key is remembered: a retry within it gets the first answer."""
+    workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    """Processes serving the Message API beside the carrier process, sharing its listening
+    sockets; 0 serves it in the carrier process itself. "auto": see `worker_count`."""
+
+    def worker_count(self, cpus: int | None) -> int:
+        """The HTTP worker processes to run: `workers`, or for "auto" one per core beyond the
+        first two (the carrier process keeps one busy; on two cores a worker costs more than it
+        gives, measured in README, Worker processes), at most 8."""
+        if self.workers != "auto":
+            return self.workers
+        return max(0, min(8, (cpus or 1) - 2))
 
 
 class AdminConfig(Section):

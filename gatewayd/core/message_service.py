@@ -11,6 +11,7 @@ waits for an answer (`answering_within`), and which errors mean "not stored, try
 (`is_storage_failure`).
 """
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
 from gatewayd.core.events import status_events
+from gatewayd.core.rate_limit import FixedWindowLimiter, RateDecision
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.core.submission import RecipientResult, SubmitRequest, Submitter
@@ -30,6 +32,7 @@ from gatewayd.storage import idempotency as idempotency_store
 from gatewayd.storage import incoming as fragment_store
 from gatewayd.storage import messages as message_store
 from gatewayd.storage import request_logs
+from gatewayd.storage.engine import DatabaseUnavailable, check_connection
 from gatewayd.storage.idempotency import Remembered
 from gatewayd.storage.writer import (
     PEER_WRITE_TIMEOUT_S,
@@ -48,6 +51,9 @@ __all__ = [
 
 Remember = Callable[[list[RecipientResult]], Remembered]
 
+DEBUG_LIMIT_PER_MINUTE = 30
+READY_CHECK_TIMEOUT_S = 2.0
+
 
 class MessageService:
     def __init__(
@@ -59,6 +65,7 @@ class MessageService:
         clock: Callable[[], datetime],
         on_accepted: Callable[[], None] = lambda: None,
         on_status: StatusCallback | None = None,
+        webhook_sources: Callable[[], dict[str, Any]] = dict,
     ) -> None:
         self._holder = holder
         self._engine = engine
@@ -67,6 +74,8 @@ class MessageService:
         self.clock = clock
         self._on_accepted = on_accepted
         self._on_status = on_status
+        self._webhook_sources = webhook_sources
+        self._debug_limiter = FixedWindowLimiter(DEBUG_LIMIT_PER_MINUTE, 60, time.monotonic)
 
     @property
     def config(self) -> Config:
@@ -152,6 +161,32 @@ class MessageService:
     async def log_request(self, entry: dict[str, Any]) -> None:
         """Keep one request and its answer (debug mode)."""
         await self._writer.write(lambda c: request_logs.record(c, entry))
+
+    async def count_debug_request(self, app: App) -> RateDecision:
+        """Count one request of `app` (in debug mode) against its limit of 30 a minute, one
+        count for all the processes that serve the API."""
+        return self._debug_limiter.hit(app.name)
+
+    async def debug_standing(self, app: App) -> RateDecision:
+        """Where `app` stands against its debug-mode limit, without counting a request."""
+        return self._debug_limiter.peek(app.name)
+
+    async def readiness(self) -> dict[str, Any]:
+        """Whether the core can store: {"status": "ready", ...} or {"status": "not ready",
+        "reason": ...} (/readyz)."""
+        with trio.move_on_after(READY_CHECK_TIMEOUT_S):
+            try:
+                await trio.to_thread.run_sync(
+                    check_connection, self._engine, abandon_on_cancel=True
+                )
+            except DatabaseUnavailable as error:
+                return {"status": "not ready", "reason": str(error)}
+            return {"status": "ready", "config_generation": self._holder.current.generation}
+        return {"status": "not ready", "reason": "database did not answer"}
+
+    async def webhook_sources(self) -> dict[str, Any]:
+        """The addresses webhooks are sent from, and those that cannot be used (and why)."""
+        return self._webhook_sources()
 
     async def _read(self, read: Callable[[Any], Any]) -> Any:
         def run() -> Any:

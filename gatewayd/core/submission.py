@@ -74,6 +74,10 @@ class SubmitRefused(Exception):
         self.result = result
         self.detail = detail
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its result and detail, not only its message (the service link)."""
+        return SubmitRefused, (self.result, self.detail)
+
 
 class Submitter:
     def __init__(

@@ -66,6 +66,13 @@ def answering_within(seconds: float) -> Iterator[None]:
         _answer_by.reset(token)
 
 
+def answer_time_left() -> float | None:
+    """Seconds left to start the writes of the `answering_within` in force (None outside one),
+    for a call that takes the deadline to another process."""
+    deadline = _answer_by.get()
+    return None if deadline is None else max(0.0, deadline - trio.current_time())
+
+
 def notify_after_commit(connection: Connection, topic: str) -> None:
     """Once the transaction `connection` is in has committed, call the writer's callbacks
     subscribed to `topic`."""

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from gatewayd.core.directory import App
@@ -67,19 +68,27 @@ Answer = Callable[[list[RecipientResult]], Response]
 def keeper(
     app: App, key: str, asked: str, now: datetime, window: timedelta
 ) -> Callable[[Answer], Callable[[list[RecipientResult]], Remembered]]:
-    """Given how results are answered, the `remember` callback of Submitter.submit."""
+    """Given how results are answered, the `remember` callback of Submitter.submit: a partial
+    of module functions, so that it can be sent (pickled) to the process that stores."""
 
     def remember(answer: Answer) -> Callable[[list[RecipientResult]], Remembered]:
-        return lambda results: _remembered(app, key, asked, now, window, answer(results))
+        return partial(_remembered, app.name, key, asked, now, window, answer)
 
     return remember
 
 
 def _remembered(
-    app: App, key: str, asked: str, now: datetime, window: timedelta, response: Response
+    application: str,
+    key: str,
+    asked: str,
+    now: datetime,
+    window: timedelta,
+    answer: Answer,
+    results: list[RecipientResult],
 ) -> Remembered:
+    response = answer(results)
     return Remembered(
-        application=app.name,
+        application=application,
         key=key,
         fingerprint=asked,
         status_code=response.status,

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.exc import IntegrityError
 
@@ -18,8 +19,12 @@ from gatewayd.core.directory import App
 from gatewayd.core.encoding import parse_encoding
 from gatewayd.core.ids import normalized_message_id
 from gatewayd.core.masking import mask_body, mask_query
-from gatewayd.core.message_service import MessageService, answering_within, is_storage_failure
-from gatewayd.core.rate_limit import FixedWindowLimiter
+from gatewayd.core.message_service import (
+    DEBUG_LIMIT_PER_MINUTE,
+    MessageService,
+    answering_within,
+    is_storage_failure,
+)
 from gatewayd.core.records import status_record
 from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import RecipientResult, StatusWebhook, SubmitRefused, SubmitRequest
@@ -38,7 +43,6 @@ from gatewayd.protocols.http.routing import Router
 
 log = logging.getLogger(__name__)
 
-DEBUG_LIMIT_PER_MINUTE = 30
 RETRY_AFTER_S = 5
 """Suggested to a client whose message could not be stored (Retry-After)."""
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -67,7 +71,6 @@ Endpoint = Callable[[App, Fields, bool], Awaitable[Response]]
 class MessageApi:
     def __init__(self, service: MessageService) -> None:
         self.service = service
-        self._limiter = FixedWindowLimiter(DEBUG_LIMIT_PER_MINUTE, 60, time.monotonic)
 
     def add_routes(self, router: Router) -> None:
         endpoints: list[tuple[str, list[str], set[str], Endpoint, bool]] = [
@@ -90,7 +93,7 @@ class MessageApi:
                 fields = read_fields(request, known)
                 app = self._authenticate(request, fields)
                 self._check_address(request, app)
-                headers = self._rate_limit(app)
+                headers = await self._rate_limit(app)
                 if endpoint == self.message:
                     fields[IDEMPOTENCY_KEY] = idempotency.key_of(request)
                 with answering_within(self.service.config.http.write_timeout_s):
@@ -99,7 +102,8 @@ class MessageApi:
             except FieldError as error:
                 response = Response.error(error.status, error.result, error.detail)
                 if app is not None and app.account.debug:
-                    response.headers.extend(self._limiter.peek(app.name).headers())
+                    standing = await self.service.debug_standing(app)
+                    response.headers.extend(standing.headers())
             except Exception as error:
                 if not is_storage_failure(error):
                     raise
@@ -137,10 +141,10 @@ class MessageApi:
         if not allowed_by_whitelist(address, whitelist):
             raise FieldError(Result.IP_NOT_ALLOWED, str(address))
 
-    def _rate_limit(self, app: App) -> list[tuple[str, str]]:
+    async def _rate_limit(self, app: App) -> list[tuple[str, str]]:
         if not app.account.debug:
             return []
-        decision = self._limiter.hit(app.name)
+        decision = await self.service.count_debug_request(app)
         if not decision.allowed:
             raise FieldError(
                 Result.RATE_LIMITED,
@@ -215,7 +219,7 @@ class MessageApi:
             )
         except ValueError as error:
             raise FieldError(Result.INVALID_FIELD, str(error)) from None
-        answer = lambda results: _message_answer(submit, results)  # noqa: E731
+        answer = partial(_message_answer, submit)
         remember = keeper(answer) if keeper is not None else None
         try:
             results = await self.service.submit(app, submit, remember)

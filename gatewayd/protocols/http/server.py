@@ -60,6 +60,21 @@ class ServerLimits:
     drain_timeout_s: float = 5.0
 
 
+async def open_listeners(name: str, listen: list[str]) -> list[trio.SocketListener]:
+    """Listeners on every address of `listen`, or ListenError (and none kept open)."""
+    listeners: list[trio.SocketListener] = []
+    for address in listen:
+        host, port = parse_listen(address)
+        try:
+            listeners += await trio.open_tcp_listeners(port, host=host, backlog=1024)
+        except OSError as error:
+            for listener in listeners:
+                await listener.aclose()
+            reason = "address already in use" if error.errno == 98 else error.strerror
+            raise ListenError(f"{name}: cannot listen on {address}: {reason}") from None
+    return listeners
+
+
 class _Reject(Exception):
     """Answer with this response and close the connection."""
 
@@ -71,12 +86,14 @@ class HttpServer:
     def __init__(
         self,
         name: str,
-        listen: list[str],
+        listen: list[str] | list[trio.SocketListener],
         handler: Handler,
         limits: ServerLimits,
         on_response: Callable[[str, int, float], None] | None = None,
     ) -> None:
-        """`on_response(listener, status, seconds)` is told of every answer (for metrics)."""
+        """`listen`: addresses to listen on, or listeners already open (a worker process
+        serves those its supervisor opened). `on_response(listener, status, seconds)` is told
+        of every answer (for metrics)."""
         self.on_response = on_response
         self.name = name
         self._listen = listen
@@ -94,7 +111,9 @@ class HttpServer:
     async def run(
         self, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
     ):
-        listeners = await self._open_listeners()
+        listeners = [item for item in self._listen if isinstance(item, trio.SocketListener)]
+        addresses = [item for item in self._listen if isinstance(item, str)]
+        listeners += await open_listeners(self.name, addresses)
         self.addresses = [listener.socket.getsockname()[:2] for listener in listeners]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
@@ -109,19 +128,6 @@ class HttpServer:
                 while self._busy:
                     await self._idle_changed.wait()
             connections.cancel_scope.cancel()
-
-    async def _open_listeners(self) -> list[trio.SocketListener]:
-        listeners: list[trio.SocketListener] = []
-        for address in self._listen:
-            host, port = parse_listen(address)
-            try:
-                listeners += await trio.open_tcp_listeners(port, host=host, backlog=1024)
-            except OSError as error:
-                for listener in listeners:
-                    await listener.aclose()
-                reason = "address already in use" if error.errno == 98 else error.strerror
-                raise ListenError(f"{self.name}: cannot listen on {address}: {reason}") from None
-        return listeners
 
     async def _accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         while True:

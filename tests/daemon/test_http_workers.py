@@ -1,0 +1,176 @@
+"""The Message API in worker processes (`http.workers`), as systemd runs the daemon.
+
+The real `gatewayd run` on config/demo.yaml with two workers: messages go through a worker to
+the carrier process and are delivered by its SMSC simulator; a worker killed is replaced while
+the other serves; SIGHUP reaches every worker; the debug-mode limit is one count for all; the
+workers' HTTP counts show in the carrier process's /metrics; SIGTERM and a killed carrier
+process leave no worker behind.
+"""
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.conftest import Daemon
+from tests.daemon.test_demo_front_doors import demo_on_free_ports, wait_delivered
+
+KEY = "demo-key-0123456789"
+WORKERS = 2
+
+
+def children(pid: int) -> set[int]:
+    """The running children of `pid` (started from any of its threads)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return {child for child in found if alive(child)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not within {timeout}s")
+
+
+def send(port: int, key: str = KEY, to: str = "32470000001") -> tuple[int, dict]:
+    body = json.dumps({"apiKey": key, "to": to, "message": "via a worker"}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/sms/v1/Message",
+        body,
+        {"Content-Type": "application/json", "Connection": "close"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+@pytest.fixture
+def workers_daemon(tmp_path):
+    """Factory: the demo configuration with two HTTP workers (and `account_extra` added to its
+    account), started and ready; stopped afterwards."""
+    started: list[Daemon] = []
+
+    def make(account_extra: str = "") -> tuple[Daemon, dict[str, int]]:
+        text, ports = demo_on_free_ports(tmp_path)
+        text = text.replace("http:\n", f"http:\n  workers: {WORKERS}\n", 1)
+        text = text.replace("    blacklist: true\n", f"    blacklist: true\n{account_extra}", 1)
+        gatewayd = Daemon(tmp_path, text).start()
+        started.append(gatewayd)
+        gatewayd.wait_ready()
+        return gatewayd, ports
+
+    yield make
+    for gatewayd in started:
+        gatewayd.close()
+
+
+def test_a_message_sent_through_a_worker_is_delivered_and_counted(workers_daemon):
+    gatewayd, ports = workers_daemon()
+    workers = children(gatewayd.process.pid)
+    assert len(workers) == WORKERS
+    status, answer = send(ports["http"])
+    assert status == 200 and answer["ResultCode"] == 0
+    wait_delivered(ports["http"], answer["Messages"][0]["MessageId"])
+    for _ in range(8):
+        assert send(ports["http"])[0] == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/metrics", timeout=10) as m:
+        metrics = m.read().decode()
+    counted = [
+        line for line in metrics.splitlines() if line.startswith("gatewayd_http_requests_total{")
+    ]
+    api_200 = [line for line in counted if 'listener="api"' in line and 'status="200"' in line]
+    assert len(api_200) == 1, counted
+    # 9 sends and the status polls of wait_delivered, all answered 200 by the workers.
+    assert float(api_200[0].rsplit(" ", 1)[1]) >= 10
+    assert 'gatewayd_messages_accepted_total{application="demo-app",front_door="http"} 9.0' in (
+        metrics
+    )
+
+
+def test_a_killed_worker_is_replaced_while_the_other_serves(workers_daemon):
+    gatewayd, ports = workers_daemon()
+    first = children(gatewayd.process.pid)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    answers = [send(ports["http"])[0] for _ in range(20)]
+    assert answers == [200] * 20
+    replaced = wait_until(
+        lambda: (now := children(gatewayd.process.pid)) - first and len(now) == WORKERS and now,
+        what="a new worker",
+    )
+    assert victim not in replaced
+    assert [send(ports["http"])[0] for _ in range(10)] == [200] * 10
+    status, stderr = gatewayd.stop(timeout=20)
+    assert status == 0, stderr
+    assert "exited with status -9; starting another" in stderr
+
+
+def test_sighup_reaches_every_worker(workers_daemon):
+    gatewayd, ports = workers_daemon()
+    new_key = "newer-key-0123456789"
+    assert send(ports["http"], new_key)[0] == 400
+    text = gatewayd.config_path.read_text()
+    gatewayd.config_path.write_text(text.replace(f'["{KEY}"]', f'["{KEY}", "{new_key}"]'))
+    gatewayd.signal(signal.SIGHUP)
+    gatewayd.notify.wait_for("RELOADING=1")
+    gatewayd.notify.wait_for("READY=1")
+    # Each request on a connection of its own: the kernel hands them to both workers.
+    wait_until(lambda: send(ports["http"], new_key)[0] == 200, what="the new key")
+    assert [send(ports["http"], new_key)[0] for _ in range(20)] == [200] * 20
+
+
+def test_the_debug_limit_is_one_count_for_every_worker(workers_daemon):
+    _, ports = workers_daemon(account_extra="    debug: true\n")
+    statuses = [send(ports["http"])[0] for _ in range(34)]
+    assert statuses == [200] * 30 + [403] * 4
+
+
+def test_sigterm_stops_every_worker_then_the_daemon(workers_daemon):
+    gatewayd, ports = workers_daemon()
+    workers = children(gatewayd.process.pid)
+    assert send(ports["http"])[0] == 200
+    status, stderr = gatewayd.stop(timeout=20)
+    assert status == 0, stderr
+    assert not [pid for pid in workers if alive(pid)]
+    assert stderr.count("stopped") >= WORKERS + 1
+    gatewayd.notify.wait_for("STOPPING=1", timeout=1)
+
+
+def test_the_workers_stop_when_the_carrier_process_is_killed(workers_daemon):
+    gatewayd, _ = workers_daemon()
+    workers = children(gatewayd.process.pid)
+    gatewayd.process.kill()
+    gatewayd.process.wait(timeout=10)
+    wait_until(lambda: not [pid for pid in workers if alive(pid)], what="the workers' exit")
+
+
+def test_a_second_daemon_on_the_same_port_exits_1_and_the_first_serves(workers_daemon, tmp_path):
+    gatewayd, ports = workers_daemon()
+    (tmp_path / "second").mkdir()
+    second = Daemon(tmp_path / "second", gatewayd.config_path.read_text()).start()
+    assert second.process.wait(timeout=30) == 1
+    assert "address already in use" in second.process.communicate()[1]
+    second.close()
+    assert send(ports["http"])[0] == 200
