@@ -176,11 +176,13 @@ def start_gatewayd(
     final_only: bool = False,
     max_per_host: int = 8,
     extra_config: str = "",
+    workers: int = 0,
 ) -> Gatewayd:
     """gatewayd on `database`, one carrier (2 binds, window 64) on the simulator, one
     application with the key KEY and, given `status_url`, a JSON status webhook (for final
     statuses only with `final_only`; at most `max_per_host` requests to it at once);
-    `extra_config` is added to the configuration file (top-level sections)."""
+    `extra_config` is added to the configuration file (top-level sections); `workers` HTTP
+    worker processes serve the API (0: the daemon itself)."""
     http_port, admin_port = free_port(), free_port()
     application: dict = {"name": "bench", "api_keys": [KEY]}
     if status_url:
@@ -191,7 +193,7 @@ def start_gatewayd(
     config = processes.directory / f"gatewayd-{http_port}.yaml"
     config.write_text(f"""
 database: {{url: "{database}"}}
-http: {{listen: ["127.0.0.1:{http_port}"]}}
+http: {{listen: ["127.0.0.1:{http_port}"], workers: {workers}}}
 admin: {{listen: ["127.0.0.1:{admin_port}"]}}
 logging: {{level: WARNING}}
 webhooks: {{max_per_host: {max_per_host}}}
@@ -355,24 +357,46 @@ def wrk_latency_ms(output: str, percentile: int) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants still running (gatewayd's HTTP workers, say), whichever of
+    their threads started them."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                queue += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def rss_kib(pid: int) -> int:
-    """Resident memory of a process (VmRSS), 0 once it has exited."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    return int(found[1]) if found else 0
+    """Resident memory of a process and its descendants (VmRSS), 0 once it has exited."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(found[1]) if found else 0
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (/proc/<pid>/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its running descendants have used so far
+    (/proc/<pid>/stat)."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def host_cpu_times() -> tuple[int, int]:

@@ -16,19 +16,25 @@ own process, which keeps the time each id's final status arrived. gatewayd runs 
 
 accepted req/s: 2xx answers / (last answer - first request); p50/p99 from wrk.
 end-to-end msg/s: final callbacks / (last final callback - first request).
-RSS (VmRSS): gatewayd's process; Kannel's bearerbox + smsbox. Before the load, its peak
-(sampled every 0.1 s until the last callback), and after (idle, 2 s after the last one).
+RSS (VmRSS): gatewayd's processes (with its HTTP workers); Kannel's bearerbox + smsbox.
+Before the load, its peak (sampled every 0.1 s until the last callback), and after (idle, 2 s
+after the last one).
 How busy the whole machine was meanwhile is printed too: other work there skews the figures.
 CPU ms per message: CPU time (user + system) each part used from the first request to the last
-final callback, divided by the callbacks: the gateway's processes, the simulator, the receiver
-and wrk. A gateway that is CPU-bound in one process can go no faster than 1000 / its figure
-messages per second, and the simulator's figure bounds what any gateway can be measured at.
+final callback, divided by the callbacks: the gateway's processes (gatewayd with its HTTP
+worker processes), the simulator, the receiver and wrk. A gateway that is CPU-bound in one
+process can go no faster than 1000 / its figure messages per second, and the simulator's
+figure bounds what any gateway can be measured at.
+
+--workers N adds, for SQLite and PostgreSQL, a gatewayd whose Message API is served by N HTTP
+worker processes (`http.workers`); the other gatewayd rows serve it in the daemon itself.
 
 Before the gateways, the same wrk script is run against the receiver alone: that rate bounds
 what the load generator and the receiver can measure, and must be far above the others.
 
     .venv/bin/python bench/end_to_end.py [--messages 10000] [--concurrency 32]
         [--receipt-delay 0.5] [--skip-postgres] [--timeout 600] [--peers node|python]
+        [--workers N] [--nodes N] [--old-messages N]
 """
 
 import argparse
@@ -351,13 +357,24 @@ def _cpu(pids: list[int]) -> float:
 
 
 def run_gatewayd(
-    processes: Processes, database: str, smsc: int, receiver: int, args, nodes: int = 1
+    processes: Processes,
+    database: str,
+    smsc: int,
+    receiver: int,
+    args,
+    nodes: int = 1,
+    workers: int = 0,
 ) -> Result:
-    """`nodes` gatewayd processes on `database` (each with its own binds), the load shared
-    between them; with --old-messages, the database holds that many older messages first."""
+    """`nodes` gatewayd processes on `database` (each with its own binds and `workers` HTTP
+    worker processes), the load shared between them; with --old-messages, the database holds
+    that many older messages first."""
     store = database.split(":")[0]
-    run = f"gatewayd-{store}-{nodes}"
-    name = f"gatewayd {store}" + (f" x{nodes}" if nodes > 1 else "")
+    run = f"gatewayd-{store}-{nodes}-{workers}"
+    name = (
+        f"gatewayd {store}"
+        + (f" x{nodes}" if nodes > 1 else "")
+        + (f" {workers}w" if workers else "")
+    )
     if args.old_messages:
         migrate(database)
         seconds = old_messages.fill(database, args.old_messages)
@@ -369,7 +386,15 @@ def run_gatewayd(
     try:
         for _ in range(nodes):
             started.append(
-                start_gatewayd(processes, database, smsc, hook, final_only=True, max_per_host=32)
+                start_gatewayd(
+                    processes,
+                    database,
+                    smsc,
+                    hook,
+                    final_only=True,
+                    max_per_host=32,
+                    workers=workers,
+                )
             )
         for gatewayd in started:
             wait_gatewayd_bound(gatewayd)
@@ -492,6 +517,13 @@ def main() -> None:
         help="on PostgreSQL, also run this many gatewayd nodes on one database",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run each single gatewayd with N HTTP worker processes (http.workers)",
+    )
+    parser.add_argument(
         "--timeout", type=int, default=600, help="seconds each load and its callbacks may take"
     )
     args = parser.parse_args()
@@ -506,15 +538,18 @@ def main() -> None:
         receiver = start_receiver(processes, args.peers)
         smsc = start_simulator(processes, args.receipt_delay, args.peers)
         calibration = calibrate(processes, receiver, args)
-        results = [
-            run_gatewayd(processes, f"sqlite:///{directory}/gatewayd.db", smsc, receiver, args)
-        ]
-        database = None if args.skip_postgres else postgres_database()
-        if database:
-            try:
-                results.append(run_gatewayd(processes, database, smsc, receiver, args))
-            finally:
-                drop_postgres_database(database)
+        results = []
+        for workers in sorted({0, args.workers}):
+            sqlite = f"sqlite:///{directory}/gatewayd-{workers}w.db"
+            results.append(run_gatewayd(processes, sqlite, smsc, receiver, args, 1, workers))
+            database = None if args.skip_postgres else postgres_database()
+            if database:
+                try:
+                    results.append(
+                        run_gatewayd(processes, database, smsc, receiver, args, 1, workers)
+                    )
+                finally:
+                    drop_postgres_database(database)
         if args.nodes > 1 and not args.skip_postgres:
             database = postgres_database()
             if database:

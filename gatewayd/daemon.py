@@ -281,9 +281,7 @@ async def _serve_front_doors(
             workers = holder.current.config.http.worker_count(os.cpu_count())
             if workers:
                 assert runtime.service is not None, "the core's service is built before the doors"
-                runtime.workers = HttpWorkers(
-                    workers, holder.path, holder, runtime.service, runtime.metrics
-                )
+                runtime.workers = HttpWorkers(workers, holder, runtime.service, runtime.metrics)
                 await doors.start(runtime.workers.serve, runtime.stop_requested)
             else:
                 await doors.start(serve_api, runtime)

@@ -20,7 +20,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import trio
 
@@ -49,13 +48,11 @@ class HttpWorkers:
     def __init__(
         self,
         count: int,
-        config_path: Path,
         holder: ConfigHolder,
         service: MessageService,
         metrics: Metrics,
     ) -> None:
         self.count = count
-        self._config_path = config_path
         self._holder = holder
         self._service = service
         self._metrics = metrics
@@ -70,9 +67,9 @@ class HttpWorkers:
         return [process.pid for process in self._processes.values()]
 
     def reload(self) -> None:
-        """Have every worker reload the configuration (SIGHUP). One still starting is told
-        once it serves, as it may have read the file before the change: a signal sent before
-        it handles SIGHUP would end it."""
+        """Have every worker fetch this process's configuration again (SIGHUP), once it has
+        reloaded. One still starting is told once it serves, as it may have fetched the
+        configuration before: a signal sent before it handles SIGHUP would end it."""
         self._reloads += 1
         self._signal(signal.SIGHUP, self._serving)
 
@@ -161,14 +158,19 @@ class HttpWorkers:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         listen_fds = [listener.socket.fileno() for listener in listeners]
         command = [sys.executable, "-m", "gatewayd.protocols.http.worker"]
-        command += ["--config", str(self._config_path), "--link-fd", str(theirs.fileno())]
+        command += ["--link-fd", str(theirs.fileno())]
         for fd in listen_fds:
             command += ["--listen-fd", str(fd)]
         environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": files}
         environment.pop("NOTIFY_SOCKET", None)
         try:
+            # A session of its own: a terminal's Ctrl-C reaches this process only, which
+            # then stops the workers in order.
             process = await trio.lowlevel.open_process(
-                command, pass_fds=(theirs.fileno(), *listen_fds), env=environment
+                command,
+                pass_fds=(theirs.fileno(), *listen_fds),
+                env=environment,
+                start_new_session=True,
             )
         finally:
             theirs.close()

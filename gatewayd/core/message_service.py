@@ -184,6 +184,10 @@ class MessageService:
             return {"status": "ready", "config_generation": self._holder.current.generation}
         return {"status": "not ready", "reason": "database did not answer"}
 
+    async def configuration(self) -> Config:
+        """The configuration this process runs on (a worker process serves the same one)."""
+        return self.config
+
     async def webhook_sources(self) -> dict[str, Any]:
         """The addresses webhooks are sent from, and those that cannot be used (and why)."""
         return self._webhook_sources()

@@ -27,7 +27,6 @@ from typing import Any
 import trio
 from sqlalchemy.exc import IntegrityError
 
-from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
 from gatewayd.core.rate_limit import RateDecision
@@ -55,6 +54,7 @@ CALLS = frozenset(
         "debug_standing",
         "readiness",
         "webhook_sources",
+        "configuration",
     }
 )
 """The MessageService methods a linked process may call; nothing else is run."""
@@ -236,13 +236,13 @@ class _Waiting:
 class RemoteService:
     """MessageService's methods, run by the process at the other end of `stream`.
 
-    `config`, `directory` and `clock` are this process's own (its ConfigHolder is reloaded on
-    SIGHUP as the other's is)."""
+    `config` and `directory` are those the other process runs on, as `load_configuration`
+    last fetched them (at start, and on SIGHUP once the other has reloaded): a worker never
+    serves another configuration than the carrier process's, even one started again after
+    the file was edited and not yet reloaded."""
 
-    def __init__(
-        self, holder: ConfigHolder, stream: trio.SocketStream, clock: Callable[[], Any]
-    ) -> None:
-        self._holder = holder
+    def __init__(self, stream: trio.SocketStream, clock: Callable[[], Any]) -> None:
+        self._snapshot: tuple[Config, Directory] | None = None
         self._stream = stream
         self.clock = clock
         self._sender = _Sender(stream)
@@ -252,11 +252,19 @@ class RemoteService:
 
     @property
     def config(self) -> Config:
-        return self._holder.current.config
+        assert self._snapshot is not None, "load_configuration() first"
+        return self._snapshot[0]
 
     @property
     def directory(self) -> Directory:
-        return self._holder.current.directory
+        assert self._snapshot is not None, "load_configuration() first"
+        return self._snapshot[1]
+
+    async def load_configuration(self) -> Config:
+        """Fetch the other process's configuration and serve it from now on."""
+        config = await self._call("configuration")
+        self._snapshot = (config, Directory(config))
+        return config
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Carry the calls and their answers until the link ends; then `lost` is set."""

@@ -57,15 +57,17 @@ def stream_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
     )
 
 
-async def linked(nursery, service, core_holder: ConfigHolder, worker_holder: ConfigHolder):
-    """A RemoteService whose calls `serve_link` runs on `service`; the list fills with each
-    ready notice."""
+async def linked(nursery, service, core_holder: ConfigHolder):
+    """A RemoteService whose calls `serve_link` runs on `service`, with the configuration
+    fetched; the list fills with each ready notice."""
     core_end, worker_end = stream_pair()
     notices: list[str] = []
     directory = lambda: core_holder.current.directory  # noqa: E731
     nursery.start_soon(serve_link, core_end, service, directory, lambda: notices.append("ready"))
-    remote = RemoteService(worker_holder, worker_end, Clock())
+    remote = RemoteService(worker_end, Clock())
     await nursery.start(remote.run)
+    with trio.fail_after(10):
+        await remote.load_configuration()
     return remote, notices, core_end
 
 
@@ -93,7 +95,7 @@ def real_service(tmp_path):
 async def test_a_message_submitted_through_the_link_is_stored_and_read_back(nursery, real_service):
     service, writer, holder, accepted = real_service
     await nursery.start(writer.run)
-    remote, _, _ = await linked(nursery, service, holder, holder_of())
+    remote, _, _ = await linked(nursery, service, holder)
     app = remote.directory.authenticate("shop-key-0123456789")
     assert app is not None
     with trio.fail_after(10):
@@ -116,7 +118,7 @@ async def test_an_idempotency_answer_is_kept_with_its_messages_in_the_carrier_pr
 ):
     service, writer, holder, _ = real_service
     await nursery.start(writer.run)
-    remote, _, _ = await linked(nursery, service, holder, holder_of())
+    remote, _, _ = await linked(nursery, service, holder)
     app = remote.directory.authenticate("shop-key-0123456789")
     request = SubmitRequest(recipients="32470000001", text="hi", reference="r1")
     now = remote.clock()
@@ -132,8 +134,8 @@ async def test_an_idempotency_answer_is_kept_with_its_messages_in_the_carrier_pr
 
 async def test_the_debug_limit_is_counted_once_for_every_linked_process(nursery, real_service):
     service, _writer, holder, _ = real_service
-    first, _, _ = await linked(nursery, service, holder, holder_of())
-    second, _, _ = await linked(nursery, service, holder, holder_of())
+    first, _, _ = await linked(nursery, service, holder)
+    second, _, _ = await linked(nursery, service, holder)
     app = first.directory.authenticate("shop-key-0123456789")
     with trio.fail_after(10):
         decisions = [await (first if n % 2 else second).count_debug_request(app) for n in range(31)]
@@ -148,6 +150,9 @@ class Raising:
     def __init__(self) -> None:
         self.error: Exception | None = None
         self.time_left: float | None = None
+
+    async def configuration(self):
+        return holder_of().current.config
 
     async def submit(self, app, request, remember=None):
         self.time_left = answer_time_left()
@@ -167,7 +172,7 @@ class Raising:
 async def test_errors_arrive_as_the_caller_tells_them_apart(nursery, raised, expected):
     service, holder = Raising(), holder_of()
     service.error = raised
-    remote, _, _ = await linked(nursery, service, holder, holder_of())
+    remote, _, _ = await linked(nursery, service, holder)
     app = remote.directory.authenticate("shop-key-0123456789")
     with trio.fail_after(10), pytest.raises(expected) as caught, answering_within(7.0):
         await remote.submit(app, SubmitRequest(recipients="32470000001", text="hi"))
@@ -179,18 +184,32 @@ async def test_errors_arrive_as_the_caller_tells_them_apart(nursery, raised, exp
         assert str(caught.value) == "a bug"
 
 
-async def test_an_application_the_carrier_process_does_not_know_fails_that_call_only(
-    nursery, real_service
-):
-    service, _writer, holder, _ = real_service
-    worker_config = CONFIG + '      - {name: newer, api_keys: ["newer-key-0123456789"]}\n'
-    remote, _, _ = await linked(nursery, service, holder, holder_of(worker_config))
+async def test_an_application_the_carrier_process_does_not_know_fails_that_call_only(nursery):
+    """As when the carrier process reloaded (without the application) between a worker's
+    fetch of the configuration and its call."""
+
+    class Standing:
+        async def configuration(self):
+            newer = '      - {name: newer, api_keys: ["newer-key-0123456789"]}\n'
+            return holder_of(CONFIG + newer).current.config
+
+        async def debug_standing(self, app):
+            return app.name
+
+    remote, _, _ = await linked(nursery, Standing(), holder_of())
     newer = remote.directory.authenticate("newer-key-0123456789")
     shop = remote.directory.authenticate("shop-key-0123456789")
     with trio.fail_after(10):
         with pytest.raises(LookupError, match="newer"):
             await remote.debug_standing(newer)
-        assert (await remote.debug_standing(shop)).allowed
+        assert await remote.debug_standing(shop) == "shop"
+
+
+async def test_the_worker_serves_the_configuration_of_the_carrier_process(nursery, real_service):
+    service, _, holder, _ = real_service
+    remote, _, _ = await linked(nursery, service, holder)
+    assert remote.config == holder.current.config
+    assert remote.directory.authenticate("shop-key-0123456789") is not None
 
 
 async def test_a_call_outside_the_service_is_not_run(nursery):
@@ -237,7 +256,7 @@ async def test_a_call_waiting_when_the_carrier_process_goes_fails_with_link_lost
     service = Stuck()
     holder = holder_of()
     core_end, worker_end = stream_pair()
-    remote = RemoteService(holder, worker_end, Clock())
+    remote = RemoteService(worker_end, Clock())
     await nursery.start(remote.run)
     core_scope = trio.CancelScope()
 

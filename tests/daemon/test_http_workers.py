@@ -141,6 +141,25 @@ def test_sighup_reaches_every_worker(workers_daemon):
     assert [send(ports["http"], new_key)[0] for _ in range(20)] == [200] * 20
 
 
+def test_restarted_workers_serve_the_running_configuration_not_the_edited_file(workers_daemon):
+    gatewayd, ports = workers_daemon()
+    new_key = "newer-key-0123456789"
+    text = gatewayd.config_path.read_text()
+    gatewayd.config_path.write_text(text.replace(f'["{KEY}"]', f'["{KEY}", "{new_key}"]'))
+    first = children(gatewayd.process.pid)
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(
+        lambda: len(now := children(gatewayd.process.pid) - first) == WORKERS and now,
+        what="two new workers",
+    )
+    wait_until(lambda: send(ports["http"])[0] == 200, what="the API served again")
+    assert [send(ports["http"], new_key)[0] for _ in range(10)] == [400] * 10
+    gatewayd.signal(signal.SIGHUP)
+    wait_until(lambda: send(ports["http"], new_key)[0] == 200, what="the reloaded key")
+    assert [send(ports["http"], new_key)[0] for _ in range(10)] == [200] * 10
+
+
 def test_the_debug_limit_is_one_count_for_every_worker(workers_daemon):
     _, ports = workers_daemon(account_extra="    debug: true\n")
     statuses = [send(ports["http"])[0] for _ in range(34)]
