@@ -43,7 +43,7 @@ from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
 from gatewayd.http_workers import HttpWorkers, WorkerFailedToStart
 from gatewayd.logs import setup_logging
 from gatewayd.metrics import Metrics
-from gatewayd.protocols.http.server import ListenError
+from gatewayd.protocols.listeners import ListenError
 from gatewayd.protocols.smpp.front_door import SmppFrontDoor
 from gatewayd.protocols.webhooks.egress import Egress
 from gatewayd.sd_notify import Notifier

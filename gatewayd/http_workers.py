@@ -27,7 +27,8 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.message_service import MessageService
 from gatewayd.core.service_link import serve_link
 from gatewayd.metrics import Metrics
-from gatewayd.protocols.http.server import ServerLimits, open_listeners
+from gatewayd.protocols.http.server import ServerLimits
+from gatewayd.protocols.listeners import open_listeners
 
 log = logging.getLogger("gatewayd.http_workers")
 

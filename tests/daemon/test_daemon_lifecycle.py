@@ -92,6 +92,32 @@ def test_a_port_in_use_is_one_clear_line_and_a_failure_exit(tmp_path):
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "section"),
+    [
+        ("smtp", 'smtp: {{listen: ["127.0.0.1:{port}"], domain: sms.test}}'),
+        ("smpp_server", 'smpp_server: {{listen: ["127.0.0.1:{port}"]}}'),
+        ("api", None),
+    ],
+    ids=["smtp", "smpp_server", "api served by a worker"],
+)
+def test_every_front_door_port_in_use_is_one_clear_line(tmp_path, name, section):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        if section is None:
+            config = daemon_config(tmp_path, port, free_port())
+            config = config.replace("http: {", "http: {workers: 1, ", 1)
+        else:
+            config = daemon_config(tmp_path, free_port(), free_port()) + section.format(port=port)
+        status, stderr = run_until_exit(tmp_path, config)
+    assert status == 1
+    lines = [line for line in stderr.splitlines() if line.startswith("gatewayd: ")]
+    assert lines == [f"gatewayd: {name}: cannot listen on 127.0.0.1:{port}: address already in use"]
+    assert "Traceback" not in stderr
+
+
 def test_an_unreachable_database_is_one_clear_line_and_a_failure_exit(tmp_path):
     config = daemon_config(tmp_path, free_port(), free_port()).replace(
         f"sqlite:///{tmp_path}/gatewayd.db", "postgresql://nobody@127.0.0.1:9/none"

@@ -8,7 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from gatewayd.protocols.http.server import HttpServer, ListenError, ServerLimits
+from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.protocols.listeners import ListenError
 from tests.http.conftest import exchange
 
 

@@ -24,7 +24,6 @@ from urllib.parse import unquote
 import httptools
 import trio
 
-from gatewayd.config.types import parse_listen
 from gatewayd.core.result_codes import Result
 from gatewayd.protocols.http.messages import Handler, Request, Response
 from gatewayd.protocols.http.request_head import (
@@ -33,6 +32,7 @@ from gatewayd.protocols.http.request_head import (
     normalize_head,
     split_head,
 )
+from gatewayd.protocols.listeners import open_listeners
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
@@ -45,10 +45,6 @@ VERSIONS = ("1.0", "1.1")
 INVALID_VERSION = "Invalid HTTP version"  # llhttp's words for a version it does not know
 
 
-class ListenError(Exception):
-    """An address to listen on cannot be bound (in use, not local, no permission)."""
-
-
 @dataclass(frozen=True)
 class ServerLimits:
     max_header_bytes: int = 16_384
@@ -58,21 +54,6 @@ class ServerLimits:
     idle_timeout_s: float = 60.0
     max_connections: int = 1000
     drain_timeout_s: float = 5.0
-
-
-async def open_listeners(name: str, listen: list[str]) -> list[trio.SocketListener]:
-    """Listeners on every address of `listen`, or ListenError (and none kept open)."""
-    listeners: list[trio.SocketListener] = []
-    for address in listen:
-        host, port = parse_listen(address)
-        try:
-            listeners += await trio.open_tcp_listeners(port, host=host, backlog=1024)
-        except OSError as error:
-            for listener in listeners:
-                await listener.aclose()
-            reason = "address already in use" if error.errno == 98 else error.strerror
-            raise ListenError(f"{name}: cannot listen on {address}: {reason}") from None
-    return listeners
 
 
 class _Reject(Exception):

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from gatewayd.config.types import parse_listen
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import Encoding
@@ -25,6 +24,7 @@ from gatewayd.core.message_service import (
 from gatewayd.core.mo_decoding import ESM_UDHI, concat_from_sar, decode_user_data, split_udh
 from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
+from gatewayd.protocols.listeners import open_listeners
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.protocols.smpp.connection import SmppConnection
@@ -91,10 +91,7 @@ class SmppFrontDoor:
         return self.service.config.smpp_server
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        listeners = []
-        for listen in self.config.listen:
-            host, port = parse_listen(listen)
-            listeners += await trio.open_tcp_listeners(port, host=host)
+        listeners = await open_listeners("smpp_server", [str(a) for a in self.config.listen])
         task_status.started([listener.socket.getsockname()[:2] for listener in listeners])
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.serve_listeners, self._session, listeners)

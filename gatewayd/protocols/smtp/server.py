@@ -30,6 +30,7 @@ from gatewayd.core.message_service import (
 )
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
+from gatewayd.protocols.listeners import listen_error
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
 
 if TYPE_CHECKING:
@@ -208,7 +209,10 @@ async def serve_smtp(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -
                 tls_context=tls_context,
                 auth_require_tls=_auth_requires_tls(config, tls_context, loopback),
             )
-            await trio.to_thread.run_sync(controller.start)
+            try:
+                await trio.to_thread.run_sync(controller.start)
+            except OSError as error:
+                raise listen_error("smtp", str(listen), error) from None
             controllers.append(controller)
         addresses = [c.server.sockets[0].getsockname()[:2] for c in controllers]
         task_status.started(addresses)
