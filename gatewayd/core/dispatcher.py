@@ -43,7 +43,7 @@ from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
-from gatewayd.storage.writer import Writer, WriterClosed, is_storage_failure
+from gatewayd.storage.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -370,33 +370,35 @@ class Dispatcher:
 
     async def _record(self, parts: list[SubmittedPart]) -> None:
         """Record parts the carrier accepted, however often the write fails: retry the
-        write, never the submit (the messages stay claimed, their carrier slots held)."""
+        write, never the submit (the messages stay claimed, their carrier slots held). Each
+        part is written alone, so one the storage cannot take holds up no other."""
         delay, longest = self._settings.record_retry_s
         failures = 0
         while True:
             try:
-                await self._receipts.record_parts(parts)
-                break
+                errors = await self._receipts.record_parts(parts)
             except WriterClosed:
                 raise
             except Exception as error:
-                if len(parts) > 1 and not is_storage_failure(error):
-                    # One part the storage cannot take must not hold up the others.
-                    log.exception("%d parts could not be recorded together; one by one", len(parts))
-                    async with trio.open_nursery() as nursery:
-                        for part in parts:
-                            nursery.start_soon(self._record, [part])
-                    return
-                failures += 1
-                log.exception(
-                    "%d parts accepted by %s could not be recorded (failure %d): %s; writing "
-                    "them again in %.2fs, not submitting them again",
-                    len(parts),
-                    parts[0].carrier.name,
-                    failures,
-                    ", ".join(f"{p.message.id}/{p.part_no}={p.carrier_id!r}" for p in parts),
-                    delay,
-                )
+                errors = [error] * len(parts)
+            failed = [(p, e) for p, e in zip(parts, errors, strict=True) if e is not None]
+            if not failed:
+                break
+            for _, error in failed:
+                if isinstance(error, WriterClosed):
+                    raise error
+            failures += 1
+            parts = [part for part, _ in failed]
+            log.error(
+                "%d parts accepted by %s could not be recorded (failure %d): %s; writing "
+                "them again in %.2fs, not submitting them again",
+                len(parts),
+                parts[0].carrier.name,
+                failures,
+                ", ".join(f"{p.message.id}/{p.part_no}={p.carrier_id!r}" for p in parts),
+                delay,
+                exc_info=failed[0][1],
+            )
             await trio.sleep(delay)
             delay = min(delay * 2, longest)
         if failures:
