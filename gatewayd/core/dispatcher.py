@@ -12,6 +12,10 @@ always find it; a part that was not acknowledged sends the message back to the q
 least once: nothing is lost, a duplicate at the carrier is possible within the window). A
 part the carrier accepted is never submitted again because its record failed here: the
 record is written again until it commits.
+
+A message whose route has no healthy carrier (a flap, an outage) leaves its batch and waits
+for one in the dispatcher's waiting room, outside the claim loop's batch slots: waiting in a
+slot, ten batches with such a message would stop dispatch for every route.
 """
 
 import logging
@@ -39,7 +43,7 @@ from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
-from gatewayd.storage.writer import Writer, WriterClosed, is_storage_failure
+from gatewayd.storage.writer import Writer, WriterClosed
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +59,23 @@ class DispatchSettings:
     no_route_wait_s: float = 30.0
     """How long a claimed message waits for a carrier of its route to come back (well inside
     the lease) before it is handed back to the queue."""
+    max_unrouted: int = 2000
+    """How many claimed messages may wait for a carrier of their route at once; past that a
+    message without one goes back to the queue at once, for `no_route_retry`."""
     max_retry_delay_s: float = 60.0
     record_retry_s: tuple[float, float] = (0.05, 5.0)
     """First and longest wait between two attempts to record a part the carrier accepted."""
 
 
 _Finish = tuple[Row, Status, str, dict[str, Any]]
+_Group = tuple[Carrier, CarrierConfig, list[Row]]
 
 
 @dataclass
 class _Batch:
     open: dict[str, Row]
     """The messages of a claimed batch not decided yet (not finished, back in the queue,
-    submitted whole or left to a new claim)."""
+    submitted whole, waiting for a route elsewhere or left to a new claim)."""
 
 
 @dataclass
@@ -143,9 +151,17 @@ class Dispatcher:
             gather_s=settings.claim_gather_s,
         )
         self.wake = self._loop.wake
-        self.run = self._loop.run
         self._routes_generation = -1
         self._routes: Routes | None = None
+        self._waiting_room: trio.Nursery | None = None
+        self._unrouted = 0
+        """Messages in the waiting room: waiting for a route or being submitted from it."""
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._waiting_room = nursery
+            await nursery.start(self._loop.run)
+            task_status.started()
 
     def _claim(self, connection: Connection) -> list[Row]:
         s = self._settings
@@ -185,23 +201,33 @@ class Dispatcher:
                 to_send.append(row)
         if finishes:
             await self._settle(batch, finishes, [])
-        groups: dict[str, tuple[Carrier, CarrierConfig, list[Row]]] = {}
+        groups, unrouted = self._route(to_send)
+        if unrouted:
+            await self._hand_off(batch, unrouted)
+        if len(groups) == 1:  # the usual case, without a task
+            await self._submit(batch, *next(iter(groups.values())))
+            return
+        async with trio.open_nursery() as nursery:
+            self._start_submits(nursery, batch, groups)
+
+    def _start_submits(
+        self, nursery: trio.Nursery, batch: _Batch, groups: dict[str, _Group]
+    ) -> None:
+        for carrier, config, group in groups.values():
+            nursery.start_soon(self._alone, batch, group, self._submit, carrier, config, group)
+
+    def _route(self, rows: list[Row]) -> tuple[dict[str, _Group], list[Row]]:
+        """`rows` by the carrier each goes to, and those whose route has none healthy."""
+        groups: dict[str, _Group] = {}
         unrouted: list[Row] = []
-        for row in to_send:
+        for row in rows:
             chosen = self._choose_carrier(row.recipient)
             if chosen is None:
                 unrouted.append(row)
                 continue
             carrier, config = chosen
             groups.setdefault(config.name, (carrier, config, []))[2].append(row)
-        if len(groups) == 1 and not unrouted:  # the usual case, without a task
-            await self._submit(batch, *next(iter(groups.values())))
-            return
-        async with trio.open_nursery() as nursery:
-            for carrier, config, group in groups.values():
-                nursery.start_soon(self._alone, batch, group, self._submit, carrier, config, group)
-            for row in unrouted:
-                nursery.start_soon(self._alone, batch, [row], self._submit_when_routed, row)
+        return groups, unrouted
 
     async def _alone(
         self, batch: _Batch, rows: list[Row], work: Callable[..., Awaitable[None]], *args: Any
@@ -226,14 +252,60 @@ class Dispatcher:
             except Exception:
                 log.exception("their claims could not be handed back; they run out by themselves")
 
-    async def _submit_when_routed(self, batch: _Batch, row: Row) -> None:
-        chosen = await self._wait_for_route(row.recipient)
-        if chosen is None:
-            retry_at = self._clock() + self._settings.no_route_retry
-            await self._writer.write(lambda c: store.release_claim(c, row.id, retry_at))
+    async def _hand_off(self, batch: _Batch, rows: list[Row]) -> None:
+        """Messages without a healthy carrier leave `batch` for the waiting room, as many as
+        it has room for; the others go back to the queue now."""
+        assert self._waiting_room is not None
+        room = max(0, self._settings.max_unrouted - self._unrouted)
+        waiting, back = rows[:room], rows[room:]
+        if waiting:
+            self._unrouted += len(waiting)
+            for row in waiting:
+                batch.open.pop(row.id, None)
+            self._waiting_room.start_soon(self._wait_for_routes, waiting)
+        if back:
+            log.info(
+                "%d messages without a carrier back to the queue: %d already wait for one",
+                len(back),
+                self._unrouted,
+            )
+            await self._release(batch, back)
+
+    async def _wait_for_routes(self, rows: list[Row]) -> None:
+        """In the waiting room: `rows` wait for a carrier of their route, holding their claim
+        (cheaper than handing it back and claiming it again). Each goes as soon as one is up,
+        with the others it takes; those still waiting after no_route_wait_s (well inside the
+        lease) go back to the queue."""
+        batch = _Batch({row.id: row for row in rows})
+        try:
+            await self._alone(batch, rows, self._submit_when_routed, rows)
+        finally:
+            self._unrouted -= len(rows)
+
+    async def _submit_when_routed(self, batch: _Batch, rows: list[Row]) -> None:
+        waiting = rows
+        async with trio.open_nursery() as nursery:
+            with trio.move_on_after(self._settings.no_route_wait_s):
+                while True:
+                    groups, waiting = self._route(waiting)
+                    self._start_submits(nursery, batch, groups)
+                    if not waiting:
+                        break
+                    await self._carriers.wait_changed()
+            if waiting:
+                nursery.start_soon(self._alone, batch, waiting, self._release, waiting)
+
+    async def _release(self, batch: _Batch, rows: list[Row]) -> None:
+        """Hand `rows` back to the queue for no_route_retry, their attempts unchanged."""
+        retry_at = self._clock() + self._settings.no_route_retry
+
+        def release(connection: Connection) -> None:
+            for row in rows:
+                store.release_claim(connection, row.id, retry_at)
+
+        await self._writer.write(release)
+        for row in rows:
             batch.open.pop(row.id, None)
-            return
-        await self._submit(batch, *chosen, [row])
 
     async def _submit(
         self, batch: _Batch, carrier: Carrier, config: CarrierConfig, rows: list[Row]
@@ -298,33 +370,35 @@ class Dispatcher:
 
     async def _record(self, parts: list[SubmittedPart]) -> None:
         """Record parts the carrier accepted, however often the write fails: retry the
-        write, never the submit (the messages stay claimed, their carrier slots held)."""
+        write, never the submit (the messages stay claimed, their carrier slots held). Each
+        part is written alone, so one the storage cannot take holds up no other."""
         delay, longest = self._settings.record_retry_s
         failures = 0
         while True:
             try:
-                await self._receipts.record_parts(parts)
-                break
+                errors = await self._receipts.record_parts(parts)
             except WriterClosed:
                 raise
             except Exception as error:
-                if len(parts) > 1 and not is_storage_failure(error):
-                    # One part the storage cannot take must not hold up the others.
-                    log.exception("%d parts could not be recorded together; one by one", len(parts))
-                    async with trio.open_nursery() as nursery:
-                        for part in parts:
-                            nursery.start_soon(self._record, [part])
-                    return
-                failures += 1
-                log.exception(
-                    "%d parts accepted by %s could not be recorded (failure %d): %s; writing "
-                    "them again in %.2fs, not submitting them again",
-                    len(parts),
-                    parts[0].carrier.name,
-                    failures,
-                    ", ".join(f"{p.message.id}/{p.part_no}={p.carrier_id!r}" for p in parts),
-                    delay,
-                )
+                errors = [error] * len(parts)
+            failed = [(p, e) for p, e in zip(parts, errors, strict=True) if e is not None]
+            if not failed:
+                break
+            for _, error in failed:
+                if isinstance(error, WriterClosed):
+                    raise error
+            failures += 1
+            parts = [part for part, _ in failed]
+            log.error(
+                "%d parts accepted by %s could not be recorded (failure %d): %s; writing "
+                "them again in %.2fs, not submitting them again",
+                len(parts),
+                parts[0].carrier.name,
+                failures,
+                ", ".join(f"{p.message.id}/{p.part_no}={p.carrier_id!r}" for p in parts),
+                delay,
+                exc_info=failed[0][1],
+            )
             await trio.sleep(delay)
             delay = min(delay * 2, longest)
         if failures:
@@ -357,18 +431,6 @@ class Dispatcher:
             return found
 
         return await self._writer.write(opted_out)
-
-    async def _wait_for_route(self, msisdn: str):
-        """A carrier for `msisdn`, waiting while every carrier of its route is down (a flap, an
-        outage): holding the claim is cheaper than handing it back and claiming it again."""
-        chosen = self._choose_carrier(msisdn)
-        if chosen is not None:  # the usual case, without the cost of a cancel scope
-            return chosen
-        with trio.move_on_after(self._settings.no_route_wait_s):
-            while (chosen := self._choose_carrier(msisdn)) is None:
-                await self._carriers.wait_changed()
-            return chosen
-        return None
 
     def _choose_carrier(self, msisdn: str):
         snapshot = self._holder.current

@@ -117,18 +117,16 @@ class ReceiptMatcher:
                 return config.message_id_format
         return "auto"
 
-    async def record_part(
-        self, message: Row, part_no: int, carrier: CarrierConfig, carrier_id: str, last: bool
-    ) -> None:
-        """Record a submitted part (and apply receipts that came first); with the last part
-        the message becomes Submitted, unless a receipt already made it final."""
-        await self.record_parts([SubmittedPart(message, part_no, carrier, carrier_id, last)])
-
-    async def record_parts(self, parts: list[SubmittedPart]) -> None:
-        """Record submitted parts, all in the same transaction (one item of the writer's
-        bulk for the whole group): see `record_part`."""
-        finals = await self._writer.write_bulk(self._parts, parts)
-        self._report([final for part_finals in finals for final in part_finals])
+    async def record_parts(self, parts: list[SubmittedPart]) -> list[BaseException | None]:
+        """Record submitted parts (and apply receipts that came first); with its last part a
+        message becomes Submitted, unless a receipt already made it final. Each part is an item
+        of the writer's bulk of its own, so one the storage cannot take fails alone: for each
+        part, None once recorded or the exception its write failed with."""
+        results = await self._writer.write_bulk_many(self._parts, parts)
+        for result in results:
+            if not isinstance(result, BaseException):
+                self._report(result)
+        return [result if isinstance(result, BaseException) else None for result in results]
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
         """Store and apply one receipt; False when no submitted part matches it (yet)."""
@@ -234,7 +232,7 @@ class ReceiptMatcher:
 
 class _RecordParts:
     """Bulk: record submitted parts, mark last parts Submitted, apply early receipts. An
-    item is a group of parts; its result, the finals of each of its parts."""
+    item is a part; its result, the finals of that part."""
 
     first = True
     """Run before the other kinds of a batch: receipts in it then find their parts."""
@@ -242,13 +240,7 @@ class _RecordParts:
     def __init__(self, matcher: ReceiptMatcher) -> None:
         self._matcher = matcher
 
-    def run_bulk(
-        self, connection: Connection, groups: list[list[SubmittedPart]]
-    ) -> list[list[list[Final]]]:
-        finals = iter(self._record(connection, [part for group in groups for part in group]))
-        return [[next(finals) for _ in group] for group in groups]
-
-    def _record(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
+    def run_bulk(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
         matcher = self._matcher
         now = matcher._clock()
         outcomes = _Outcomes(now)

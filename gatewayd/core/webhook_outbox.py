@@ -10,8 +10,8 @@ The outbox claims when jobs were committed (the writer's after-commit topic of t
 channel, a few ms later so that one claim takes a burst), when a retry it scheduled comes
 due, and otherwise at a slow poll (jobs of other nodes, leases run out). Claimed jobs wait
 per destination host and go out from at most `max_per_host` tasks per host; the outcomes
-that arrive while one is being written are written together, as one writer item. At most
-`concurrency` jobs are claimed and not yet recorded.
+that arrive while one is being written are written together, each an item of the writer's
+bulk of its own. At most `concurrency` jobs are claimed and not yet recorded.
 """
 
 import logging
@@ -153,11 +153,20 @@ class WebhookOutbox:
         self._batches.add((job, attempt))
 
     async def _record(self, outcomes: list[Outcome]) -> None:
-        """Write `outcomes` as one writer item. If that fails for good, the jobs keep their
-        claim until the lease ends and are sent again."""
+        """Write `outcomes`, each an item of the writer's bulk of its own, so that one the
+        storage cannot take fails alone. A job whose outcome is not stored keeps its claim
+        until the lease ends, then it is sent again."""
         self._next_retry = None
         try:
-            await self._writer.write_bulk(self._outcomes, outcomes)
+            results = await self._writer.write_bulk_many(self._outcomes, outcomes)
+            for (job, _), result in zip(outcomes, results, strict=True):
+                if isinstance(result, Exception) and not isinstance(result, WriterClosed):
+                    log.error(
+                        "recording the outcome of webhook %d failed; it is sent again once "
+                        "its claim runs out",
+                        job.id,
+                        exc_info=result,
+                    )
             if self._next_retry is not None:
                 wait = max(0.0, (self._next_retry - self._clock()).total_seconds())
                 if trio.current_time() + wait < self._retry_at:
@@ -218,14 +227,13 @@ def _host(url: str) -> str:
 
 class _RecordOutcomes:
     """Bulk: the outcomes of the attempts made while one transaction was being written; an
-    item is a list of outcomes."""
+    item is one outcome."""
 
     def __init__(self, outbox: WebhookOutbox) -> None:
         self._outbox = outbox
 
-    def run_bulk(self, connection, items: list[list[Outcome]]) -> list[None]:
+    def run_bulk(self, connection, outcomes: list[Outcome]) -> list[None]:
         now = self._outbox._clock()
-        outcomes = [outcome for item in items for outcome in item]
         finished, later = [], []
         for job, attempt in outcomes:
             done, values = self._outbox._outcome(job, attempt, now)
@@ -236,7 +244,7 @@ class _RecordOutcomes:
         record_attempts(
             connection, [_attempt_row(job.id, attempt, now) for job, attempt in outcomes]
         )
-        return [None] * len(items)
+        return [None] * len(outcomes)
 
 
 def _attempt_row(job_id: int, attempt: Attempt, recorded: datetime) -> dict[str, Any]:

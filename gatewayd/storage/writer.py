@@ -10,7 +10,9 @@ Hot paths (accepting, recording submitted parts, applying receipts, webhook outc
 items of a `BulkOperation` instead: every item of one kind in a batch is written by one call,
 with one executemany per statement, so a statement's cost is shared by the whole batch.
 Operations in a batch come from different tasks, so running them grouped by kind instead of
-in arrival order changes nothing a task can observe.
+in arrival order changes nothing a task can observe. A task with many items of one kind hands
+them with `write_bulk_many`: one wait for all, each item answered as if alone, so one bad item
+fails by itself.
 
 When the storage fails for a reason that passes (disk full, connection lost, locked: see
 `is_passing_failure`), the daemon slows down instead of stopping. A write made for someone
@@ -88,6 +90,10 @@ class WriteNotStarted(StorageUnavailable):
     """The write had not started by its deadline and was withdrawn; nothing was stored."""
 
 
+def _not_started() -> WriteNotStarted:
+    return WriteNotStarted("the database did not take the write in time")
+
+
 PEER_WRITE_TIMEOUT_S = 5.0
 """How long the write of an SMPP peer's or a mail server's request (a carrier's deliver_sm, an
 ESME's submit_sm, a mail) may wait to start: well inside the peer's response timeout, so it
@@ -155,6 +161,47 @@ class Writer:
         """Write `item` with every other item of `bulk` in the same batch; its result."""
         return await self._submit(_Pending(None, bulk, item))
 
+    async def write_bulk_many(self, bulk: BulkOperation, items: list[Any]) -> list[Any]:
+        """Write each of `items` as `write_bulk` would, under one wait: each item's result,
+        or the exception it failed with (one bad item fails alone: a failed batch is retried
+        one write per transaction). Raises WriterClosed if none could be queued."""
+        answer_by = _answer_by.get()
+        pendings = [_Pending(None, bulk, item, answer_by=answer_by) for item in items]
+        deadline = float("inf") if answer_by is None else answer_by
+        queued = 0
+        closed = False
+        with trio.CancelScope(deadline=deadline):
+            for pending in pendings:
+                if not await self._queue(pending):
+                    closed = True
+                    break
+                queued += 1
+            if closed and not queued:
+                raise WriterClosed()
+            for pending in pendings[:queued]:
+                await pending.done.wait()
+        for pending in pendings[queued:]:
+            pending.error = WriterClosed() if closed else _not_started()
+        for pending in pendings[:queued]:
+            if pending.started:
+                await pending.done.wait()
+            else:
+                pending.withdrawn = True
+                pending.error = _not_started()
+        return [pending.result if pending.error is None else pending.error for pending in pendings]
+
+    async def _queue(self, pending: _Pending) -> bool:
+        """Queue `pending`, without a checkpoint while the queue has room (so that the items
+        of one call go in one batch); False once the writer is closed."""
+        try:
+            try:
+                self._send.send_nowait(pending)
+            except trio.WouldBlock:
+                await self._send.send(pending)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
     async def _submit(self, pending: _Pending) -> Any:
         pending.answer_by = _answer_by.get()
         deadline = float("inf") if pending.answer_by is None else pending.answer_by
@@ -167,7 +214,7 @@ class Writer:
         if scope.cancelled_caught:
             if not pending.started:
                 pending.withdrawn = True
-                raise WriteNotStarted("the database did not take the write in time")
+                raise _not_started()
             await pending.done.wait()
         if pending.error is not None:
             raise pending.error

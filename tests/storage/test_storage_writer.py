@@ -145,6 +145,29 @@ async def test_a_failing_bulk_item_fails_alone(engine):
     assert _committed(engine, "2001") and _committed(engine, "2002")
 
 
+async def test_write_bulk_many_writes_its_items_together_and_each_fails_alone(engine):
+    writer = Writer(engine)
+    bulk = _BulkAdd()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_add("1000"))
+            results = await writer.write_bulk_many(bulk, ["3001", "1000", "3002"])
+            writer.close()
+    good, duplicate, other = results
+    assert isinstance(duplicate, IntegrityError), "the item the storage refused, alone"
+    assert (good, other) == ("stored 3001", "stored 3002")
+    assert bulk.calls == [3, 1, 1, 1], "one call for the three, then one each"
+    assert _committed(engine, "3001") and _committed(engine, "3002")
+
+
+async def test_write_bulk_many_on_a_closed_writer_queues_nothing(engine):
+    writer = Writer(engine)
+    writer.close()
+    with pytest.raises(WriterClosed):
+        await writer.write_bulk_many(_BulkAdd(), ["3001"])
+
+
 class _Recorder:
     def __init__(self, name: str, order: list[str], first: bool = False) -> None:
         self.name, self.order, self.first = name, order, first

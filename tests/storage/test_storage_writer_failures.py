@@ -115,6 +115,33 @@ async def test_a_write_not_started_by_its_deadline_is_withdrawn(engine):
     assert _stored(engine, "withdrawn") == 0, "a withdrawn write never runs"
 
 
+class _BulkLog:
+    def run_bulk(self, connection, tags: list[str]) -> list[str]:
+        return [_log_entry(tag)(connection) for tag in tags]
+
+
+async def test_bulk_items_not_started_by_their_deadline_are_each_withdrawn(engine):
+    writer = Writer(engine, max_batch=1)
+    entered, release = threading.Event(), threading.Event()
+
+    def blocker(_connection):
+        entered.set()
+        release.wait(10)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            nursery.start_soon(writer.write, blocker)
+            await trio.to_thread.run_sync(entered.wait, 10)
+            with answering_within(0.3):
+                results = await writer.write_bulk_many(_BulkLog(), ["late-1", "late-2"])
+            release.set()
+            assert await writer.write_bulk_many(_BulkLog(), ["next"]) == ["next"]
+            writer.close()
+    assert [type(result) for result in results] == [WriteNotStarted, WriteNotStarted]
+    assert _stored(engine, "late-1") == _stored(engine, "late-2") == 0
+
+
 async def test_a_write_already_started_is_waited_for_past_its_deadline(engine):
     writer = Writer(engine)
 
