@@ -341,7 +341,10 @@ class Dispatcher:
                 batch.open.pop(sending.row.id, None)
             carrier.unrecorded.give_back(taken - len(ready))
             try:
-                results = await carrier.submit_many([sending.fields() for sending in ready])
+                results = await carrier.submit_many(
+                    [sending.fields() for sending in ready],
+                    [self._resend_until(sending.row, config) for sending in ready],
+                )
                 accepted: list[SubmittedPart] = []
                 finishes: list[_Finish] = []
                 retries: list[tuple[Row, str]] = []
@@ -403,6 +406,12 @@ class Dispatcher:
             delay = min(delay * 2, longest)
         if failures:
             log.warning("%d parts recorded after %d failures", len(parts), failures)
+
+    def _resend_until(self, row: Row, carrier: CarrierConfig) -> float:
+        """The trio time until which a throttled part of `row` may be sent again: past it,
+        this node's claim would not outlast the submit (`_claim_lasts`, later)."""
+        left = (row.claimed_until - self._clock()).total_seconds() - submit_margin_s(carrier)
+        return trio.current_time() + left
 
     def _claim_lasts(self, row: Row, carrier: CarrierConfig) -> bool:
         """Whether this node's claim on `row` outlasts a submit and its record: past its end

@@ -51,6 +51,23 @@ async def test_a_throttled_pdu_is_retried_after_a_pause(start_smpp, autojump_clo
     assert len(simulator.submitted) == 4
 
 
+async def test_a_throttled_pdu_is_not_sent_again_past_its_resend_deadline(
+    start_smpp, autojump_clock
+):
+    """The dispatcher's claim would end before a resend after the pause: handed back instead
+    (another node may claim the message meanwhile, and would send it too)."""
+    simulator, carrier, _ = await start_smpp(SimulatorSettings(receipts=False, throttle_every=2))
+    soon, later = trio.current_time() + 0.1, trio.current_time() + 60
+    first, second = await carrier.submit_many([SUBMIT, SUBMIT], [later, soon])
+    assert first.outcome is Outcome.ACCEPTED
+    assert second.outcome is Outcome.RETRY and "too late" in second.reason
+    assert carrier.status_counts[codec.ESME_RTHROTTLED] == 1
+    assert len(simulator.submitted) == 1, "the throttled PDU was not sent again"
+    first, second = await carrier.submit_many([SUBMIT, SUBMIT], [later, later])
+    assert (first.outcome, second.outcome) == (Outcome.ACCEPTED, Outcome.ACCEPTED)
+    assert len(simulator.submitted) == 3, "with time left, the throttled one went again"
+
+
 async def test_a_connection_dropped_mid_window_hands_submits_back_and_rebinds(start_smpp):
     simulator, carrier, _ = await start_smpp(
         SimulatorSettings(receipts=False, drop_every=5), window=10

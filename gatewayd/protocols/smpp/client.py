@@ -42,6 +42,7 @@ DeliverBatchHandler = Callable[[str, list[Pdu]], Awaitable[list[int]]]
 DELIVER_COMMANDS = ("deliver_sm", "data_sm")
 THROTTLE_STATUSES = {codec.ESME_RTHROTTLED, codec.ESME_RMSGQFUL}
 MAX_THROTTLE_RETRIES = 5
+LATE = "throttled, and too late to send it again before its claim ends"
 
 
 class BindRefused(Exception):
@@ -109,6 +110,9 @@ class _Job:
     queued: bool = True
     """Still in the carrier's queue: no bind has taken it (it may be handed back)."""
     throttled: int = 0
+    resend_until: float = math.inf
+    """The trio time after which a throttled PDU is not sent again but handed back (RETRY):
+    its sender's hold on it (a claim) would not outlast the submit."""
     result: SubmitResult | None = None
 
     def finish(self, result: SubmitResult) -> None:
@@ -203,17 +207,25 @@ class Carrier:
         (result,) = await self.submit_many([fields])
         return result
 
-    async def submit_many(self, requests: list[dict[str, Any]]) -> list[SubmitResult]:
+    async def submit_many(
+        self, requests: list[dict[str, Any]], resend_until: list[float] | None = None
+    ) -> list[SubmitResult]:
         """Submit many PDUs at once; their outcomes, in order. The binds with room take them
         from one queue, as many as their window has room for, and send those in one write.
 
         Only the hand-over to a bind is bounded by `queue_wait_s`: once a bind has taken
         the PDU it may be on the wire, and handing it back then would send it twice. The
-        bind's own response timeout bounds the rest."""
+        bind's own response timeout bounds the rest. A throttled PDU is sent again after a
+        pause, unless that would be after its `resend_until` (a trio time): then it comes
+        back as RETRY."""
         if not requests:
             return []
         batch = _Batch(len(requests))
-        jobs = [_Job(fields, batch) for fields in requests]
+        untils = resend_until or [math.inf] * len(requests)
+        jobs = [
+            _Job(fields, batch, resend_until=until)
+            for fields, until in zip(requests, untils, strict=True)
+        ]
         self._queue.extend(jobs)
         self._wake_windows()
         try:
@@ -343,11 +355,14 @@ class Carrier:
             window.fail_all("bind stopped")
 
     def _take(self) -> _Job | None:
-        if not self._queue:
-            return None
-        job = self._queue.popleft()
-        job.queued = False
-        return job
+        while self._queue:
+            job = self._queue.popleft()
+            job.queued = False
+            if job.throttled and trio.current_time() > job.resend_until:
+                job.finish(SubmitResult(Outcome.RETRY, status=codec.ESME_RTHROTTLED, reason=LATE))
+                continue
+            return job
+        return None
 
     def _put_back(self, job: _Job) -> None:
         """A throttled PDU: first in line again, for this bind after its pause or another."""
@@ -450,11 +465,12 @@ class _Window:
             job.finish(SubmitResult(Outcome.ACCEPTED, response.text("message_id")))
         elif status in THROTTLE_STATUSES:
             job.throttled += 1
-            if job.throttled >= MAX_THROTTLE_RETRIES:
-                reason = "throttled"
+            resend_at = trio.current_time() + self._pause
+            if job.throttled >= MAX_THROTTLE_RETRIES or resend_at > job.resend_until:
+                reason = "throttled" if job.throttled >= MAX_THROTTLE_RETRIES else LATE
                 job.finish(SubmitResult(Outcome.RETRY, status=codec.ESME_RTHROTTLED, reason=reason))
                 return
-            self.paused_until = trio.current_time() + self._pause
+            self.paused_until = resend_at
             self._pause = min(self._pause * 2, 10.0)
             self.carrier._put_back(job)
         else:
