@@ -21,13 +21,13 @@ async def smsc(nursery) -> tuple[Simulator, int]:
 
 @pytest.fixture
 def make_node(tmp_path: Path) -> Iterator[MakeNode]:
-    """make_node(node_id, database_url, smsc_port) -> a Node (not started); every process
-    is killed at the end of the test, whatever happened."""
+    """make_node(node_id, database_url, smsc_port, workers=0) -> a Node (not started); every
+    process is killed at the end of the test, whatever happened."""
     made: list[Node] = []
 
-    def make(node_id: str, database_url: str, smsc_port: int) -> Node:
+    def make(node_id: str, database_url: str, smsc_port: int, workers: int = 0) -> Node:
         http_port = free_port()
-        config = node_config(node_id, database_url, http_port, smsc_port)
+        config = node_config(node_id, database_url, http_port, smsc_port, workers)
         made.append(Node(tmp_path / node_id, config, http_port))
         return made[-1]
 

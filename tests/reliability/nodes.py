@@ -70,8 +70,8 @@ class Node:
         self.notify.close()
 
 
-MakeNode = Callable[[str, str, int], Node]
-"""make_node(node_id, database_url, smsc_port) -> a Node, not started."""
+MakeNode = Callable[..., Node]
+"""make_node(node_id, database_url, smsc_port, workers=0) -> a Node, not started."""
 
 
 LEASE_S = 45
@@ -79,17 +79,20 @@ LEASE_S = 45
 shortest the carrier's response timeout allows), so a test need not wait that long."""
 
 
-def node_config(node_id: str, database_url: str, http_port: int, smsc_port: int) -> str:
+def node_config(
+    node_id: str, database_url: str, http_port: int, smsc_port: int, workers: int = 0
+) -> str:
     """One carrier (the test's simulator, `BINDS` binds of `WINDOW`), one application.
 
     The system_id is the node id, so `simulator.submitted` tells which node submitted what;
     the simulator accepts any system_id and, like an SMSC for the binds of one account,
-    hands a receipt to any bound receiver when the submitting bind is gone.
+    hands a receipt to any bound receiver when the submitting bind is gone. `workers`: HTTP
+    worker processes serving the Message API (0: the daemon itself).
     """
     return f"""
 node_id: {node_id}
 database: {{url: "{database_url}", claim_lease_s: {LEASE_S}}}
-http: {{listen: ["127.0.0.1:{http_port}"]}}
+http: {{listen: ["127.0.0.1:{http_port}"], workers: {workers}}}
 admin: {{listen: ["127.0.0.1:{free_port()}"]}}
 carriers:
   - name: smsc

@@ -4,6 +4,7 @@ a final status; the carrier may see a message twice, but only within the window.
 
 import time
 
+import pytest
 import trio
 
 from tests.reliability.burst import (
@@ -22,11 +23,14 @@ KILL_AT_ACCEPTED = 2000
 KILL_AT_SUBMITTED = 200
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["API in the daemon", "API in 2 workers"])
 async def test_kill_9_mid_burst_then_restart_every_accepted_message_ends_final(
-    smsc, make_node, sqlite_url, figures
+    smsc, make_node, sqlite_url, figures, workers
 ):
+    """With HTTP workers, kill -9 hits the carrier process (the unit's main process); its
+    workers see the link end and stop, and the restarted daemon binds the port again."""
     simulator, smsc_port = smsc
-    node = make_node("crash-node", sqlite_url, smsc_port)
+    node = make_node("crash-node", sqlite_url, smsc_port, workers)
     await node.start()
     await simulator.wait_until(lambda: simulator.binds >= BINDS)
     burst = Burst([node.url], TOTAL)
