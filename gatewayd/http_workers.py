@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import trio
 
@@ -61,6 +62,8 @@ class HttpWorkers:
         self._serving: set[int] = set()
         self._reloads = 0
         self._stopping = False
+        self._keeping = 0
+        self._none_keeping = trio.Event()
         self.restarts = 0
 
     @property
@@ -84,7 +87,7 @@ class HttpWorkers:
         then stop them. Started once every worker serves (the listeners' addresses)."""
         http = self._holder.current.config.http
         listeners = await open_listeners("api", [str(address) for address in http.listen])
-        files = tempfile.mkdtemp(prefix="gatewayd-http-metrics-")
+        files = _metrics_directory()
         self._metrics.merge_workers(files)
         try:
             async with trio.open_nursery() as nursery:
@@ -103,12 +106,12 @@ class HttpWorkers:
                 log.info("Message API served by %d worker processes: %s", self.count, self.pids)
                 await stop_requested.wait()
                 await self._stop()
-                nursery.cancel_scope.cancel()
         finally:
-            self._metrics.merge_workers(None)
-            shutil.rmtree(files, ignore_errors=True)
-            for listener in listeners:
-                await listener.aclose()
+            with trio.CancelScope(shield=True):
+                self._metrics.merge_workers(None)
+                shutil.rmtree(files, ignore_errors=True)
+                for listener in listeners:
+                    await listener.aclose()
 
     async def _keep(
         self,
@@ -118,12 +121,33 @@ class HttpWorkers:
         ready: trio.Event,
     ) -> None:
         """Run worker `number`, and again whenever it exits while the daemon runs."""
+        self._keeping += 1
+        try:
+            await self._keep_running(number, listeners, files, ready)
+        finally:
+            self._keeping -= 1
+            if not self._keeping:
+                self._none_keeping.set()
+
+    async def _keep_running(
+        self,
+        number: int,
+        listeners: list[trio.SocketListener],
+        files: str,
+        ready: trio.Event,
+    ) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             began = trio.current_time()
             serving = partial(self._now_serving, number, self._reloads, ready)
             try:
-                status = await self._run_once(number, listeners, files, serving)
+                status: int | str = await self._run_once(number, listeners, files, serving)
+            except OSError as error:  # no process for it (EAGAIN, ENOMEM)
+                if not ready.is_set():
+                    raise WorkerFailedToStart(
+                        f"api: HTTP worker {number} cannot be started: {error}"
+                    ) from None
+                status = f"none (not started: {error})"
             finally:
                 self._serving.discard(number)
             if self._stopping:
@@ -173,9 +197,14 @@ class HttpWorkers:
                 env=environment,
                 start_new_session=True,
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._processes[number] = process
+        if self._stopping:  # started while the daemon began to stop: stop it too
+            process.send_signal(signal.SIGTERM)
         link = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
         try:
             # The link ends when the worker has exited (its end closes), after the calls it
@@ -185,20 +214,44 @@ class HttpWorkers:
                 nursery.start_soon(serve_link, link, self._service, directory, on_ready)
                 status = await process.wait()
         finally:
-            await link.aclose()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            # Also when cancelled (the daemon failed to start): no worker outlives it.
+            with trio.CancelScope(shield=True):
+                await link.aclose()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
         return status
 
     async def _stop(self) -> None:
-        """SIGTERM to every worker; those still running after the drain time are killed."""
+        """SIGTERM to every worker (none is started any more); those still running after the
+        drain time are killed. Returns once every worker has exited."""
         self._stopping = True
         self._signal(signal.SIGTERM)
         with trio.move_on_after(ServerLimits().drain_timeout_s + STOP_GRACE_S):
-            for process in list(self._processes.values()):
-                await process.wait()
+            await self._none_keeping.wait()
         for number, process in self._processes.items():
             if process.returncode is None:
                 log.error("HTTP worker %d did not stop in time; killed", number)
                 process.kill()
+        await self._none_keeping.wait()
+
+
+def _metrics_directory() -> str:
+    """A new directory for the workers' metrics files, after removing those left by daemons
+    that are gone (killed with -9, say)."""
+    prefix = "gatewayd-http-metrics-"
+    for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = stale.name.removeprefix(prefix).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -59,7 +59,7 @@ class DatabaseConfig(Section):
 class HttpConfig(Section):
     listen: list[ListenAddress] = ["127.0.0.1:8080"]
     trusted_proxies: list[IpNetwork] = []
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16_777_216)] = 1_048_576
     header_timeout_s: Seconds = 10.0
     body_timeout_s: Seconds = 30.0
     idle_timeout_s: Seconds = 60.0

@@ -44,12 +44,19 @@ from gatewayd.storage.writer import (
 __all__ = [
     "PEER_WRITE_TIMEOUT_S",
     "MessageService",
+    "OutcomeUnknown",
     "Remembered",
     "answering_within",
     "is_storage_failure",
 ]
 
 Remember = Callable[[list[RecipientResult]], Remembered]
+
+
+class OutcomeUnknown(Exception):
+    """The call reached the core and its answer did not come back (the carrier process went
+    away): it may have been stored or not, so the front door must say neither."""
+
 
 DEBUG_LIMIT_PER_MINUTE = 30
 READY_CHECK_TIMEOUT_S = 2.0

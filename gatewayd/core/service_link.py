@@ -6,13 +6,16 @@ and sends back its value or its error. So every write still goes through the car
 process's one writer (no second writer on SQLite, no lock waits), and the worker only parses
 HTTP, checks fields and renders answers.
 
-A frame is a 4-byte length and a pickle. Pickle is read only from a socketpair between a
+A frame is a 4-byte length and a pickle of a header (call id, name or outcome, deadline)
+and a payload: the arguments or the answer, pickled apart, so that one that cannot be read
+fails its own call and not the link. Pickle is read only from a socketpair between a
 supervisor and the children it started, never from the network. Applications travel by name
 and are looked up again on arrival, in that process's own configuration. What a caller must
-tell apart arrives as such: storage failures as StorageUnavailable (answered 503 with
-Retry-After), a duplicate key as IntegrityError, SubmitRefused as itself. The time left to
-start the writes (`answering_within`) goes with each call; a link that breaks fails every call
-waiting on it with LinkLost, a StorageUnavailable.
+tell apart arrives as such: storage failures as StorageUnavailable (answered "not stored",
+with Retry-After), a duplicate key as IntegrityError, SubmitRefused as itself. The time left
+to start the writes (`answering_within`) goes with each call. When the link ends, a call not
+sent yet fails with LinkLost (a StorageUnavailable: nothing was stored); one sent and not
+answered fails with OutcomeUnknown (it may have been stored: the caller must not say either).
 """
 
 import io
@@ -29,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
+from gatewayd.core.message_service import OutcomeUnknown
 from gatewayd.core.rate_limit import RateDecision
 from gatewayd.core.submission import RecipientResult, SubmitRefused, SubmitRequest
 from gatewayd.storage.writer import (
@@ -65,7 +69,7 @@ _LENGTH = 4
 
 
 class LinkLost(StorageUnavailable):
-    """The process at the other end of the link is gone; the call may not have been stored."""
+    """The process at the other end of the link is gone; the call was not sent."""
 
 
 class _Pickler(pickle.Pickler):
@@ -74,24 +78,29 @@ class _Pickler(pickle.Pickler):
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, directory: Directory) -> None:
+    def __init__(self, data: bytes, directory: Directory | None) -> None:
         super().__init__(io.BytesIO(data))
         self._directory = directory
 
     def persistent_load(self, pid: Any) -> App:
-        app = self._directory.by_name.get(pid)
+        app = self._directory.by_name.get(pid) if self._directory is not None else None
         if app is None:
             raise LookupError(f"application {pid!r} is not in this process's configuration")
         return app
 
 
-def _dumps(value: Any) -> bytes:
+def _payload(value: Any) -> bytes:
+    """`value` pickled, applications by name; ValueError if too large for a frame."""
     buffer = io.BytesIO()
-    buffer.write(b"\0" * _LENGTH)
     _Pickler(buffer, pickle.HIGHEST_PROTOCOL).dump(value)
-    frame = buffer.getbuffer()
-    frame[:_LENGTH] = (len(frame) - _LENGTH).to_bytes(_LENGTH, "big")
-    return bytes(frame)
+    if buffer.tell() > MAX_FRAME_BYTES - 1024:
+        raise ValueError(f"{buffer.tell()} bytes are too many for the service link")
+    return buffer.getvalue()
+
+
+def _frame(header: tuple) -> bytes:
+    body = pickle.dumps(header, pickle.HIGHEST_PROTOCOL)
+    return len(body).to_bytes(_LENGTH, "big") + body
 
 
 async def _frames(stream: trio.SocketStream) -> AsyncIterator[bytes]:
@@ -154,15 +163,30 @@ async def serve_link(
     on_ready: Callable[[], None],
 ) -> None:
     """Run the calls arriving on `stream` on `service` (a MessageService) until the other end
-    hangs up; calls already running finish (their writes are not abandoned) first."""
+    hangs up or sends what is not a call; calls already running finish (their writes are not
+    abandoned) first. Then the stream is closed: the other end sees the link end."""
     sender = _Sender(stream)
+    try:
+        await _serve_calls(stream, sender, service, directory, on_ready)
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+async def _serve_calls(
+    stream: trio.SocketStream,
+    sender: _Sender,
+    service: Any,
+    directory: Callable[[], Directory],
+    on_ready: Callable[[], None],
+) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sender.run)
         try:
             async with trio.open_nursery() as calls:
                 async for frame in _frames(stream):
                     try:
-                        call_id, name, arguments, time_left = pickle.loads(frame)
+                        call_id, name, time_left, arguments = pickle.loads(frame)
                     except Exception as error:
                         log.error("service link closed: a frame that is not a call: %r", error)
                         break
@@ -195,9 +219,9 @@ async def _answer(
         else:
             with answering_within(time_left):
                 value = await method(*args)
-        reply = _dumps((call_id, True, value))
+        reply = _frame((call_id, True, _payload(value)))
     except Exception as error:
-        reply = _dumps((call_id, False, _portable(name, error)))
+        reply = _frame((call_id, False, _payload(_portable(name, error))))
     sender.put(reply)
 
 
@@ -209,11 +233,19 @@ def _portable(name: str, error: Exception) -> tuple[str, Any]:
         return "integrity", str(error)
     if not isinstance(error, SubmitRefused):
         log.error("%s for a linked process failed", name, exc_info=error)
+    if _travels_whole(error):
+        return "exception", error
+    return "error", f"{type(error).__name__}: {error}"
+
+
+def _travels_whole(error: Exception) -> bool:
+    """Whether `error` comes out of pickle as it went in (one whose __init__ takes other
+    arguments than its args would not)."""
     try:
-        pickle.dumps(error)
+        copy = pickle.loads(_payload(error))
     except Exception:
-        return "error", f"{type(error).__name__}: {error}"
-    return "exception", error
+        return False
+    return type(copy) is type(error) and copy.args == error.args and vars(copy) == vars(error)
 
 
 def _raise(kind: str, detail: Any) -> None:
@@ -229,8 +261,9 @@ def _raise(kind: str, detail: Any) -> None:
 @dataclass
 class _Waiting:
     done: trio.Event = field(default_factory=trio.Event)
+    answered: bool = False
     ok: bool = False
-    value: Any = None
+    payload: bytes = b""
 
 
 class RemoteService:
@@ -274,37 +307,46 @@ class RemoteService:
                 task_status.started()
                 async for frame in _frames(self._stream):
                     try:
-                        call_id, ok, value = pickle.loads(frame)
+                        call_id, ok, payload = pickle.loads(frame)
                     except Exception as error:
                         log.error("service link closed: a frame that is not an answer: %r", error)
                         break
                     waiting = self._waiting.pop(call_id, None)
                     if waiting is not None:
-                        waiting.ok, waiting.value = ok, value
+                        waiting.answered, waiting.ok, waiting.payload = True, ok, payload
                         waiting.done.set()
                 nursery.cancel_scope.cancel()
         finally:
             self.lost.set()
+            with trio.CancelScope(shield=True):
+                await self._stream.aclose()
             for waiting in self._waiting.values():
                 waiting.done.set()
             self._waiting.clear()
 
     def notify_ready(self) -> None:
-        self._sender.put(_dumps((0, READY, _dumps(()), None)))
+        self._sender.put(_frame((0, READY, None, _payload(()))))
 
     async def _call(self, name: str, *args: Any) -> Any:
         if self.lost.is_set():
             raise LinkLost("the carrier process is gone")
         call_id = next(self._ids)
+        frame = _frame((call_id, name, answer_time_left(), _payload(args)))
         waiting = self._waiting[call_id] = _Waiting()
-        arguments = _dumps(args)[_LENGTH:]
-        self._sender.put(_dumps((call_id, name, arguments, answer_time_left())))
+        self._sender.put(frame)
         await waiting.done.wait()
-        if waiting.value is None and not waiting.ok and self.lost.is_set():
-            raise LinkLost("the carrier process went away before it answered")
+        if not waiting.answered:
+            raise OutcomeUnknown("the carrier process went away before it answered")
+        try:
+            value = _Unpickler(waiting.payload, self._known()).load()
+        except Exception as error:
+            raise RuntimeError(f"the answer to {name} cannot be read: {error!r}") from None
         if not waiting.ok:
-            _raise(*waiting.value)
-        return waiting.value
+            _raise(*value)
+        return value
+
+    def _known(self) -> Directory | None:
+        return self._snapshot[1] if self._snapshot is not None else None
 
     async def submit(
         self, app: App, request: SubmitRequest, remember: Callable | None = None

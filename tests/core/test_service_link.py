@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +21,14 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.loader import parse_config
 from gatewayd.config.schema import DatabaseConfig
 from gatewayd.core.clock import Clock
-from gatewayd.core.message_service import MessageService
+from gatewayd.core.message_service import MessageService, OutcomeUnknown
 from gatewayd.core.result_codes import Result
 from gatewayd.core.service_link import LinkLost, RemoteService, serve_link
 from gatewayd.core.submission import SubmitRefused, SubmitRequest, Submitter
 from gatewayd.protocols.http import idempotency
 from gatewayd.protocols.http.message_api import _message_answer
+from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.protocols.http.service import api_router
 from gatewayd.storage.engine import open_engine
 from gatewayd.storage.migrate import upgrade
 from gatewayd.storage.writer import (
@@ -216,11 +219,12 @@ async def test_a_call_outside_the_service_is_not_run(nursery):
     core_end, worker_end = stream_pair()
     service = Raising()
     nursery.start_soon(serve_link, core_end, service, lambda: holder_of().current.directory, list)
-    frame = pickle.dumps((1, "__init__", pickle.dumps(()), None))
+    frame = pickle.dumps((1, "__init__", None, pickle.dumps(())))
     with trio.fail_after(10):
         await worker_end.send_all(len(frame).to_bytes(4, "big") + frame)
         answer = await worker_end.receive_some(65536)
-    call_id, ok, (kind, detail) = pickle.loads(answer[4:])
+    call_id, ok, payload = pickle.loads(answer[4:])
+    kind, detail = pickle.loads(payload)
     assert (call_id, ok, kind) == (1, False, "exception")
     assert isinstance(detail, LookupError) and "not a call" in str(detail)
 
@@ -242,19 +246,30 @@ async def test_garbage_on_the_link_ends_it_without_raising(nursery, garbage):
     with trio.fail_after(10):
         await worker_end.send_all(garbage)
         await done.wait()
+        assert await worker_end.receive_some(100) == b"", "the worker is told: the link ended"
 
 
-async def test_a_call_waiting_when_the_carrier_process_goes_fails_with_link_lost(nursery):
-    class Stuck:
-        def __init__(self) -> None:
-            self.called = trio.Event()
+class Stuck:
+    """A core whose calls never end (its account not in debug mode)."""
 
-        async def readiness(self):
-            self.called.set()
-            await trio.sleep_forever()
+    def __init__(self) -> None:
+        self.called = trio.Event()
 
-    service = Stuck()
-    holder = holder_of()
+    async def configuration(self):
+        return holder_of(CONFIG.replace("    debug: true\n", "")).current.config
+
+    async def readiness(self):
+        self.called.set()
+        await trio.sleep_forever()
+
+    async def submit(self, app, request, remember=None):
+        self.called.set()
+        await trio.sleep_forever()
+
+
+async def stuck_core(nursery) -> tuple[Stuck, RemoteService, trio.CancelScope]:
+    """A RemoteService linked to a Stuck core; cancel the scope and the core goes away."""
+    service, holder = Stuck(), holder_of()
     core_end, worker_end = stream_pair()
     remote = RemoteService(worker_end, Clock())
     await nursery.start(remote.run)
@@ -266,12 +281,21 @@ async def test_a_call_waiting_when_the_carrier_process_goes_fails_with_link_lost
         await core_end.aclose()
 
     nursery.start_soon(core)
+    with trio.fail_after(10):
+        await remote.load_configuration()
+    return service, remote, core_scope
+
+
+async def test_a_call_sent_when_the_carrier_process_goes_has_no_known_outcome(nursery):
+    """It may have been stored: neither "stored" nor "not stored" may be answered. A call
+    made afterwards was never sent: that one was not stored (LinkLost, a storage failure)."""
+    service, remote, core_scope = await stuck_core(nursery)
     outcome: list[BaseException] = []
 
     async def call():
         try:
             await remote.readiness()
-        except LinkLost as error:
+        except OutcomeUnknown as error:
             outcome.append(error)
 
     with trio.fail_after(10):
@@ -280,5 +304,65 @@ async def test_a_call_waiting_when_the_carrier_process_goes_fails_with_link_lost
             await service.called.wait()
             core_scope.cancel()
     assert len(outcome) == 1 and remote.lost.is_set()
+    assert not is_storage_failure(outcome[0])
     with pytest.raises(LinkLost):
         await remote.readiness()
+
+
+async def test_an_http_request_in_flight_when_the_carrier_process_goes_gets_no_answer(nursery):
+    service, remote, core_scope = await stuck_core(nursery)
+    server = HttpServer("api", ["127.0.0.1:0"], api_router(remote), ServerLimits())
+    ((host, port),) = await nursery.start(server.run)
+    body = {"apiKey": "shop-key-0123456789", "to": "32470000001", "message": "hi"}
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
+
+        async def go_away():
+            await service.called.wait()
+            core_scope.cancel()
+
+        nursery.start_soon(go_away)
+        with trio.fail_after(10), pytest.raises(httpx.RemoteProtocolError):
+            await client.post("/sms/v1/Message", json=body)
+        with trio.fail_after(10):
+            refused = await client.post("/sms/v1/Message", json=body)
+            ready = await client.get("/readyz")
+    unavailable = Result.STORAGE_UNAVAILABLE
+    assert refused.status_code == unavailable.http_status and refused.headers["Retry-After"]
+    assert refused.json()["ResultCode"] == int(unavailable)
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+    server.stop()
+
+
+class Odd(Exception):
+    """An exception whose __init__ takes other arguments than its args."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"odd {code}")
+        self.code = code
+
+
+async def test_what_cannot_travel_fails_its_own_call_and_not_the_link(nursery):
+    other = holder_of(CONFIG.replace("name: shop,", "name: elsewhere,")).current.directory
+
+    class Awkward:
+        async def configuration(self):
+            return holder_of().current.config
+
+        async def readiness(self):
+            raise Odd(3)
+
+        async def debug_standing(self, app):
+            return other.by_name["elsewhere"]  # an application the worker does not know
+
+        async def webhook_sources(self):
+            return {"ok": True}
+
+    remote, _, _ = await linked(nursery, Awkward(), holder_of())
+    app = remote.directory.authenticate("shop-key-0123456789")
+    with trio.fail_after(10):
+        with pytest.raises(RuntimeError, match="Odd: odd 3"):
+            await remote.readiness()
+        with pytest.raises(RuntimeError, match="cannot be read"):
+            await remote.debug_standing(app)
+        assert await remote.webhook_sources() == {"ok": True}
+    assert not remote.lost.is_set()

@@ -10,6 +10,7 @@ process leave no worker behind.
 import json
 import os
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -193,3 +194,22 @@ def test_a_second_daemon_on_the_same_port_exits_1_and_the_first_serves(workers_d
     assert "address already in use" in second.process.communicate()[1]
     second.close()
     assert send(ports["http"])[0] == 200
+
+
+def test_a_start_that_fails_after_the_workers_started_leaves_none_behind(tmp_path):
+    """The SMTP port is taken: the daemon exits 1 after its workers had started, and none of
+    them keeps the API port (a daemon restarted by systemd would find it in use)."""
+    text, ports = demo_on_free_ports(tmp_path)
+    text = text.replace("http:\n", f"http:\n  workers: {WORKERS}\n", 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports["smtp"]))
+        taken.listen()
+        gatewayd = Daemon(tmp_path, text).start()
+        try:
+            assert gatewayd.process.wait(timeout=60) == 1
+            stderr = gatewayd.process.communicate()[1]
+        finally:
+            gatewayd.close()
+    assert f"smtp: cannot listen on 127.0.0.1:{ports['smtp']}: address already in use" in stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", ports["http"]))

@@ -22,6 +22,7 @@ from gatewayd.core.masking import mask_body, mask_query
 from gatewayd.core.message_service import (
     DEBUG_LIMIT_PER_MINUTE,
     MessageService,
+    OutcomeUnknown,
     answering_within,
     is_storage_failure,
 )
@@ -40,6 +41,7 @@ from gatewayd.protocols.http.api_fields import (
 )
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
+from gatewayd.protocols.http.server import NoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,10 @@ class MessageApi:
             except FieldError as error:
                 response = Response.error(error.status, error.result, error.detail)
                 if app is not None and app.account.debug:
-                    standing = await self.service.debug_standing(app)
-                    response.headers.extend(standing.headers())
+                    response.headers.extend(await self._standing(app))
+            except OutcomeUnknown as error:
+                log.warning("%s %s: no answer: %s", request.method, request.path, error)
+                raise NoAnswer(str(error)) from None
             except Exception as error:
                 if not is_storage_failure(error):
                     raise
@@ -116,6 +120,18 @@ class MessageApi:
             return response
 
         return handle
+
+    async def _standing(self, app: App) -> list[tuple[str, str]]:
+        """The debug-mode limit's headers for an answer that is an error already (none when
+        the core cannot tell)."""
+        try:
+            return (await self.service.debug_standing(app)).headers()
+        except OutcomeUnknown:
+            return []
+        except Exception as error:
+            if not is_storage_failure(error):
+                raise
+            return []
 
     def _authenticate(self, request: Request, fields: Fields) -> App:
         key = text_field(fields, "apikey", 200, invalid=Result.MISSING_API_KEY)
@@ -172,7 +188,7 @@ class MessageApi:
             with answering_within(self.service.config.http.write_timeout_s):
                 await self.service.log_request(entry)
         except Exception as error:
-            if not is_storage_failure(error):
+            if not (is_storage_failure(error) or isinstance(error, OutcomeUnknown)):
                 raise
             log.warning("request log of %s not stored: %s", app.name, error)
 

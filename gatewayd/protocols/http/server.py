@@ -56,6 +56,11 @@ class ServerLimits:
     drain_timeout_s: float = 5.0
 
 
+class NoAnswer(Exception):
+    """Raised by a handler whose outcome cannot be told (stored or not): the connection is
+    closed without an answer, as if the process had gone, rather than answered either way."""
+
+
 class _Reject(Exception):
     """Answer with this response and close the connection."""
 
@@ -127,7 +132,7 @@ class HttpServer:
             async with stream:
                 peer = stream.socket.getpeername()[0]
                 await _Connection(self, stream, peer).serve()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, NoAnswer):
             pass
         finally:
             self._connection_slots.release()
@@ -336,6 +341,8 @@ class _Connection:
     async def _handle(self, request: Request) -> Response:
         try:
             return await self.server._handler(request)
+        except NoAnswer:
+            raise
         except Exception:
             log.exception("%s: %s %s failed", self.server.name, request.method, request.path)
             return Response.error(500, Result.INTERNAL_ERROR)

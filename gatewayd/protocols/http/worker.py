@@ -26,6 +26,7 @@ from gatewayd.protocols.http.server import HttpServer
 from gatewayd.protocols.http.service import api_router, limits_for
 
 log = logging.getLogger("gatewayd.http_worker")
+RELOAD_TIMEOUT_S = 10.0
 
 
 def run_worker(link_fd: int, listen_fds: list[int]) -> int:
@@ -70,11 +71,16 @@ async def _serve(link_fd: int, listen_fds: list[int]) -> None:
 
 async def _handle_signals(signals, service: RemoteService, stop: trio.Event) -> None:
     async for signum in signals:
-        if signum == signal.SIGHUP:
-            await service.load_configuration()
-            log.info("http worker %d: configuration fetched again", os.getpid())
-        else:
+        if signum != signal.SIGHUP:
             stop.set()
+            continue
+        try:
+            with trio.fail_after(RELOAD_TIMEOUT_S):
+                await service.load_configuration()
+        except Exception as error:  # the link lost, or the carrier process too slow
+            log.error("http worker %d: configuration not fetched again: %r", os.getpid(), error)
+        else:
+            log.info("http worker %d: configuration fetched again", os.getpid())
 
 
 async def _stop_when_lost(service: RemoteService, stop: trio.Event) -> None:
