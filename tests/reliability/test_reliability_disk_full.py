@@ -44,12 +44,13 @@ def small_disk(tmp_path: Path):
 def _fill(disk: Path) -> Path:
     """Take every free byte of the disk; the file that holds them."""
     junk = disk / "junk"
-    with junk.open("wb") as file:
+    # Unbuffered: a buffered file would flush what the full disk refused again at close, and
+    # raise there.
+    with junk.open("wb", buffering=0) as file:
         block = b"\0" * 65_536
         try:
             while True:
                 file.write(block)
-                file.flush()
         except OSError:
             pass
         # What a 64 KiB block could not take, byte by byte.
