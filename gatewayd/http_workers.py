@@ -64,7 +64,6 @@ class HttpWorkers:
         self._stopping = False
         self._keeping = 0
         self._none_keeping = trio.Event()
-        self.restarts = 0
 
     @property
     def pids(self) -> list[int]:
@@ -164,7 +163,7 @@ class HttpWorkers:
                 status,
                 delay,
             )
-            self.restarts += 1
+            self._metrics.http_worker_restarts.inc()
             await trio.sleep(delay)
 
     def _now_serving(self, number: int, reloads_at_start: int, ready: trio.Event) -> None:

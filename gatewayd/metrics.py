@@ -56,6 +56,11 @@ class Metrics:
             "gatewayd_config_reloads", "SIGHUP reloads by outcome", ["outcome"], registry=r
         )
         self.http = HttpMetrics(r)
+        self.http_worker_restarts = Counter(
+            "gatewayd_http_worker_restarts",
+            "HTTP worker processes started again after one exited",
+            registry=r,
+        )
         self.count_http = self.http.count_http
         self.accepted = Counter(
             "gatewayd_messages_accepted",

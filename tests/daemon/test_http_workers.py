@@ -123,6 +123,8 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(workers_daemon):
     )
     assert victim not in replaced
     assert [send(ports["http"])[0] for _ in range(10)] == [200] * 10
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/metrics", timeout=10) as m:
+        assert "gatewayd_http_worker_restarts_total 1.0" in m.read().decode()
     status, stderr = gatewayd.stop(timeout=20)
     assert status == 0, stderr
     assert "exited with status -9; starting another" in stderr
