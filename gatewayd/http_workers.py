@@ -28,6 +28,7 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.message_service import MessageService
 from gatewayd.core.service_link import serve_link
 from gatewayd.metrics import Metrics
+from gatewayd.processes import pid_alive
 from gatewayd.protocols.http.server import ServerLimits
 from gatewayd.protocols.listeners import open_listeners
 
@@ -241,16 +242,6 @@ def _metrics_directory() -> str:
     prefix = "gatewayd-http-metrics-"
     for stale in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
         pid = stale.name.removeprefix(prefix).split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

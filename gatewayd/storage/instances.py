@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
+from gatewayd.processes import pid_alive
 from gatewayd.storage.claims import release_claims_of
 from gatewayd.storage.tables import instances
 
@@ -90,7 +91,7 @@ def take_over_dead(connection: Connection, now: datetime) -> list[str]:
         .where(or_(instances.c.lease_until < now, instances.c.home == home))
         .with_for_update(skip_locked=True)
     ).all()
-    gone = [row.id for row in rows if row.home == home and not _pid_alive(row.pid)]
+    gone = [row.id for row in rows if row.home == home and not pid_alive(row.pid)]
     dead = gone + [row.id for row in rows if row.lease_until < now and row.id not in gone]
     if gone:
         release_claims_of(connection, *gone)
@@ -103,15 +104,3 @@ def leave(connection: Connection, instance_id: str) -> None:
     """At a clean stop: this instance's claims are free again at once, and it is gone."""
     release_claims_of(connection, instance_id)
     connection.execute(delete(instances).where(instances.c.id == instance_id))
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
