@@ -63,8 +63,6 @@ class HttpWorkers:
         self._serving: set[int] = set()
         self._reloads = 0
         self._stopping = False
-        self._keeping = 0
-        self._none_keeping = trio.Event()
 
     @property
     def pids(self) -> list[int]:
@@ -90,22 +88,29 @@ class HttpWorkers:
         files = _metrics_directory()
         self._metrics.merge_workers(files)
         try:
-            async with trio.open_nursery() as nursery:
-                started = [trio.Event() for _ in range(self.count)]
-                for number, ready in enumerate(started, 1):
-                    nursery.start_soon(self._keep, number, listeners, files, ready)
-                with trio.move_on_after(READY_TIMEOUT_S) as waiting:
-                    for ready in started:
-                        await ready.wait()
-                if waiting.cancelled_caught:
-                    raise WorkerFailedToStart(
-                        f"api: {sum(not r.is_set() for r in started)} of {self.count} HTTP "
-                        f"workers did not start serving within {READY_TIMEOUT_S:.0f} s"
-                    )
-                task_status.started([listener.socket.getsockname()[:2] for listener in listeners])
-                log.info("Message API served by %d worker processes: %s", self.count, self.pids)
-                await stop_requested.wait()
-                await self._stop()
+            # At stop, the workers get SIGTERM and the drain time; past it, this scope ends
+            # what still runs, and each worker still running is killed as its task ends.
+            with trio.CancelScope() as stopping:
+                async with trio.open_nursery() as nursery:
+                    started = [trio.Event() for _ in range(self.count)]
+                    for number, ready in enumerate(started, 1):
+                        nursery.start_soon(self._keep, number, listeners, files, ready)
+                    with trio.move_on_after(READY_TIMEOUT_S) as waiting:
+                        for ready in started:
+                            await ready.wait()
+                    if waiting.cancelled_caught:
+                        raise WorkerFailedToStart(
+                            f"api: {sum(not r.is_set() for r in started)} of {self.count} HTTP "
+                            f"workers did not start serving within {READY_TIMEOUT_S:.0f} s"
+                        )
+                    addresses = [listener.socket.getsockname()[:2] for listener in listeners]
+                    task_status.started(addresses)
+                    log.info("Message API served by %d worker processes: %s", self.count, self.pids)
+                    await stop_requested.wait()
+                    self._stopping = True  # none is started again
+                    self._signal(signal.SIGTERM)
+                    drain = ServerLimits().drain_timeout_s + STOP_GRACE_S
+                    stopping.deadline = trio.current_time() + drain
         finally:
             with trio.CancelScope(shield=True):
                 self._metrics.merge_workers(None)
@@ -121,21 +126,6 @@ class HttpWorkers:
         ready: trio.Event,
     ) -> None:
         """Run worker `number`, and again whenever it exits while the daemon runs."""
-        self._keeping += 1
-        try:
-            await self._keep_running(number, listeners, files, ready)
-        finally:
-            self._keeping -= 1
-            if not self._keeping:
-                self._none_keeping.set()
-
-    async def _keep_running(
-        self,
-        number: int,
-        listeners: list[trio.SocketListener],
-        files: str,
-        ready: trio.Event,
-    ) -> None:
         failures = 0
         while not self._stopping:
             began = trio.current_time()
@@ -214,26 +204,16 @@ class HttpWorkers:
                 nursery.start_soon(serve_link, link, self._service, directory, on_ready)
                 status = await process.wait()
         finally:
-            # Also when cancelled (the daemon failed to start): no worker outlives it.
+            # Also when cancelled (past the drain time, or the daemon failed to start): no
+            # worker outlives it.
             with trio.CancelScope(shield=True):
                 await link.aclose()
                 if process.returncode is None:
+                    if self._stopping:
+                        log.error("HTTP worker %d did not stop in time; killed", number)
                     process.kill()
                     await process.wait()
         return status
-
-    async def _stop(self) -> None:
-        """SIGTERM to every worker (none is started any more); those still running after the
-        drain time are killed. Returns once every worker has exited."""
-        self._stopping = True
-        self._signal(signal.SIGTERM)
-        with trio.move_on_after(ServerLimits().drain_timeout_s + STOP_GRACE_S):
-            await self._none_keeping.wait()
-        for number, process in self._processes.items():
-            if process.returncode is None:
-                log.error("HTTP worker %d did not stop in time; killed", number)
-                process.kill()
-        await self._none_keeping.wait()
 
 
 def _metrics_directory() -> str:

@@ -412,15 +412,18 @@ class Dispatcher:
 
     def _resend_until(self, row: Row, carrier: CarrierConfig) -> float:
         """The trio time until which a throttled part of `row` may be sent again: past it,
-        this node's claim would not outlast the submit (`_claim_lasts`, later)."""
-        left = (row.claimed_until - self._clock()).total_seconds() - submit_margin_s(carrier)
-        return trio.current_time() + left
+        `_claim_lasts` would no longer hold."""
+        return trio.current_time() + self._claim_spare_s(row, carrier)
 
     def _claim_lasts(self, row: Row, carrier: CarrierConfig) -> bool:
         """Whether this node's claim on `row` outlasts a submit and its record: past its end
         another node may claim the message and send it too."""
-        left = row.claimed_until - self._clock()
-        return left > timedelta(seconds=submit_margin_s(carrier))
+        return self._claim_spare_s(row, carrier) > 0
+
+    def _claim_spare_s(self, row: Row, carrier: CarrierConfig) -> float:
+        """How long this node's claim on `row` lasts beyond a submit begun now."""
+        left = (row.claimed_until - self._clock()).total_seconds()
+        return left - submit_margin_s(carrier)
 
     async def _opted_out_since(self, rows: list[Row]) -> set[str]:
         """The scheduled messages whose recipient texted STOP since they were accepted."""

@@ -47,6 +47,7 @@ __all__ = [
     "OutcomeUnknown",
     "Remembered",
     "answering_within",
+    "is_core_unavailable",
     "is_storage_failure",
 ]
 
@@ -56,6 +57,12 @@ Remember = Callable[[list[RecipientResult]], Remembered]
 class OutcomeUnknown(Exception):
     """The call reached the core and its answer did not come back (the carrier process went
     away): it may have been stored or not, so the front door must say neither."""
+
+
+def is_core_unavailable(error: BaseException) -> bool:
+    """The core could not answer: the storage refused (nothing stored) or the carrier process
+    went away (outcome unknown). For what a front door may leave out of its answer."""
+    return is_storage_failure(error) or isinstance(error, OutcomeUnknown)
 
 
 DEBUG_LIMIT_PER_MINUTE = 30

@@ -24,6 +24,7 @@ from gatewayd.core.message_service import (
     MessageService,
     OutcomeUnknown,
     answering_within,
+    is_core_unavailable,
     is_storage_failure,
 )
 from gatewayd.core.records import status_record
@@ -126,10 +127,8 @@ class MessageApi:
         the core cannot tell)."""
         try:
             return (await self.service.debug_standing(app)).headers()
-        except OutcomeUnknown:
-            return []
         except Exception as error:
-            if not is_storage_failure(error):
+            if not is_core_unavailable(error):
                 raise
             return []
 
@@ -188,7 +187,7 @@ class MessageApi:
             with answering_within(self.service.config.http.write_timeout_s):
                 await self.service.log_request(entry)
         except Exception as error:
-            if not (is_storage_failure(error) or isinstance(error, OutcomeUnknown)):
+            if not is_core_unavailable(error):
                 raise
             log.warning("request log of %s not stored: %s", app.name, error)
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from gatewayd.config.schema import HttpConfig
-from gatewayd.core.message_service import MessageService, OutcomeUnknown, is_storage_failure
+from gatewayd.core.message_service import MessageService, is_core_unavailable
 from gatewayd.metrics import CONTENT_TYPE
 from gatewayd.protocols.http.admin_api import AdminApi
 from gatewayd.protocols.http.message_api import MessageApi
@@ -37,7 +37,7 @@ def health_routes(router: Router, service: MessageService) -> None:
         try:
             readiness = await service.readiness()
         except Exception as error:  # an HTTP worker whose carrier process is gone
-            if not (is_storage_failure(error) or isinstance(error, OutcomeUnknown)):
+            if not is_core_unavailable(error):
                 raise
             readiness = {"status": "not ready", "reason": str(error)}
         return Response.json(readiness, 200 if readiness["status"] == "ready" else 503)
