@@ -48,9 +48,7 @@ class OutboxSettings:
     lease: timedelta = timedelta(seconds=120)
     idle_poll_s: float = 1.0
     """The safety net: claims are made when jobs commit or a retry comes due."""
-    gather_s: float = 0.05
-    """As the dispatcher's claim_gather_s: at low rates, more jobs to a claim and its
-    outcomes, at most this much later."""
+    gather_s: float = 0.005
     concurrency: int = 256
 
 
