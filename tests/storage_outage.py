@@ -1,7 +1,8 @@
 """A storage that refuses writes for a while, for real, on both databases.
 
 SQLite: the database is full (`PRAGMA max_page_count` at its current size on every
-connection the engine hands out: SQLite itself answers SQLITE_FULL "database or disk is
+connection the engine hands out, and at every transaction's start on a connection kept open,
+such as the writer's: SQLite itself answers SQLITE_FULL "database or disk is
 full", as on a full disk). PostgreSQL: the server refuses (`ALLOW_CONNECTIONS false`, and
 every open connection of the database is killed with pg_terminate_backend).
 """
@@ -25,6 +26,7 @@ class StorageOutage:
         self.sqlite = engine.dialect.name == "sqlite"
         if self.sqlite:
             event.listen(engine, "checkout", self._on_checkout)
+            event.listen(engine, "begin", self._on_begin)
 
     def begin(self) -> None:
         self.active = True
@@ -45,6 +47,9 @@ class StorageOutage:
                 admin.execute(
                     f'ALTER DATABASE "{self.engine.url.database}" WITH ALLOW_CONNECTIONS true'
                 )
+
+    def _on_begin(self, connection) -> None:
+        self._on_checkout(connection.connection.dbapi_connection, None, None)
 
     def _on_checkout(self, dbapi_connection, _record, _proxy) -> None:
         cursor = dbapi_connection.cursor()

@@ -53,7 +53,7 @@ class ClaimLoop:
             while True:
                 self._wakeup = trio.Event()
                 try:
-                    rows = await self._writer.write(self._claim)
+                    rows = await self._writer.write(self._claim, urgent=False)
                 except Exception:
                     log.exception("claiming due work failed; trying again shortly")
                     await trio.sleep(self._idle_poll_s)

@@ -303,7 +303,7 @@ class Dispatcher:
             for row in rows:
                 store.release_claim(connection, row.id, retry_at)
 
-        await self._writer.write(release)
+        await self._writer.write(release, urgent=False)
         for row in rows:
             batch.open.pop(row.id, None)
 
@@ -317,7 +317,10 @@ class Dispatcher:
         again = [row.id for row in rows if row.attempts]
         if again:
             done = await self._writer.write(
-                lambda c: {message_id: store.submitted_parts(c, message_id) for message_id in again}
+                lambda c: {
+                    message_id: store.submitted_parts(c, message_id) for message_id in again
+                },
+                urgent=False,
             )
         going: deque[_Sending] = deque()
         for row in rows:
@@ -442,7 +445,7 @@ class Dispatcher:
                 found.update(row.id for row in mine if row.recipient in stopped)
             return found
 
-        return await self._writer.write(opted_out)
+        return await self._writer.write(opted_out, urgent=False)
 
     def _choose_carrier(self, msisdn: str):
         snapshot = self._holder.current
@@ -485,7 +488,7 @@ class Dispatcher:
             log.info(
                 "message %s back to the queue for %.0fs: %s", row.id, self._retry_delay(row), reason
             )
-        await self._writer.write(settle)
+        await self._writer.write(settle, urgent=False)
         for row, status, _, values in finishes:
             batch.open.pop(row.id, None)
             if self._on_status is not None:

@@ -55,7 +55,7 @@ class InstanceLease:
             kept = store.renew(connection, self.instance_id, self._node_id, now, self._lease)
             return kept, store.take_over_dead(connection, now)
 
-        kept, dead = await self._writer.write(renew)
+        kept, dead = await self._writer.write(renew, urgent=False)
         if not kept:
             log.warning(
                 "instance %s: its lease had run out (the database was unreachable for longer "

@@ -29,7 +29,7 @@ class PeriodicSweep(ABC):
 
     async def sweep(self) -> int:
         """Sweep once now (tests call this with a fake clock); how many rows it ended."""
-        return await self._writer.write(self._sweep)
+        return await self._writer.write(self._sweep, urgent=False)
 
     @abstractmethod
     def _sweep(self, connection: Connection) -> int:

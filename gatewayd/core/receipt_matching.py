@@ -107,7 +107,7 @@ class ReceiptMatcher:
         self._on_receipt = on_receipt
         self._parts = _RecordParts(self)
         self._receipts = _ApplyReceipts(self)
-        self.expiry = _ExpireUnmatched(self)
+        self.expiry = _UnmatchedReceipts(self)
         self.unmatched = 0
         """Receipts that waited `receipt_wait` for their part in vain."""
 
@@ -122,7 +122,7 @@ class ReceiptMatcher:
         message becomes Submitted, unless a receipt already made it final. Each part is an item
         of the writer's bulk of its own, so one the storage cannot take fails alone: for each
         part, None once recorded or the exception its write failed with."""
-        results = await self._writer.write_bulk_many(self._parts, parts)
+        results = await self._writer.write_bulk_many(self._parts, parts, urgent=False)
         for result in results:
             if not isinstance(result, BaseException):
                 self._report(result)
@@ -302,21 +302,20 @@ class _RecordParts:
                 waiting.setdefault((carrier, receipt.carrier_id_key), []).append(receipt)
         if not waiting:
             return []
-        matched: list[int] = []
-        early: list[tuple[int, _FinalReceipt]] = []
+        found: list[tuple[int, Row]] = []
         for index, (part, keys) in enumerate(zip(parts, candidates, strict=True)):
             carrier = part.carrier.name
-            found = sorted(
-                {r.id: r for key in keys for r in waiting.get((carrier, key), [])}.values(),
-                key=lambda r: r.id,
-            )
-            recorded = _RecordedPart(part.message.id, part.part_no)
-            for receipt in found:
-                matched.append(receipt.id)
-                if receipt.state in _FINAL_STATES:
-                    state = ReceiptState(receipt.state)
-                    early.append((index, _FinalReceipt(recorded, state, receipt.error, carrier)))
-        store.mark_receipts_matched(connection, matched, now)
+            mine = {r.id: r for key in keys for r in waiting.get((carrier, key), [])}
+            found += [(index, mine[receipt_id]) for receipt_id in sorted(mine)]
+        marked = store.mark_receipts_matched(connection, [r.id for _, r in found], now)
+        early: list[tuple[int, _FinalReceipt]] = []
+        for index, receipt in found:
+            if receipt.id in marked and receipt.state in _FINAL_STATES:
+                part = parts[index]
+                recorded = _RecordedPart(part.message.id, part.part_no)
+                state = ReceiptState(receipt.state)
+                final = _FinalReceipt(recorded, state, receipt.error, part.carrier.name)
+                early.append((index, final))
         return early
 
     def _mark_submitted(
@@ -405,23 +404,63 @@ class _ApplyReceipts:
         return parts
 
 
-class _ExpireUnmatched(PeriodicSweep):
-    """Receipts that waited their time for a part end waiting (counted as unmatched)."""
+class _UnmatchedReceipts(PeriodicSweep):
+    """Receipts waiting for their part. One whose part is recorded by now was stored while
+    another node was recording that part, neither transaction seeing the other's row: it is
+    applied now. One that waited `receipt_wait` in vain stops waiting (counted as
+    unmatched)."""
 
-    def __init__(self, matcher: ReceiptMatcher, every_s: float = 30.0) -> None:
+    def __init__(self, matcher: ReceiptMatcher, every_s: float = 1.0) -> None:
         super().__init__(matcher._writer, every_s)
         self._matcher = matcher
 
     async def sweep(self) -> int:
-        expired = await super().sweep()
+        """How many receipts stopped waiting in vain."""
+        expired, finals = await super().sweep()
+        self._matcher._report(finals)
         self._matcher.unmatched += expired
         if expired:
             log.info("%d receipts matched no submitted part in time; kept unmatched", expired)
         return expired
 
-    def _sweep(self, connection: Connection) -> int:
-        now = self._matcher._clock()
-        return store.expire_unmatched_receipts(connection, now - self._matcher._receipt_wait, now)
+    def _sweep(self, connection: Connection) -> tuple[int, list[Final]]:
+        """Receipts that stopped waiting, and the final statuses of those applied."""
+        matcher = self._matcher
+        now = matcher._clock()
+        finals = self._apply_orphans(connection, now)
+        return store.expire_unmatched_receipts(connection, now - matcher._receipt_wait, now), finals
+
+    def _apply_orphans(self, connection: Connection, now: datetime) -> list[Final]:
+        matcher = self._matcher
+        orphans = store.orphaned_receipts(connection, now - matcher._receipt_wait)
+        if not orphans:
+            return []
+        items = [
+            ReceivedReceipt(
+                row.carrier,
+                [row.carrier_id_key],
+                Receipt(row.carrier_message_id, ReceiptState(row.state), row.error),
+                row.raw,
+            )
+            for row in orphans
+        ]
+        parts = _ApplyReceipts._parts(connection, items, now)
+        found = [(row, part) for row, part in zip(orphans, parts, strict=True) if part]
+        marked = store.mark_receipts_matched(connection, [row.id for row, _ in found], now)
+        log.info(
+            "%d receipts stored beside their part's record on another node applied", len(marked)
+        )
+        applied = [
+            _FinalReceipt(part, ReceiptState(row.state), row.error, row.carrier)
+            for row, part in found
+            if row.id in marked and row.state in _FINAL_STATES
+        ]
+        if not applied:
+            return []
+        outcomes = _Outcomes(now)
+        decided = matcher._apply_finals(connection, outcomes, applied)
+        store.add_events(connection, outcomes.poll, outcomes.jobs)
+        return [final for finals in decided for final in finals]
 
 
 def _receipt_row(item: ReceivedReceipt, now: datetime) -> dict[str, Any]:

@@ -60,7 +60,8 @@ class Retention:
             cutoff = now - timedelta(days=days)
             while True:
                 chunk = await self._writer.write(
-                    partial(store.delete_chunk, kind=kind, cutoff=cutoff, limit=config.batch)
+                    partial(store.delete_chunk, kind=kind, cutoff=cutoff, limit=config.batch),
+                    urgent=False,
                 )
                 deleted.update(chunk)
                 if self._on_deleted is not None:

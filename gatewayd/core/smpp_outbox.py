@@ -70,13 +70,15 @@ class SmppOutbox:
                     done = store.finished(
                         job.id, "delivered", self._clock(), job.attempts + 1, None
                     )
-                    await self._writer.write(lambda c: store.record_outcomes(c, [done], []))
+                    await self._writer.write(
+                        lambda c: store.record_outcomes(c, [done], []), urgent=False
+                    )
                     return
                 error = codec.status_name(response.status)
             except (ConnectionLost, ResponseTimeout) as failure:
                 error = str(failure)
         later = store.again_later(job.id, self._clock() + NOT_BOUND_RETRY, job.attempts + 1, error)
-        await self._writer.write(lambda c: store.record_outcomes(c, [], [later]))
+        await self._writer.write(lambda c: store.record_outcomes(c, [], [later]), urgent=False)
 
 
 def deliver_fields(job: Row) -> dict:

@@ -105,7 +105,7 @@ class WebhookOutbox:
                 if trio.current_time() >= self._retry_at:
                     self._retry_at = float("inf")
                 try:
-                    jobs = await self._writer.write(partial(self._claim, limit=room))
+                    jobs = await self._writer.write(partial(self._claim, limit=room), urgent=False)
                 except Exception:
                     log.exception("claiming webhook jobs failed; trying again shortly")
                     await trio.sleep(settings.idle_poll_s)
@@ -158,7 +158,7 @@ class WebhookOutbox:
         until the lease ends, then it is sent again."""
         self._next_retry = None
         try:
-            results = await self._writer.write_bulk_many(self._outcomes, outcomes)
+            results = await self._writer.write_bulk_many(self._outcomes, outcomes, urgent=False)
             for (job, _), result in zip(outcomes, results, strict=True):
                 if isinstance(result, Exception) and not isinstance(result, WriterClosed):
                     log.error(

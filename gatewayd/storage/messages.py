@@ -269,11 +269,51 @@ def expire_unmatched_receipts(
     return len(expired.all())
 
 
-def mark_receipts_matched(connection: Connection, receipt_ids: list[int], now: datetime) -> None:
-    if receipt_ids:
-        connection.execute(
-            update(receipts).where(receipts.c.id.in_(receipt_ids)).values(time_matched=now)
+def mark_receipts_matched(
+    connection: Connection, receipt_ids: list[int], now: datetime
+) -> set[int]:
+    """Mark receipts matched; the ids this transaction marked. On PostgreSQL a receipt
+    another node is matching at the same moment waits for that node's commit and is then
+    not marked here again, so a receipt is applied once."""
+    if not receipt_ids:
+        return set()
+    marked = connection.execute(
+        update(receipts)
+        .where(receipts.c.id.in_(receipt_ids), receipts.c.time_matched.is_(None))
+        .values(time_matched=now)
+        .returning(receipts.c.id)
+    )
+    return set(marked.scalars())
+
+
+def orphaned_receipts(
+    connection: Connection, received_after: datetime, limit: int = 500
+) -> list[Row]:
+    """Receipts still waiting for their part although a part under their key awaits a
+    receipt: stored by one node while another was recording that part, neither transaction
+    seeing the other's row (PostgreSQL, READ COMMITTED). Locked, skipping those another node's
+    sweep holds."""
+    has_part = (
+        select(message_parts.c.message_id)
+        .where(
+            message_parts.c.carrier == receipts.c.carrier,
+            message_parts.c.carrier_id_key == receipts.c.carrier_id_key,
+            message_parts.c.state == "submitted",
         )
+        .exists()
+    )
+    return connection.execute(
+        select(receipts)
+        .where(
+            receipts.c.time_matched.is_(None),
+            receipts.c.time_expired.is_(None),
+            receipts.c.time_received >= received_after,
+            has_part,
+        )
+        .order_by(receipts.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
 
 
 def fetch_poll(

@@ -1,9 +1,11 @@
 """Group commit: concurrent writes share transactions; each is woken once committed."""
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 import trio
+import trio.testing
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -219,3 +221,28 @@ async def test_subscribers_are_called_once_a_notifying_transaction_committed(eng
             await writer.write(_add("32470000002"))
             assert calls == [False, True], "a failed transaction notifies nothing"
             writer.close()
+
+
+async def test_the_daemons_own_writes_ride_along_with_the_next_urgent_one(engine):
+    writer = Writer(engine, defer_s=30)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            nursery.start_soon(partial(writer.write, _add("32470000001"), urgent=False))
+            nursery.start_soon(partial(writer.write, _add("32470000002"), urgent=False))
+            await trio.testing.wait_all_tasks_blocked()
+            assert writer.batches == 0, "nothing urgent yet: the own writes wait"
+            await writer.write(_add("32470000003"))
+            writer.close()
+    assert writer.batches == 1, "one commit for the urgent write and the two that waited"
+    assert all(_committed(engine, f"3247000000{n}") for n in (1, 2, 3))
+
+
+async def test_a_write_that_is_not_urgent_waits_at_most_defer_s(engine):
+    writer = Writer(engine, defer_s=0.05)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        with trio.fail_after(5):
+            assert await writer.write(_add("32470000001"), urgent=False) == "32470000001"
+        writer.close()
+    assert writer.batches == 1

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 import trio
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
+from gatewayd.config.schema import DatabaseConfig
 from gatewayd.storage import writer as writer_module
+from gatewayd.storage.engine import open_engine
 from gatewayd.storage.tables import request_logs
 from gatewayd.storage.writer import StorageUnavailable, WriteNotStarted, Writer, answering_within
 from tests.storage_outage import StorageOutage
@@ -182,3 +184,35 @@ async def test_a_closed_writer_gives_up_on_a_storage_that_stays_unavailable(engi
     outage.end()
     assert len(outcome) == 1, "the stop is not held up for ever"
     assert _stored(engine, "doomed") == 0
+
+
+@pytest.mark.postgres
+async def test_a_connection_lost_while_idle_is_replaced_and_the_next_write_commits(
+    postgres_url,
+):
+    """The writer keeps its connection between ticks; the server ending it meanwhile (a
+    restart, an operator) must not fail the next write someone waits for."""
+    engine = open_engine(DatabaseConfig(url=postgres_url))
+    writer = Writer(engine)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_log_entry("before"))
+            await trio.to_thread.run_sync(_end_other_connections, engine)
+            with answering_within(5):
+                assert await writer.write(_log_entry("after")) == "after"
+            writer.close()
+        assert (_stored(engine, "before"), _stored(engine, "after")) == (1, 1)
+    finally:
+        engine.dispose()
+
+
+def _end_other_connections(engine) -> None:
+    with engine.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    assert ended >= 1, "the writer's connection was open"
