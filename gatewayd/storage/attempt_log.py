@@ -5,15 +5,15 @@ Rows are written with the job's outcome, in the same bulk write, and deleted wit
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from gatewayd.storage.bulk import insert_rows
 from gatewayd.storage.tables import webhook_attempts
 
 
 def record_attempts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Rows of outbox_id, time_attempted, status_code, error, source_address, duration_ms."""
-    if rows:
-        connection.execute(insert(webhook_attempts), rows)
+    insert_rows(connection, webhook_attempts, rows)
 
 
 def attempts_of(connection: Connection, job_ids: list[int]) -> list[dict[str, Any]]:

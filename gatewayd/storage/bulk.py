@@ -11,7 +11,7 @@ These are the writer's hottest statements, so they skip SQLAlchemy's per-row wor
 statement is compiled once per shape and dialect, its rows are converted by the bind
 processors of its own column types (exactly what SQLAlchemy would store: UTC datetimes,
 JSON) and handed to the DB-API cursor's executemany on the writer's connection and
-transaction (`exec_driver_sql`, so errors are SQLAlchemy's as before).
+transaction (storage/driver.py, so errors are SQLAlchemy's as before).
 """
 
 from collections.abc import Callable, Iterable
@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
+from gatewayd.storage.driver import execute
 from gatewayd.storage.types import UtcDateTime
 
 Row = dict[str, Any]
@@ -105,7 +106,7 @@ _compiled: dict[tuple[int, str, frozenset[str]], tuple[Executable, _Compiled]] =
 def _execute_many(connection: Connection, target: Executable, rows: list[Row]) -> None:
     """Rows all of one shape: their keys are `target`'s parameters."""
     compiled = _compile(connection.dialect, target, frozenset(rows[0]))
-    connection.exec_driver_sql(compiled.sql, compiled.parameters(rows))
+    execute(connection, compiled.sql, compiled.parameters(rows), many=True).close()
 
 
 def _copy(connection: Connection, table: Table, rows: list[Row]) -> None:
@@ -132,7 +133,7 @@ def _compile_copy(dialect: Dialect, table: Table, keys: frozenset[str]) -> _Comp
     quote = dialect.identifier_preparer
     columns = ", ".join(quote.format_column(table.c[name]) for name in names)
     sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
-    processors = (_bind_processor(table.c[name].type, dialect) for name in names)
+    processors = (bind_processor(table.c[name].type, dialect) for name in names)
     converters = tuple(
         (position, process) for position, process in enumerate(processors) if process is not None
     )
@@ -154,7 +155,7 @@ def _compile(dialect: Dialect, target: Executable, keys: frozenset[str]) -> _Com
     for name in names:
         if name not in keys:
             raise ValueError(f"{name} missing from the rows of {compiler.string!r}")
-    processors = (_bind_processor(compiler.binds[name].type, dialect) for name in names)
+    processors = (bind_processor(compiler.binds[name].type, dialect) for name in names)
     converters = tuple(
         (position, process) for position, process in enumerate(processors) if process is not None
     )
@@ -163,7 +164,7 @@ def _compile(dialect: Dialect, target: Executable, keys: frozenset[str]) -> _Com
     return result
 
 
-def _bind_processor(type_: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
+def bind_processor(type_: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
     """SQLAlchemy's conversion of a parameter of `type_`; UTC datetimes in one step."""
     if isinstance(type_, UtcDateTime):
         return type_.raw_bind_processor(dialect)

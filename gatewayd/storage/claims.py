@@ -8,45 +8,65 @@ at once take disjoint rows; SQLite has a single writer, which gives the same.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, and_, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    true,
+    update,
+)
 
+from gatewayd.storage.prepared import Prepared
 from gatewayd.storage.tables import messages, outbox
 
 
-def claim_due(
-    connection: Connection,
-    table: Table,
-    *,
-    node: str,
-    now: datetime,
-    lease: timedelta,
-    limit: int,
-    where: ColumnElement[bool] | None = None,
-) -> list[Row]:
-    """Lease up to `limit` due rows of `table` to `node`; return them as claimed."""
-    due = and_(
-        table.c.next_attempt_at <= now,
-        or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
-        where if where is not None else true(),
-    )
-    candidates = (
-        select(table.c.id)
-        .where(due)
-        .order_by(table.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = connection.execute(candidates).scalars().all()
-    if not ids:
-        return []
-    claimed = connection.execute(
-        update(table)
-        .where(table.c.id.in_(ids))
-        .values(claimed_by=node, claimed_until=now + lease)
-        .returning(*table.c)
-    ).all()
-    return sorted(claimed, key=lambda row: row.next_attempt_at)
+class Claim:
+    """Leasing the due rows of `table` that `where` also selects (its bound parameters given
+    at each claim) to a node, oldest first: one statement, prepared once."""
+
+    def __init__(self, table: Table, where: ColumnElement[bool] | None = None) -> None:
+        now = bindparam("now")
+        due = and_(
+            table.c.next_attempt_at <= now,
+            or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
+            where if where is not None else true(),
+        )
+        candidates = (
+            select(table.c.id)
+            .where(due)
+            .order_by(table.c.next_attempt_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+        self._statement = Prepared(
+            update(table)
+            .where(table.c.id.in_(candidates))
+            .values(claimed_by=bindparam("node"), claimed_until=bindparam("until"))
+            .returning(*table.c)
+        )
+
+    def __call__(
+        self,
+        connection: Connection,
+        *,
+        node: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        **where_values: Any,
+    ) -> list[Row]:
+        """Lease up to `limit` due rows to `node`; return them as claimed."""
+        claimed = self._statement.rows(
+            connection, node=node, until=now + lease, now=now, limit=limit, **where_values
+        )
+        return sorted(claimed, key=lambda row: row.next_attempt_at)
 
 
 def release_claims_of(connection: Connection, *holders: str) -> None:

@@ -8,8 +8,9 @@ from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 
 from gatewayd.core.statuses import Status
 from gatewayd.storage.bulk import insert_rows, update_rows
-from gatewayd.storage.claims import claim_due
+from gatewayd.storage.claims import Claim
 from gatewayd.storage.outbox import add_jobs
+from gatewayd.storage.prepared import Prepared
 from gatewayd.storage.tables import message_parts, messages, poll_queue, receipts
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
@@ -63,18 +64,13 @@ def last_reference_to(connection: Connection, application: str, recipient: str) 
     ).scalar()
 
 
+_CLAIM_WAITING = Claim(messages, messages.c.status.in_(WAITING))
+
+
 def claim_due_messages(
     connection: Connection, node: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Row]:
-    return claim_due(
-        connection,
-        messages,
-        node=node,
-        now=now,
-        lease=lease,
-        limit=limit,
-        where=messages.c.status.in_(WAITING),
-    )
+    return _CLAIM_WAITING(connection, node=node, now=now, lease=lease, limit=limit)
 
 
 def set_status(connection: Connection, message_id: str, **values: Any) -> Row | None:
@@ -127,6 +123,19 @@ def record_parts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     insert_rows(connection, message_parts, rows)
 
 
+_PARTS_AWAITING_RECEIPT = Prepared(
+    select(message_parts)
+    .join(messages, messages.c.id == message_parts.c.message_id)
+    .where(
+        message_parts.c.carrier == bindparam("carrier"),
+        message_parts.c.carrier_id_key.in_(bindparam("keys", expanding=True)),
+        message_parts.c.state == "submitted",
+        messages.c.validity_until > bindparam("validity_after"),
+    )
+    .order_by(message_parts.c.time_submitted, message_parts.c.message_id)
+)
+
+
 def parts_awaiting_receipt(
     connection: Connection, carrier: str, keys: Iterable[str], validity_after: datetime
 ) -> dict[str, Row]:
@@ -134,24 +143,42 @@ def parts_awaiting_receipt(
     that key that still wait for a final receipt and whose message's validity ended after
     `validity_after` (the receipt horizon), the one submitted last. Carriers reuse ids
     (counters wrap, SMSCs restart), so an older part under the same key is never it."""
-    query = (
-        select(message_parts)
-        .join(messages, messages.c.id == message_parts.c.message_id)
-        .where(
-            message_parts.c.carrier == carrier,
-            message_parts.c.carrier_id_key.in_(set(keys)),
-            message_parts.c.state == "submitted",
-            messages.c.validity_until > validity_after,
-        )
-        .order_by(message_parts.c.time_submitted, message_parts.c.message_id)
+    rows = _PARTS_AWAITING_RECEIPT.rows(
+        connection, carrier=carrier, keys=set(keys), validity_after=validity_after
     )
-    return {row.carrier_id_key: row for row in connection.execute(query)}
+    return {row.carrier_id_key: row for row in rows}
+
+
+_MESSAGES_BY_ID = Prepared(
+    select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def messages_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Messages as mutable mappings, by id (a bulk writer updates them as it decides)."""
-    query = select(messages).where(messages.c.id.in_(set(ids)))
-    return {row.id: dict(row._mapping) for row in connection.execute(query)}
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {row.id: row._asdict() for row in _MESSAGES_BY_ID.rows(connection, ids=wanted)}
+
+
+_MARK_SUBMITTED = Prepared(
+    update(messages)
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.status.in_(WAITING),
+    )
+    .values(
+        status=int(Status.SUBMITTED),
+        status_description=Status.SUBMITTED.description,
+        time_submitted=bindparam("now"),
+        carrier=bindparam("carrier"),
+        next_attempt_at=None,
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(messages.c.id)
+)
 
 
 def mark_submitted(connection: Connection, ids: list[str], carrier: str, now: datetime) -> set[str]:
@@ -159,13 +186,8 @@ def mark_submitted(connection: Connection, ids: list[str], carrier: str, now: da
     the ids that were updated."""
     if not ids:
         return set()
-    updated = connection.execute(
-        update(messages)
-        .where(messages.c.id.in_(ids), messages.c.status.in_(WAITING))
-        .values(**submitted_values(carrier, now))
-        .returning(messages.c.id)
-    )
-    return set(updated.scalars())
+    updated = _MARK_SUBMITTED.rows(connection, ids=ids, carrier=carrier, now=now)
+    return {row.id for row in updated}
 
 
 def submitted_values(carrier: str, now: datetime) -> dict[str, Any]:
@@ -227,22 +249,30 @@ def store_receipts(connection: Connection, rows: list[dict[str, Any]]) -> None:
     insert_rows(connection, receipts, rows)
 
 
+_UNMATCHED_RECEIPTS = Prepared(
+    select(receipts)
+    .where(
+        receipts.c.carrier == bindparam("carrier"),
+        receipts.c.carrier_id_key.in_(bindparam("keys", expanding=True)),
+        receipts.c.time_matched.is_(None),
+        receipts.c.time_expired.is_(None),
+        receipts.c.time_received >= bindparam("received_after"),
+    )
+    .order_by(receipts.c.id)
+)
+
+
 def unmatched_receipts(
     connection: Connection, carrier: str, keys: Iterable[str], received_after: datetime
 ) -> list[Row]:
     """Receipts of `carrier` under `keys` still waiting for their part, received after
     `received_after`."""
-    return connection.execute(
-        select(receipts)
-        .where(
-            receipts.c.carrier == carrier,
-            receipts.c.carrier_id_key.in_(set(keys)),
-            receipts.c.time_matched.is_(None),
-            receipts.c.time_expired.is_(None),
-            receipts.c.time_received >= received_after,
-        )
-        .order_by(receipts.c.id)
-    ).all()
+    wanted = set(keys)
+    if not wanted:
+        return []
+    return _UNMATCHED_RECEIPTS.rows(
+        connection, carrier=carrier, keys=wanted, received_after=received_after
+    )
 
 
 def expire_unmatched_receipts(

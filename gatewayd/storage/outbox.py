@@ -12,10 +12,11 @@ Adding jobs, or making a chain's next job due, notifies `jobs_topic(channel)` af
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from gatewayd.storage.bulk import insert_rows, update_rows
-from gatewayd.storage.claims import claim_due
+from gatewayd.storage.claims import Claim
+from gatewayd.storage.prepared import Prepared
 from gatewayd.storage.tables import outbox
 from gatewayd.storage.writer import notify_after_commit
 
@@ -27,18 +28,15 @@ def jobs_topic(channel: str) -> str:
     return f"outbox:{channel}"
 
 
+_CLAIM_PENDING = Claim(
+    outbox, (outbox.c.channel == bindparam("channel")) & (outbox.c.state == PENDING)
+)
+
+
 def claim_jobs(
     connection: Connection, channel: str, node: str, now: datetime, lease: timedelta, limit: int
 ) -> list[Row]:
-    return claim_due(
-        connection,
-        outbox,
-        node=node,
-        now=now,
-        lease=lease,
-        limit=limit,
-        where=(outbox.c.channel == channel) & (outbox.c.state == PENDING),
-    )
+    return _CLAIM_PENDING(connection, node=node, now=now, lease=lease, limit=limit, channel=channel)
 
 
 def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -57,48 +55,52 @@ def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
         notify_after_commit(connection, jobs_topic(channel))
 
 
+_PENDING_CHAINS = Prepared(
+    select(outbox.c.channel, outbox.c.message_id)
+    .where(outbox.c.message_id.in_(bindparam("ids", expanding=True)), outbox.c.state == PENDING)
+    .with_for_update()
+)
+
+
 def _pending_chains(connection: Connection, chains: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Those of (channel, message_id) `chains` with a job pending. Locked on PostgreSQL: a
     node ending one of them at the same time wakes the job added here, or ends first."""
     if not chains:
         return set()
-    query = (
-        select(outbox.c.channel, outbox.c.message_id)
-        .where(
-            outbox.c.message_id.in_({message_id for _, message_id in chains}),
-            outbox.c.state == PENDING,
-        )
-        .with_for_update()
+    rows = _PENDING_CHAINS.rows(connection, ids={message_id for _, message_id in chains})
+    return {(row.channel, row.message_id) for row in rows} & chains
+
+
+_CHAINS_OF = Prepared(
+    select(outbox.c.channel, outbox.c.message_id).where(
+        outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.message_id.is_not(None)
     )
-    return {(row.channel, row.message_id) for row in connection.execute(query)} & chains
+)
+_WAKE_FIRST_PENDING = Prepared(
+    update(outbox)
+    .where(
+        outbox.c.id.in_(
+            select(func.min(outbox.c.id))
+            .where(
+                outbox.c.channel == bindparam("channel"),
+                outbox.c.message_id.in_(bindparam("message_ids", expanding=True)),
+                outbox.c.state == PENDING,
+            )
+            .group_by(outbox.c.message_id)
+        ),
+        outbox.c.next_attempt_at.is_(None),
+    )
+    .values(next_attempt_at=bindparam("now"))
+)
 
 
 def _wake_next(connection: Connection, ended_ids: list[int], now: datetime) -> None:
     """The next job of each message whose job ended becomes due."""
-    ended = connection.execute(
-        select(outbox.c.channel, outbox.c.message_id).where(
-            outbox.c.id.in_(ended_ids), outbox.c.message_id.is_not(None)
-        )
-    ).all()
-    if not ended:
-        return
-    chain = tuple_(outbox.c.channel, outbox.c.message_id)
-    following = (
-        select(func.min(outbox.c.id))
-        .where(
-            outbox.c.message_id.in_({row.message_id for row in ended}),
-            chain.in_([(row.channel, row.message_id) for row in ended]),
-            outbox.c.state == PENDING,
-        )
-        .group_by(outbox.c.channel, outbox.c.message_id)
-    )
-    woken = connection.execute(
-        update(outbox)
-        .where(outbox.c.id.in_(following.scalar_subquery()), outbox.c.next_attempt_at.is_(None))
-        .values(next_attempt_at=now)
-    )
-    if woken.rowcount:
-        for channel in {row.channel for row in ended}:
+    by_channel: dict[str, set[str]] = {}
+    for row in _CHAINS_OF.rows(connection, ids=ended_ids):
+        by_channel.setdefault(row.channel, set()).add(row.message_id)
+    for channel, message_ids in by_channel.items():
+        if _WAKE_FIRST_PENDING.run(connection, channel=channel, message_ids=message_ids, now=now):
             notify_after_commit(connection, jobs_topic(channel))
 
 

@@ -5,12 +5,14 @@ from datetime import UTC, datetime, timedelta
 import trio
 from sqlalchemy import insert
 
-from gatewayd.storage.claims import claim_due, release_claims_of
+from gatewayd.storage.claims import Claim, release_claims_of
 from gatewayd.storage.engine import WRITES
 from gatewayd.storage.tables import outbox
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+
+CLAIM = Claim(outbox)
 
 
 def _fill(engine, count: int, due: datetime = NOW) -> None:
@@ -33,7 +35,7 @@ def _fill(engine, count: int, due: datetime = NOW) -> None:
 
 def _claim(engine, node: str, now: datetime = NOW, limit: int = 10):
     with engine.execution_options(**{WRITES: True}).begin() as connection:
-        return claim_due(connection, outbox, node=node, now=now, lease=LEASE, limit=limit)
+        return CLAIM(connection, node=node, now=now, lease=LEASE, limit=limit)
 
 
 def test_only_due_and_unleased_rows_are_claimed(engine):

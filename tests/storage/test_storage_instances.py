@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from gatewayd.storage import instances as store
-from gatewayd.storage.claims import claim_due
+from gatewayd.storage.claims import Claim
 from gatewayd.storage.engine import WRITES
 from gatewayd.storage.tables import instances, outbox
 from tests.storage.test_storage_claims import _fill
@@ -15,6 +15,8 @@ from tests.storage.test_storage_claims import _fill
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 CLAIM_LEASE = timedelta(seconds=120)
+
+CLAIM = Claim(outbox)
 
 
 def _write(engine, operation):
@@ -39,7 +41,7 @@ def _join_and_claim(engine, instance_id: str) -> None:
     _write(engine, lambda c: store.register(c, instance_id, "gw", NOW, LEASE))
     _write(
         engine,
-        lambda c: claim_due(c, outbox, node=instance_id, now=NOW, lease=CLAIM_LEASE, limit=10),
+        lambda c: CLAIM(c, node=instance_id, now=NOW, lease=CLAIM_LEASE, limit=10),
     )
 
 
@@ -78,7 +80,7 @@ def test_an_instance_whose_lease_ran_out_is_forgotten_and_its_claims_run_out_alo
         assert connection.execute(select(instances.c.id)).all() == []
 
     def claim(now):
-        return lambda c: claim_due(c, outbox, node="gw-new", now=now, lease=LEASE, limit=10)
+        return lambda c: CLAIM(c, node="gw-new", now=now, lease=LEASE, limit=10)
 
     assert _write(engine, claim(later)) == []
     assert len(_write(engine, claim(NOW + CLAIM_LEASE + timedelta(seconds=1)))) == 3
