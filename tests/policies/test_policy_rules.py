@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gatewayd.config.schema import TimeWindowConfig
+from gatewayd.core import recipients
 from gatewayd.core.api_times import BadTime, format_api_time, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.ids import new_message_id, normalized_message_id
@@ -112,6 +113,17 @@ def test_recipients_are_split_normalized_and_checked():
     assert not check_recipient("12ab").valid
     assert not check_recipient("3212").valid
     assert check_recipient("32000000000").problem == "not a valid phone number"
+
+
+def test_the_recipient_cache_stays_bounded_in_entries_and_in_their_length():
+    """A soak sending to ever new numbers must not grow the daemon, nor must huge entries."""
+    for number in range(recipients.CACHED_ENTRIES + 100):
+        assert check_recipient(f"3247{number:07d}").valid
+    assert recipients._check_short.cache_info().currsize == recipients.CACHED_ENTRIES
+    recipients._check_short.cache_clear()
+    assert not check_recipient("3" * 1_000_000).valid
+    assert not check_recipient(" 32 470 00 00 01 " * 2).valid, "34 characters"
+    assert recipients._check_short.cache_info().currsize == 0
 
 
 def test_message_ids_are_unique_time_ordered_guids_that_uuid_parsers_take():
