@@ -253,13 +253,18 @@ class Writer:
         await self._room.wait()
 
     def _enqueue(self, pendings: list[_Pending]) -> None:
+        """Queue `pendings`, waking the thread only where that changes what it does: an
+        empty queue, the first urgent item, a full batch (a wake-up costs both threads a
+        GIL hand-off; deferrable writes mostly arrive while it defers or commits)."""
         urgent = sum(pending.urgent for pending in pendings)
         with self._lock:
             if self._closed:
                 raise WriterClosed()
+            wakes = not self._queue or (urgent and not self._urgent)
             self._queue.extend(pendings)
             self._urgent += urgent
-            self._lock.notify()
+            if wakes or len(self._queue) >= self._max_batch:
+                self._lock.notify()
 
     def _withdraw(self, pendings: list[_Pending]) -> bool:
         """Withdraw those of `pendings` the thread has not started (they fail with
