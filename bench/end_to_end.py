@@ -32,9 +32,16 @@ worker processes (`http.workers`); the other gatewayd rows serve it in the daemo
 Before the gateways, the same wrk script is run against the receiver alone: that rate bounds
 what the load generator and the receiver can measure, and must be far above the others.
 
+--rate R --seconds S is the paced mode instead (bench/paced.py): each gateway at a steady R
+requests/s for S seconds after --warmup seconds, over --connections keep-alive connections,
+with its CPU per delivered message over that window; --strace adds gatewayd's system calls.
+
     .venv/bin/python bench/end_to_end.py [--messages 10000] [--concurrency 32]
         [--receipt-delay 0.5] [--skip-postgres] [--timeout 600] [--peers node|python]
         [--workers N] [--nodes N] [--old-messages N]
+    .venv/bin/python bench/end_to_end.py --rate 100 --seconds 30 [--connections 4]
+        [--warmup 2] [--strace] [--receipt-delay 0.5] [--skip-postgres] [--peers node|python]
+        [--old-messages N]
 """
 
 import argparse
@@ -52,6 +59,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import old_messages
+import paced
 from common import (
     KEY,
     PEERS,
@@ -526,7 +534,21 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=int, default=600, help="seconds each load and its callbacks may take"
     )
+    parser.add_argument(
+        "--rate", type=float, metavar="R", help="paced mode: R requests/s (see bench/paced.py)"
+    )
+    parser.add_argument("--seconds", type=float, default=30, help="paced mode: measured time")
+    parser.add_argument("--warmup", type=float, default=2, help="paced mode: seconds not counted")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="paced mode: keep-alive connections"
+    )
+    parser.add_argument(
+        "--strace", action="store_true", help="paced mode: gatewayd's system calls per message"
+    )
     args = parser.parse_args()
+    if args.rate is not None:
+        main_paced(parser, args)
+        return
     if args.messages < args.concurrency or args.concurrency < THREADS:
         parser.error(f"need --messages >= --concurrency >= {THREADS}")
     for tool in ("wrk", "bearerbox", "smsbox"):
@@ -578,6 +600,28 @@ def main() -> None:
     if failures:
         raise SystemExit(
             "not every message was accepted and reported final:\n" + "\n".join(failures)
+        )
+
+
+def main_paced(parser: argparse.ArgumentParser, args) -> None:
+    if args.rate <= 0 or args.seconds <= 0 or args.warmup < 0 or args.connections < 1:
+        parser.error("need --rate > 0, --seconds > 0, --warmup >= 0 and --connections >= 1")
+    if args.workers or args.nodes > 1:
+        parser.error("--workers and --nodes are for the full-load mode only")
+    tools = ("bearerbox", "smsbox", *(("strace",) if args.strace else ()))
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install kannel strace)")
+    directory = Path(tempfile.mkdtemp(prefix="gatewayd-paced-"))
+    load_before = os.getloadavg()[0]
+    with Processes(directory) as processes:
+        results = paced.run_all(processes, args)
+    paced.print_table(results, load_before, args)
+    print(f"logs: {directory}")
+    failures = paced.shortfall(results)
+    if failures:
+        raise SystemExit(
+            "not every request was accepted and reported final:\n" + "\n".join(failures)
         )
 
 

@@ -7,6 +7,7 @@ every process of the machine, so the times compare with the load generator's.
     POST /hook/RUN                   gatewayd's JSON status webhook: Reference, StatusCode
     GET  /hook/RUN?id=ID&type=T      Kannel's dlr-url: final when T is 1, 2 or 16
     GET  /stats/RUN                  JSON: final, non_final, duplicates, first, last
+    GET  /finals/RUN?prefix=P        JSON: final, first, last, of the ids that start with P
 
 asyncio with its own minimal HTTP/1.1 parsing (keep-alive, Content-Length bodies): a
 callback costs a few tens of microseconds.
@@ -53,6 +54,14 @@ class Run:
             "last": max(self.finals.values(), default=None),
         }
 
+    def finals_with(self, prefix: str) -> dict[str, float | int | None]:
+        times = [at for message_id, at in self.finals.items() if message_id.startswith(prefix)]
+        return {
+            "final": len(times),
+            "first": min(times, default=None),
+            "last": max(times, default=None),
+        }
+
 
 RUNS: dict[str, Run] = {}
 
@@ -74,8 +83,12 @@ def answer(target: str, body: bytes) -> bytes:
         message_id, final = callback(target, body)
         RUNS.setdefault(run, Run()).record(message_id, final, time.monotonic())
         return OK
-    if kind == "stats":
-        payload = json.dumps(RUNS.get(run, Run()).summary()).encode()
+    if kind in ("stats", "finals"):
+        found = RUNS.get(run, Run())
+        prefix = dict(parse_qsl(urlsplit(target).query)).get("prefix", "")
+        payload = json.dumps(
+            found.summary() if kind == "stats" else found.finals_with(prefix)
+        ).encode()
         return (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)

@@ -5,6 +5,7 @@
 //   POST /hook/RUN                 gatewayd's JSON status webhook: Reference, StatusCode
 //   GET  /hook/RUN?id=ID&type=T    Kannel's dlr-url: final when T is 1, 2 or 16
 //   GET  /stats/RUN                JSON: final, non_final, duplicates, first, last
+//   GET  /finals/RUN?prefix=P      JSON: final, first, last, of the ids that start with P
 //
 //   node bench/peers/sink.js --port 9000
 'use strict';
@@ -38,6 +39,19 @@ function summary(run) {
   return { final: run.finals.size, non_final: run.nonFinal, duplicates: run.duplicates, first: run.first, last };
 }
 
+function finalsWith(run, prefix) {
+  let final = 0;
+  let first = null;
+  let last = null;
+  for (const [id, at] of run.finals) {
+    if (!id.startsWith(prefix)) continue;
+    final += 1;
+    if (first === null || at < first) first = at;
+    if (last === null || at > last) last = at;
+  }
+  return { final, first, last };
+}
+
 function answer(response, status, type, body) {
   response.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
   response.end(body);
@@ -60,6 +74,9 @@ http.createServer((request, response) => {
       answer(response, 200, 'text/plain', 'ok');
     } else if (kind === 'stats') {
       answer(response, 200, 'application/json', JSON.stringify(summary(runOf(name))));
+    } else if (kind === 'finals') {
+      const finals = finalsWith(runOf(name), url.searchParams.get('prefix') || '');
+      answer(response, 200, 'application/json', JSON.stringify(finals));
     } else {
       answer(response, 404, 'text/plain', '');
     }
