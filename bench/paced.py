@@ -10,7 +10,8 @@ the window's figure is the first sample taken at or after the last final's arriv
 warm-up's messages still finishing when the window opens stand for the window's last
 messages finishing after the window's load stopped, so the work in the window is that of
 its own messages. With --strace, `strace -c -f -p PID` is attached to gatewayd for the
-window (ptrace slows every system call: the CPU figures of that run are inflated).
+window (ptrace stops gatewayd at every system call, which changes its timing and batching:
+take CPU figures from a run without it).
 """
 
 import json
@@ -405,7 +406,7 @@ def print_table(results: list[PacedResult], load_before: float, args) -> None:
                 f"message ({top})"
             )
     if args.strace:
-        print("(strace was attached to gatewayd: its CPU figures include ptrace's cost)")
+        print("(strace was attached to gatewayd: take its CPU figures from a run without it)")
 
 
 def shortfall(results: list[PacedResult]) -> list[str]:
