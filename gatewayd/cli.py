@@ -17,6 +17,8 @@ from gatewayd.config.secrets import hash_api_key
 DEFAULT_CONFIG = Path("/etc/gatewayd/gatewayd.yaml")
 CONFIG_VARIABLE = "GATEWAYD_CONFIG"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13
+"""As a shell reports a command that SIGPIPE ended (`gatewayd trace ... | head`)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_FAILURE
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except ConfigError as error:
         for problem in error.problems:
             print(f"gatewayd: {args.config}: {problem}", file=sys.stderr)
@@ -41,6 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+
+
+def _reader_went_away() -> int:
+    """The reader of our output closed it: stop quietly, as Unix tools do. What is still
+    buffered goes nowhere, so that the interpreter's own last flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def default_config() -> Path:

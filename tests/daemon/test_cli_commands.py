@@ -2,12 +2,16 @@
 
 import hashlib
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
-from gatewayd.cli import DEFAULT_CONFIG, build_parser
+from gatewayd.cli import DEFAULT_CONFIG, EXIT_BROKEN_PIPE, build_parser
 from gatewayd.config.loader import load_config
+from gatewayd.storage.engine import open_engine
+from gatewayd.storage.tables import blacklist
 from tests.daemon.conftest import ROOT, child_environment, gatewayd_command
 
 
@@ -104,6 +108,36 @@ def test_logs_and_stats_commands_read_the_database(run_cli, tmp_path):
     logs = run_cli("logs", "--config", str(config), "--application", "shop")
     stats = run_cli("stats", "--config", str(config), "--application", "shop")
     assert (logs.returncode, logs.stdout, stats.returncode, stats.stdout) == (0, "", 0, "")
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(run_cli, tmp_path):
+    """`gatewayd ... | head`: no BrokenPipeError traceback, the status a shell gives SIGPIPE."""
+    config = migrated_config(run_cli, tmp_path)
+    engine = open_engine(load_config(config).database)
+    listed = datetime(2026, 12, 7, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(blacklist),
+            [
+                {"account": "acme", "msisdn": f"3247{n:07d}", "source": "cli", "note": "x" * 60}
+                | {"time_created": listed}
+                for n in range(5000)
+            ],
+        )
+    engine.dispose()
+    listing = subprocess.Popen(
+        gatewayd_command("blacklist", "list", "--config", str(config), "--account", "acme"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_environment(),
+        cwd=ROOT,
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    assert listing.stdout.readline().startswith(b"32470000000  cli")
+    listing.stdout.close()
+    errors = listing.stderr.read().decode()
+    assert listing.wait(timeout=60) == EXIT_BROKEN_PIPE
+    assert errors == ""
 
 
 def run_elsewhere(directory: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
