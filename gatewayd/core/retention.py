@@ -1,6 +1,7 @@
-"""Retention: every `retention.every_s`, each kind of record past its age is deleted in
-chunks of `retention.batch` rows, each chunk its own short write, so the hot path's writes
-pass between them; then the tables are measured for the metrics.
+"""Retention: every `retention.every_s` (a reload that changes it takes effect at once), each
+kind of record past its age is deleted in chunks of `retention.batch` rows, each chunk its own
+short write, so the hot path's writes pass between them; then the tables are measured for the
+metrics.
 
 A failed sweep (the database away, the disk full) is logged and tried again next time.
 """
@@ -41,12 +42,24 @@ class Retention:
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
+            started = trio.current_time()
             try:
                 await self.sweep()
                 await self.measure()
             except Exception as error:
                 log.warning("retention sweep failed, tried again later: %s", error)
-            await trio.sleep(self._holder.current.config.retention.every_s)
+            await self._until_next_sweep(started)
+
+    async def _until_next_sweep(self, started: float) -> None:
+        """Wait until `retention.every_s` after the last sweep `started`, as the configuration
+        in force says: a reload that changes it moves the next sweep at once (sooner, or now
+        if already due)."""
+        while True:
+            every_s = self._holder.current.config.retention.every_s
+            with trio.move_on_at(started + every_s):
+                await self._holder.wait_changed()
+                continue
+            return
 
     async def sweep(self) -> Counter:
         """Delete everything past its age now; rows deleted by table."""

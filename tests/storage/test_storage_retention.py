@@ -4,9 +4,12 @@ everything still in flight stay."""
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import trio
+import trio.testing
 from sqlalchemy import insert, select
 
 from gatewayd.config.holder import ConfigHolder
+from gatewayd.config.loader import load_config
 from gatewayd.config.schema import Config, RetentionConfig
 from gatewayd.core.clock import Clock
 from gatewayd.core.retention import Retention
@@ -281,3 +284,41 @@ async def test_the_daemon_sweeps_and_shows_table_sizes_and_deleted_rows(gateway_
     assert 'gatewayd_retention_deleted_rows_total{table="messages"} 1.0' in metrics
     assert 'gatewayd_table_rows{table="messages"}' in metrics
     assert "gatewayd_database_bytes " in metrics
+
+
+async def test_a_new_interval_after_a_reload_takes_effect_at_once(
+    engine, nursery, tmp_path, mock_clock
+):
+    """retention.every_s shortened by SIGHUP: the next sweep follows the new interval, not
+    the end of the old interval's sleep."""
+    config_file = tmp_path / "gatewayd.yaml"
+    config_file.write_text("retention: {every_s: 3600}\n")
+    holder = ConfigHolder(config_file, load_config(config_file))
+    writer = Writer(engine)
+    await nursery.start(writer.run)
+    retention = Retention(holder, writer, engine, Clock())
+    sweeps: list[float] = []
+    measured = trio.Semaphore(0)
+    sweep, measure = retention.sweep, retention.measure
+
+    async def counted_sweep():
+        sweeps.append(trio.current_time())
+        return await sweep()
+
+    async def counted_measure():
+        await measure()
+        measured.release()
+
+    retention.sweep, retention.measure = counted_sweep, counted_measure
+    await nursery.start(retention.run)
+    await measured.acquire()
+    await trio.testing.wait_all_tasks_blocked()
+    config_file.write_text("retention: {every_s: 60}\n")
+    assert await holder.reload()
+    mock_clock.jump(61)
+    await trio.testing.wait_all_tasks_blocked()
+    assert sweeps == [0.0, 61.0], "swept 60 s after the first sweep, not 3600 s"
+    await measured.acquire()
+    mock_clock.jump(60)
+    await trio.testing.wait_all_tasks_blocked()
+    assert sweeps == [0.0, 61.0, 121.0]
