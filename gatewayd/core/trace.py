@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from gatewayd.core.masking import mask_url
 from gatewayd.core.statuses import Status
 from gatewayd.storage import trace as store
 from gatewayd.storage.attempt_log import attempts_of
@@ -112,7 +113,7 @@ def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:
                     attempt["time_attempted"],
                     "webhook",
                     carried=carried,
-                    url=job.url,
+                    url=mask_url(job.url),
                     status_code=attempt["status_code"],
                     error=attempt["error"],
                     source_address=attempt["source_address"],

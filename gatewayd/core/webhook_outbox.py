@@ -30,6 +30,7 @@ from sqlalchemy import Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.batches import Batches
 from gatewayd.core.host_queues import HostQueues
+from gatewayd.core.masking import mask_url
 from gatewayd.protocols.webhooks.egress import Attempt, Egress
 from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
@@ -143,7 +144,7 @@ class WebhookOutbox:
             headers = self._signature(job.application, request)
             attempt = await self._egress.send(request, headers)
         except Exception as error:  # one bad job must not end the outbox, and the daemon
-            log.exception("webhook %d to %s could not be sent", job.id, job.url)
+            log.exception("webhook %d to %s could not be sent", job.id, mask_url(job.url))
             attempt = Attempt(False, None, f"internal error: {type(error).__name__}", None, 0.0)
         if self._on_attempt is not None:
             try:
@@ -207,7 +208,7 @@ class WebhookOutbox:
             log.error(
                 "webhook %d to %s failed for good after %d attempts: %s",
                 job.id,
-                job.url,
+                mask_url(job.url),
                 attempts,
                 attempt.summary,
             )

@@ -54,6 +54,31 @@ async def test_debug_mode_limits_to_30_a_minute_and_logs_with_the_key_masked(gat
     assert logs[0].path == "/sms/v1/Message" and '"ResultCode":0' in logs[0].response_body
 
 
+async def test_debug_logs_mask_the_key_whatever_the_content_type_says(gateway_factory):
+    """curl -d '{"apiKey":...}' labels JSON as a form (as every README example sends it); a
+    form, a query string and JSON cut short carry keys too."""
+    gateway = await gateway_factory(accounts_patch=patch_account(debug="true"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    sent = [
+        await gateway.client.post(
+            "/sms/v1/Status", content=f'{{"apiKey":"{KEY}"}}'.encode(), headers=form
+        ),
+        await gateway.client.post(
+            "/sms/v1/Status", content=f"apiKey={KEY}&maxRecords=5", headers=form
+        ),
+        await gateway.client.get(
+            "/sms/v1/StatusMessage",
+            params={"apiKey": KEY, "messageId": "019ad1e2-4f3b-7c21-8000-000000000000"},
+        ),
+    ]
+    assert [answer.status_code for answer in sent][:2] == [200, 200]
+    with gateway.runtime.engine.connect() as connection:
+        logs = connection.execute(select(request_logs).order_by(request_logs.c.id)).all()
+    assert len(logs) == 3
+    stored = [log.path + " " + log.request_body for log in logs]
+    assert all(KEY not in text and KEY[:4] in text for text in stored), stored
+
+
 async def test_outside_every_time_window_a_message_is_dropped_with_its_status(gateway_factory):
     never = '\n        time_windows: [{days: [mon], start: "00:00", end: "00:01"}]'
     gateway = await gateway_factory(

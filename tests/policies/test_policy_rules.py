@@ -13,6 +13,7 @@ from gatewayd.core import recipients
 from gatewayd.core.api_times import BadTime, format_api_time, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.ids import new_message_id, normalized_message_id
+from gatewayd.core.masking import mask_body, mask_text, mask_url
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
 from gatewayd.core.time_windows import within_windows
@@ -147,3 +148,16 @@ def test_a_message_id_is_taken_with_or_without_dashes_in_any_case():
     assert normalized_message_id(old) == "01a2357a-cdc9-aabb-ccdd-eeff00112233"
     for bad in ["", "abc", guid[:-1], guid + "0", guid.replace("-", "", 1), "g" * 32]:
         assert normalized_message_id(bad) is None
+
+
+def test_secrets_are_masked_in_bodies_urls_and_text_of_any_shape():
+    key = "0123456789abcdef"
+    assert key not in mask_body(f'{{"apiKey":"{key}","to":"32470000001"}}'.encode())
+    assert key not in mask_body(f'{{"apiKey":"{key}","to":'.encode()), "JSON cut short"
+    assert key not in mask_body(f"to=32470000001&api_key={key}".encode())
+    nested = mask_body(b'{"password": "hunter2hunter2", "more": [{"token": "abcdefghijkl"}]}')
+    assert "hunter2hunter2" not in nested and "abcdefghijkl" not in nested
+    assert mask_body(b'{"message": "a=b", "to": "3247"}') == '{"message": "a=b", "to": "3247"}'
+    url = mask_url(f"https://shop:{key}@hooks.example/status?token={key}&a=1")
+    assert key not in url and url.startswith("https://shop:0123") and url.endswith("&a=1")
+    assert mask_text(f"GET /x?apiKey={key}&y=2") == "GET /x?apiKey=0123************&y=2"

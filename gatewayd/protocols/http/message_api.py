@@ -18,7 +18,7 @@ from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.directory import App
 from gatewayd.core.encoding import parse_encoding
 from gatewayd.core.ids import normalized_message_id
-from gatewayd.core.masking import mask_body, mask_query
+from gatewayd.core.masking import mask_body, mask_text
 from gatewayd.core.message_service import (
     DEBUG_LIMIT_PER_MINUTE,
     MessageService,
@@ -169,7 +169,7 @@ class MessageApi:
 
     async def _log(self, app: App, request: Request, response: Response, started: float) -> None:
         path = request.path + (
-            f"?{mask_query(request.query_string)}" if request.query_string else ""
+            f"?{mask_text(request.query_string)}" if request.query_string else ""
         )
         entry = {
             "account": app.account.name,
@@ -179,7 +179,7 @@ class MessageApi:
             "method": request.method,
             "path": path[:2000],
             "status_code": response.status,
-            "request_body": mask_body(request.body, request.content_type)[:65_536],
+            "request_body": mask_body(request.body)[:65_536],
             "response_body": response.body.decode("utf-8", "replace")[:65_536],
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
