@@ -7,6 +7,7 @@ from gatewayd.config.errors import format_path
 from gatewayd.config.schema import CarrierConfig, Config
 from gatewayd.config.secrets import api_key_digest, is_hashed_key
 from gatewayd.protocols.smpp.client import CarrierSettings
+from gatewayd.protocols.tls import tls_problem
 
 ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&+]{1,11}$")
 
@@ -42,7 +43,20 @@ def cross_check(config: Config) -> list[str]:
     )
     problems += _check_time_windows(config)
     problems += _check_lease(config)
+    problems += _check_tls(config)
     return problems
+
+
+def _check_tls(config: Config) -> list[str]:
+    """Certificates that cannot serve are refused at load (and on reload), not at the first
+    connection."""
+    sections = {"smtp": config.smtp, "smpp_server": config.smpp_server}
+    found = (
+        tls_problem(name, section.tls_certificate, section.tls_key)
+        for name, section in sections.items()
+        if section is not None
+    )
+    return [problem for problem in found if problem]
 
 
 HAND_OVER_S = CarrierSettings.queue_wait_s

@@ -105,6 +105,9 @@ class SmppServerConfig(Section):
     """Connections beyond this many (bound or not) are closed at once."""
     bind_timeout_s: Seconds = 10.0
     """A connection that has not bound within this time is closed."""
+    tls_certificate: str | None = None
+    """PEM file: with it every connection is SMPP over TLS (carriers' side: `tls: true`)."""
+    tls_key: str | None = None
 
 
 class WebhooksConfig(Section):

@@ -220,3 +220,81 @@ async def test_the_per_bind_tps_limit_throttles_and_the_esme_retries(gateway_fac
     results = [await carrier.submit({**SUBMIT, "short_message": b"m%d" % n}) for n in range(5)]
     assert all(r.outcome is Outcome.ACCEPTED for r in results)
     assert carrier.status_counts.get(codec.ESME_RTHROTTLED, 0) >= 1
+
+
+async def test_applications_bind_over_tls_when_the_server_has_a_certificate(
+    gateway_factory, nursery, tmp_path
+):
+    """smpp_server.tls_certificate: every connection is SMPP over TLS, with the configured
+    certificate; a bind in plain TCP to that port gets no bind_resp."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    certificate, key = tmp_path / "smpp.pem", tmp_path / "smpp.key"
+    issued.cert_chain_pems[0].write_to_path(str(certificate))
+    issued.private_key_pem.write_to_path(str(key))
+    tls = f"tls_certificate: {certificate}, tls_key: {key}, "
+
+    def with_tls(text: str) -> str:
+        return with_smpp_app(text).replace("smpp_server: {", "smpp_server: {" + tls)
+
+    gateway = await gateway_factory(accounts_patch=with_tls)
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+    tcp = await trio.open_tcp_stream("127.0.0.1", gateway.smpp_port)
+    stream = trio.SSLStream(tcp, trusting, server_hostname="127.0.0.1")
+    with trio.fail_after(10):
+        await stream.do_handshake()
+    assert stream.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"),)
+    await stream.aclose()
+
+    esme = Esme()
+    settings = CarrierSettings(
+        name="app",
+        host="127.0.0.1",
+        port=gateway.smpp_port,
+        system_id="shop",
+        password="pw-shop",
+        tls=True,
+        tls_verify=False,
+        reconnect_min_s=0.05,
+    )
+    carrier = Carrier(settings, esme.on_deliver)
+    await nursery.start(carrier.run)
+    with trio.fail_after(10):
+        await carrier.wait_healthy()
+    result = await carrier.submit(SUBMIT)
+    assert result.outcome is Outcome.ACCEPTED
+    await esme.wait_for(1)
+
+    plain = await trio.open_tcp_stream("127.0.0.1", gateway.smpp_port)
+    await plain.send_all(codec.encode("bind_transceiver", 1, system_id="shop", password="pw-shop"))
+    try:
+        with trio.fail_after(10):
+            answer = await plain.receive_some(4096)
+    except trio.BrokenResourceError:
+        answer = b""
+    assert not answer.startswith(b"\x00\x00"), "no bind_resp in plain TCP"
+    await plain.aclose()
+
+
+def test_a_certificate_that_cannot_serve_is_refused_at_load(tmp_path):
+    from gatewayd.config.errors import ConfigError
+    from gatewayd.config.loader import load_config
+
+    config = tmp_path / "gatewayd.yaml"
+    config.write_text(
+        f"smpp_server: {{tls_certificate: {tmp_path}/missing.pem}}\n"
+        f"smtp: {{domain: example.org, tls_key: {tmp_path}/key.pem}}\n"
+    )
+    try:
+        load_config(config)
+    except ConfigError as error:
+        problems = error.problems
+    else:
+        raise AssertionError("loaded")
+    assert any(p.startswith("smpp_server.tls_certificate: cannot serve TLS") for p in problems)
+    assert "smtp.tls_key: given without tls_certificate" in problems

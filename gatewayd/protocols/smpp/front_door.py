@@ -30,6 +30,7 @@ from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.protocols.smpp.connection import SmppConnection
 from gatewayd.protocols.smpp.rate import TokenBucket
 from gatewayd.protocols.smpp.session import Session
+from gatewayd.protocols.tls import server_context
 
 log = logging.getLogger(__name__)
 MAX_LOGIN_DELAY_S = 10.0
@@ -91,18 +92,25 @@ class SmppFrontDoor:
         return self.service.config.smpp_server
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await open_listeners("smpp_server", [str(a) for a in self.config.listen])
+        config = self.config
+        listeners = await open_listeners("smpp_server", [str(a) for a in config.listen])
         task_status.started([listener.socket.getsockname()[:2] for listener in listeners])
+        served: list[trio.abc.Listener] = list(listeners)
+        if config.tls_certificate:
+            context = server_context(config.tls_certificate, config.tls_key)
+            served = [trio.SSLListener(listener, context) for listener in listeners]
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, self._session, listeners)
+            nursery.start_soon(trio.serve_listeners, self._session, served)
             await self._stop_requested.wait()
             for binds in list(self.binds.by_application.values()):
                 for bind in list(binds):
                     await bind.connection.unbind()
             nursery.cancel_scope.cancel()
 
-    async def _session(self, stream: trio.SocketStream) -> None:
-        peer = stream.socket.getpeername()[0]
+    async def _session(self, stream: trio.SocketStream | trio.SSLStream) -> None:
+        transport = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        assert isinstance(transport, trio.SocketStream)
+        peer = transport.socket.getpeername()[0]
         if self.connections >= self.config.max_connections:
             log.warning(
                 "SMPP connection from %s closed: already %d connections (max_connections)",

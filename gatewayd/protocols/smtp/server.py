@@ -32,6 +32,7 @@ from gatewayd.core.recipients import check_recipient
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
 from gatewayd.protocols.listeners import listen_error
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
+from gatewayd.protocols.tls import server_context
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
@@ -173,9 +174,7 @@ def _tls_context(config) -> ssl.SSLContext | None:
     """STARTTLS, when a certificate is configured."""
     if not config.tls_certificate:
         return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.tls_certificate, config.tls_key)
-    return context
+    return server_context(config.tls_certificate, config.tls_key)
 
 
 def _auth_requires_tls(config, tls_context: ssl.SSLContext | None, loopback: bool) -> bool:
