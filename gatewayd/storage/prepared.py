@@ -65,7 +65,7 @@ class _Compiled:
     sql: str
     positional: bool
     names: tuple[str, ...]
-    """The parameters in the order of the SQL (positional) or all of them (named)."""
+    """The parameters in the order of the SQL (positional) or those it names (named)."""
     defaults: dict[str, Any]
     converters: dict[str, Callable[[Any], Any]]
     expanding: frozenset[str]
@@ -80,7 +80,15 @@ class _Compiled:
         compiler = statement.compile(dialect=dialect)
         assert isinstance(compiler, SQLCompiler)
         positional = bool(compiler.positional)
-        names = tuple(compiler.positiontup or ()) if positional else tuple(compiler.binds)
+        if positional:
+            names = tuple(compiler.positiontup or ())
+        else:  # binds also holds SQLAlchemy's internal aliases of each parameter
+            sql = compiler.string
+            names = tuple(
+                name
+                for name in compiler.binds
+                if f"%({name})s" in sql or f"[POSTCOMPILE_{name}]" in sql
+            )
         binds = {name: compiler.binds[name] for name in names}
         converters = {
             name: convert
