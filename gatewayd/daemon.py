@@ -38,6 +38,7 @@ from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.retention import Retention
 from gatewayd.core.smpp_outbox import SmppOutbox
+from gatewayd.core.status import StatusReport
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
 from gatewayd.http_workers import HttpWorkers, WorkerFailedToStart
@@ -89,6 +90,8 @@ class Runtime:
     workers: HttpWorkers | None = None
     """The Message API's worker processes, when it is not served in this process."""
     retention: Retention | None = None
+    status: StatusReport | None = None
+    """What the admin API's status page shows."""
     lease: InstanceLease | None = None
     joined: bool = False
 
@@ -198,6 +201,15 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         runtime.holder, runtime.writer, runtime.engine, runtime.clock, metrics.count_deleted
     )
     metrics.watch_tables(runtime.retention)
+    runtime.status = StatusReport(
+        runtime.holder,
+        runtime.engine,
+        runtime.carriers,
+        runtime.retention,
+        metrics.totals,
+        runtime.clock,
+        lambda: runtime.instance_id,
+    )
     loops: list[tuple[Loop, ...]] = [
         (FragmentSweeper(inbound, runtime.writer, runtime.clock).run,),
         (deadline.run,),
@@ -205,6 +217,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         (runtime.retention.run,),
         (IdempotencyKeySweep(runtime.holder, runtime.writer, runtime.clock).run,),
         (runtime.carriers.run, runtime.holder),
+        (runtime.status.history.run,),
     ]
     runtime.dispatcher = Dispatcher(
         runtime.holder,

@@ -1,0 +1,136 @@
+"""The live status page's data (/admin/status.json) against known traffic on a whole gateway
+(real database, the SMSC simulator over TCP, a real webhook receiver), and its token."""
+
+import base64
+from datetime import timedelta
+
+import pytest
+
+from gatewayd.core.instance_lease import InstanceLease
+from gatewayd.core.result_codes import Result
+from gatewayd.core.statuses import Status
+from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from tests.gateway import ADMIN_TOKEN, KEY
+from tests.webhooks.conftest import Receiver
+from tests.webhooks.test_webhook_outbox import with_hooks
+
+
+@pytest.fixture
+async def failing_receiver(nursery):
+    receiver = Receiver()
+    receiver.status = 503
+    server = HttpServer("receiver", ["127.0.0.1:0"], receiver.handle, ServerLimits())
+    receiver.port = (await nursery.start(server.run))[0][1]
+    yield receiver
+    server.stop()
+
+
+async def test_status_json_shows_the_traffic_sent(gateway_factory, failing_receiver):
+    gateway = await gateway_factory(accounts_patch=with_hooks(failing_receiver))
+    sent = [await gateway.send(to=f"3247000000{n}", message=f"hello {n}") for n in range(3)]
+    ids = [answer["Messages"][0]["MessageId"] for answer in sent]
+
+    async def delivered() -> bool:
+        return all([(await gateway.status_of(i))["StatusCode"] == Status.DELIVERED.code for i in ids])
+
+    await gateway.wait_until(delivered)
+    later = await gateway.send(to="32470000009", message="later", timeScheduled="31-12-2030 09:00")
+    assert later["ResultCode"] == 0
+    refused = await gateway.client.post("/sms/v1/Message", json={"apiKey": "wrong-key-12345"})
+    assert refused.json()["ResultCode"] == int(Result.INVALID_API_KEY)
+    blocked = await gateway.send(to="123", message="no such number")
+    assert blocked["Messages"][0]["ResultCode"] == int(Result.INVALID_NUMBER)
+    await gateway.simulator.inject_mo("32470000001", "8686", b"to a failing webhook")
+    await gateway.wait_until(lambda: _last_error_of_hook(gateway))
+    runtime = gateway.runtime
+    runtime.lease = InstanceLease(
+        runtime.writer, runtime.clock, "test-node-1", "test-node", timedelta(seconds=30)
+    )
+    await runtime.lease.join()
+
+    status = (await gateway.admin.get("/admin/status.json")).json()
+
+    (carrier,) = status["carriers"]
+    assert carrier["name"] == "sim" and carrier["healthy"]
+    assert [bind["state"] for bind in carrier["binds"]] == ["trx"]
+    assert carrier["binds"][0]["since"] is not None
+    assert carrier["window"] == {"in_use": 0, "size": 10}
+    assert carrier["submits"]["total"] == 3
+    assert carrier["receipts"]["total"] == 3
+    assert carrier["submits"]["per_s_1m"] > 0 and carrier["submits"]["per_s_1h"] > 0
+    assert carrier["throttled"]["total"] == carrier["submit_errors"]["total"] == 0
+    (shop,) = status["queues"]["by_application"]
+    assert shop["name"] == "shop"
+    assert (shop["queued"], shop["scheduled"], shop["in_flight"]) == (0, 1, 0)
+    assert status["queues"]["capped"] is False
+    (hook,) = status["webhooks"]["groups"]
+    assert (hook["application"], hook["host"]) == ("shop", f"127.0.0.1:{failing_receiver.port}")
+    # Submitted and Delivered of each message, and the incoming one
+    assert hook["pending"] == 7 and hook["oldest_age_s"] >= 0 and "503" in hook["last_error"]
+    refusals = {entry["name"]: entry for entry in status["front_doors"]["refusals"]}
+    assert refusals["14"]["total"] == 1 and refusals["14"]["description"] == "ApiKey invalid"
+    assert refusals["10"]["total"] == 1
+    (api,) = [entry for entry in status["front_doors"]["requests"] if entry["name"] == "api"]
+    assert api["total"] >= 6
+    assert status["receipts_waiting"]["groups"] == []
+    (instance,) = status["instances"]
+    assert (instance["id"], instance["node_id"]) == ("test-node-1", "test-node")
+    assert instance["this"] and instance["alive"]
+    assert status["database"]["dialect"] == runtime.engine.dialect.name
+    assert status["database"]["retention"]["messages_days"] == 30.0
+
+
+async def _last_error_of_hook(gateway) -> bool:
+    """The failed attempt's error shows once its outcome is stored."""
+    status = (await gateway.admin.get("/admin/status.json")).json()
+    return any("503" in (group["last_error"] or "") for group in status["webhooks"]["groups"])
+
+
+async def test_the_charts_hold_the_sampled_rates(gateway):
+    history = gateway.runtime.status.history
+    answer = await gateway.send(to="32470000001", message="one")
+    message_id = answer["Messages"][0]["MessageId"]
+
+    async def submitted() -> bool:
+        return (await gateway.status_of(message_id))["StatusCode"] in (Status.SUBMITTED.code, Status.DELIVERED.code)
+
+    await gateway.wait_until(submitted)
+    clock = gateway.runtime.clock
+    clock.set(clock() + timedelta(seconds=5))  # the next sample, as the sampler would take it
+    await history.sample()
+
+    chart = (await gateway.admin.get("/admin/status.json")).json()["history"]
+
+    assert len(chart["times"]) == len(history.samples) - 1
+    submits = chart["series"]["submits/sim"]
+    assert len(submits) == len(chart["times"]) and submits[-1] > 0
+    assert chart["series"]["webhook_backlog/all"][-1] == 0
+
+
+async def test_the_page_is_self_contained_html_with_the_report_inlined(gateway):
+    answer = await gateway.admin.get("/admin/status")
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    page = answer.text
+    assert '<script id="report" type="application/json">' in page and '"name":"sim"' in page
+    assert "<svg" in page and "src=" not in page and "href=" not in page
+
+
+@pytest.mark.parametrize("path", ["/admin/status", "/admin/status.json"])
+async def test_the_status_needs_the_admin_token(gateway, path):
+    client = gateway.admin
+
+    def basic(password: str) -> dict:
+        credentials = base64.b64encode(f"admin:{password}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
+
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, basic("wrong")):
+        refused = await client.get(path, headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith('Basic realm="gatewayd admin"')
+        assert refused.json()["ResultCode"] == int(Result.INVALID_API_KEY)
+    assert (await client.get(path)).status_code == 200, "Bearer"
+    assert (await client.get(path, headers=basic(ADMIN_TOKEN))).status_code == 200
+    assert (await client.get(path, headers={"Authorization": f"Bearer {KEY}"})).status_code == 401
