@@ -31,7 +31,8 @@ async def test_status_json_shows_the_traffic_sent(gateway_factory, failing_recei
     ids = [answer["Messages"][0]["MessageId"] for answer in sent]
 
     async def delivered() -> bool:
-        return all([(await gateway.status_of(i))["StatusCode"] == Status.DELIVERED.code for i in ids])
+        codes = [(await gateway.status_of(i))["StatusCode"] for i in ids]
+        return codes == [Status.DELIVERED.code] * len(ids)
 
     await gateway.wait_until(delivered)
     later = await gateway.send(to="32470000009", message="later", timeScheduled="31-12-2030 09:00")
@@ -92,7 +93,8 @@ async def test_the_charts_hold_the_sampled_rates(gateway):
     message_id = answer["Messages"][0]["MessageId"]
 
     async def submitted() -> bool:
-        return (await gateway.status_of(message_id))["StatusCode"] in (Status.SUBMITTED.code, Status.DELIVERED.code)
+        code = (await gateway.status_of(message_id))["StatusCode"]
+        return code in (Status.SUBMITTED.code, Status.DELIVERED.code)
 
     await gateway.wait_until(submitted)
     clock = gateway.runtime.clock
