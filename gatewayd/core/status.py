@@ -70,7 +70,7 @@ class StatusReport:
             "database": self._database(),
             "instances": _instances(stored["instances"], now, self._instance_id()),
             "history": self.history.chart(
-                [("submits", carrier["name"]) for carrier in carriers] + [BACKLOG]
+                [("submits", carrier["name"]) for carrier in carriers] + [BACKLOG], current
             ),
         }
 

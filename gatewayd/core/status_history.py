@@ -86,10 +86,10 @@ class StatusHistory:
             found = sample
         return found
 
-    def chart(self, keys: list[Key]) -> dict:
-        """The last hour for charts: sample times, and for each key the rate between
-        consecutive samples (totals) or the level at each sample (levels)."""
-        samples = list(self.samples)
+    def chart(self, keys: list[Key], current: Sample) -> dict:
+        """The last hour for charts, up to `current`: sample times, and for each key the rate
+        between consecutive samples (totals) or the level at each sample (levels)."""
+        samples = [*self.samples, current]
         series: dict[str, list[float]] = {}
         for key in keys:
             if any(key in sample.levels for sample in samples):

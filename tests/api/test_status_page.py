@@ -103,9 +103,9 @@ async def test_the_charts_hold_the_sampled_rates(gateway):
 
     chart = (await gateway.admin.get("/admin/status.json")).json()["history"]
 
-    assert len(chart["times"]) == len(history.samples) - 1
+    assert len(chart["times"]) == len(history.samples), "the samples after the first, and now"
     submits = chart["series"]["submits/sim"]
-    assert len(submits) == len(chart["times"]) and submits[-1] > 0
+    assert len(submits) == len(chart["times"]) and max(submits) > 0
     assert chart["series"]["webhook_backlog/all"][-1] == 0
 
 

@@ -270,9 +270,17 @@ function render(report) {
   ], report.instances, "no instance registered"));
 }
 
+function statusUrl() {
+  // Without the user:token of an address typed as http://admin:TOKEN@host/ (which fetch
+  // refuses): the browser sends the Basic credentials it holds for this page's realm.
+  const url = new URL("status.json", location.href);
+  url.username = url.password = "";
+  return url;
+}
+
 async function refresh() {
   try {
-    const answer = await fetch("status.json", {credentials: "same-origin", cache: "no-store"});
+    const answer = await fetch(statusUrl(), {credentials: "same-origin", cache: "no-store"});
     if (!answer.ok) throw new Error("HTTP " + answer.status);
     render(await answer.json());
     document.getElementById("stale").textContent = "";
