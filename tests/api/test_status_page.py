@@ -10,6 +10,7 @@ from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.storage import status as status_store
 from tests.gateway import ADMIN_TOKEN, KEY
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.test_webhook_outbox import with_hooks
@@ -136,3 +137,17 @@ async def test_the_status_needs_the_admin_token(gateway, path):
     assert (await client.get(path)).status_code == 200, "Bearer"
     assert (await client.get(path, headers=basic(ADMIN_TOKEN))).status_code == 200
     assert (await client.get(path, headers={"Authorization": f"Bearer {KEY}"})).status_code == 401
+
+
+async def test_the_queue_reads_stop_at_their_limit(gateway, monkeypatch):
+    monkeypatch.setattr(status_store, "LIMIT", 2)
+    for n in range(3):
+        answer = await gateway.send(
+            to=f"3247000000{n}", message="later", timeScheduled="2030-12-31"
+        )
+        assert answer["ResultCode"] == 0
+
+    queues = (await gateway.admin.get("/admin/status.json")).json()["queues"]
+
+    assert queues["capped"] is True
+    assert [entry["scheduled"] for entry in queues["by_application"]] == [2], "at least 2"

@@ -201,8 +201,7 @@ function chart(svg, times, series, legend) {
     svg.append(node("text", {x: left - 4, y: y(v) + 4, "text-anchor": "end"}, num(v, 1)));
   }
   if (times.length) {
-    const minutes = Math.round((t1 - t0) / 60);
-    svg.append(node("text", {x: left, y: height - 4}, minutes + " min ago"));
+    svg.append(node("text", {x: left, y: height - 4}, age(t1 - t0) + " ago"));
     svg.append(node("text", {x: width - right, y: height - 4, "text-anchor": "end"}, "now"));
   }
   if (legend) legend.replaceChildren();
@@ -217,7 +216,10 @@ function chart(svg, times, series, legend) {
 }
 
 function render(report) {
-  document.getElementById("when").textContent = "as of " + report.time;
+  const here = report.instances.find(i => i.this);
+  document.getElementById("when").textContent = (here ? here.node_id + " · " : "")
+    + "as of " + report.time.replace("T", " ").slice(0, 19) + " UTC · refreshed every "
+    + __REFRESH_MS__ / 1000 + " s";
   const submits = {}, backlog = {};
   for (const [name, points] of Object.entries(report.history.series)) {
     (name.startsWith("submits/") ? submits : backlog)[name] = points;
@@ -283,6 +285,7 @@ async function refresh() {
     const answer = await fetch(statusUrl(), {credentials: "same-origin", cache: "no-store"});
     if (!answer.ok) throw new Error("HTTP " + answer.status);
     render(await answer.json());
+    document.body.dataset.refreshes = Number(document.body.dataset.refreshes || 0) + 1;
     document.getElementById("stale").textContent = "";
   } catch (error) {
     document.getElementById("stale").textContent = "not refreshed: " + error.message;
