@@ -8,7 +8,8 @@ The full product is 80 gateways per database; CASES is a pairwise set of 10 (eve
 each setting meets every value of every other; `test_the_cases_cover_every_pair` checks it),
 and the combination of issue #14 (status webhook, SMPP, receipt first) is among them.
 Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
-plain and a concatenated incoming message, STOP, then START.
+plain and a concatenated incoming message, STOP, then START. Afterwards the status page
+counts what the carrier saw, with nothing left waiting.
 """
 
 import itertools
@@ -266,3 +267,11 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     assert by_message == {m.id: in_order for m in stored}
     polled = await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY, "maxRecords": 100})
     assert sorted(r["Message"] for r in polled.json()["IncomingMessages"]) == incoming_texts
+
+    # The status page counts what the carrier saw, and nothing is left waiting.
+    status = (await gateway.admin.get("/admin/status.json")).json()
+    (carrier,) = status["carriers"]
+    assert carrier["submits"]["total"] == len(simulator.submitted)
+    assert carrier["receipts"]["total"] == outgoing
+    assert status["queues"]["by_application"] == status["webhooks"]["groups"] == []
+    assert status["receipts_waiting"]["groups"] == []
