@@ -173,7 +173,8 @@ class Metrics:
                 elif sample.name == "gatewayd_api_refusals_total":
                     add(("refusals", labels["result_code"]), sample.value)
                 elif sample.name == "gatewayd_recipients_refused_total":
-                    add(("refusals", str(int(Result[labels["reason"].upper()]))), sample.value)
+                    result = Result.__members__.get(labels["reason"].upper(), Result.INTERNAL_ERROR)
+                    add(("refusals", str(int(result))), sample.value)
         return totals
 
     def _everything(self) -> "CollectorRegistry | _Merged":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import trio
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from gatewayd.protocols.smpp.client import Carrier
 
 MINUTE_S, HOUR_S = 60.0, 3600.0
+_NOTHING_STORED = {
+    "queue": {"groups": [], "capped": False},
+    "receipts": {"groups": [], "capped": False},
+    "webhooks": {"groups": [], "capped": False},
+    "instances": [],
+}
 CARRIER_COUNTS = ("submits", "receipts", "throttled", "submit_errors")
 BACKLOG: Key = ("webhook_backlog", "all")
 
@@ -54,7 +61,11 @@ class StatusReport:
 
     async def report(self) -> dict:
         now = self._clock()
-        stored = await trio.to_thread.run_sync(self._read_storage, now)
+        try:
+            stored = await trio.to_thread.run_sync(self._read_storage, now)
+            storage_error = None
+        except SQLAlchemyError as error:  # the database away: what memory holds still shows
+            stored, storage_error = _NOTHING_STORED, str(error).splitlines()[0]
         current = self.history.now()
         carriers = [
             carrier_entry(name, carrier, self._carriers.configs[name], self.history, current)
@@ -62,6 +73,7 @@ class StatusReport:
         ]
         return {
             "time": now.isoformat(),
+            "storage_error": storage_error,
             "carriers": carriers,
             "queues": _queues(stored["queue"], now),
             "receipts_waiting": _aged(stored["receipts"], "oldest", now),

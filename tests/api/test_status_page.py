@@ -5,6 +5,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+import trio
 
 from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.result_codes import Result
@@ -12,6 +13,7 @@ from gatewayd.core.statuses import Status
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.storage import status as status_store
 from tests.gateway import ADMIN_TOKEN, KEY
+from tests.storage_outage import StorageOutage
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.test_webhook_outbox import with_hooks
 
@@ -151,3 +153,20 @@ async def test_the_queue_reads_stop_at_their_limit(gateway, monkeypatch):
 
     assert queues["capped"] is True
     assert [entry["scheduled"] for entry in queues["by_application"]] == [2], "at least 2"
+
+
+async def test_the_status_shows_the_carriers_while_the_storage_is_away(gateway):
+    outage = StorageOutage(gateway.runtime.engine)
+    await trio.to_thread.run_sync(outage.begin)
+    try:
+        answer = await gateway.admin.get("/admin/status.json")
+    finally:
+        await trio.to_thread.run_sync(outage.end)
+
+    assert answer.status_code == 200
+    status = answer.json()
+    assert [carrier["name"] for carrier in status["carriers"]] == ["sim"]
+    if outage.sqlite:  # a full disk: reads still answer
+        assert status["storage_error"] is None
+    else:  # the server refuses connections
+        assert status["storage_error"] and status["queues"]["by_application"] == []

@@ -58,11 +58,13 @@ PAGE = """<!DOCTYPE html>
   .legend { font-size: 12px; color: var(--muted); }
   .legend b { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
               margin: 0 4px 0 12px; vertical-align: -1px; }
-  #stale { color: #ffb4a8; }
+  #stale, #storage { color: #ffb4a8; }
 </style>
 </head>
 <body>
-<header><h1>gatewayd</h1><span id="when"></span><span id="stale"></span></header>
+<header>
+  <h1>gatewayd</h1><span id="when"></span><span id="stale"></span><span id="storage"></span>
+</header>
 <main>
   <section class="wide"><h2>Last hour</h2>
     <div class="charts">
@@ -109,6 +111,10 @@ function age(seconds) {
 
 function since(iso, now) {
   return iso ? age((Date.parse(now) - Date.parse(iso)) / 1000) + " ago" : "–";
+}
+
+function clock(iso) {
+  return iso.replace("T", " ").slice(0, 19) + " UTC";
 }
 
 function bytes(value) {
@@ -216,9 +222,11 @@ function chart(svg, times, series, legend) {
 }
 
 function render(report) {
+  document.getElementById("storage").textContent = report.storage_error
+    ? "database unreachable, queues not shown: " + report.storage_error : "";
   const here = report.instances.find(i => i.this);
   document.getElementById("when").textContent = (here ? here.node_id + " · " : "")
-    + "as of " + report.time.replace("T", " ").slice(0, 19) + " UTC · refreshed every "
+    + "as of " + clock(report.time) + " · refreshed every "
     + __REFRESH_MS__ / 1000 + " s";
   const submits = {}, backlog = {};
   for (const [name, points] of Object.entries(report.history.series)) {
@@ -268,7 +276,7 @@ function render(report) {
     {title: "instance", value: i => i.id},
     {title: "pid", n: true, value: i => i.pid},
     {title: "started", value: i => since(i.started, report.time)},
-    {title: "lease", value: i => (i.alive ? "held until " : "ran out at ") + i.lease_until},
+    {title: "lease", value: i => (i.alive ? "held until " : "ran out at ") + clock(i.lease_until)},
   ], report.instances, "no instance registered"));
 }
 
