@@ -88,8 +88,12 @@ class StatusHistory:
 
     def chart(self, keys: list[Key], current: Sample) -> dict:
         """The last hour for charts, up to `current`: sample times, and for each key the rate
-        between consecutive samples (totals) or the level at each sample (levels)."""
-        samples = [*self.samples, current]
+        between consecutive samples (totals) or the level at each sample (levels). `current`
+        ends it unless it follows the last sample too closely for a steady rate (a dip to
+        zero just after every sample), when the samples alone give points."""
+        samples = list(self.samples)
+        if len(samples) < 2 or current.at - samples[-1].at >= self.every_s / 2:
+            samples.append(current)
         series: dict[str, list[float]] = {}
         for key in keys:
             if any(key in sample.levels for sample in samples):
