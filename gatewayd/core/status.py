@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.carriers import CarrierPool
+from gatewayd.core.directory import App
 from gatewayd.core.result_codes import Result
 from gatewayd.core.retention import Retention
 from gatewayd.core.status_history import Key, Sample, StatusHistory
@@ -31,6 +32,7 @@ _NOTHING_STORED = {
 }
 CARRIER_COUNTS = ("submits", "receipts", "throttled", "submit_errors")
 BACKLOG: Key = ("webhook_backlog", "all")
+NOT_ROUTED = "(not routed yet)"
 
 
 class StatusReport:
@@ -75,7 +77,12 @@ class StatusReport:
             "time": now.isoformat(),
             "storage_error": storage_error,
             "carriers": carriers,
-            "queues": _queues(stored["queue"], now),
+            "queues": _queues(
+                stored["queue"],
+                now,
+                sorted(self._carriers.configs),
+                list(self._holder.current.directory.by_name.values()),
+            ),
             "receipts_waiting": _aged(stored["receipts"], "oldest", now),
             "webhooks": _aged(stored["webhooks"], "oldest", now),
             "front_doors": self._front_doors(current),
@@ -156,45 +163,55 @@ def _counted(history: StatusHistory, current: Sample, key: Key) -> dict:
     }
 
 
-def _queues(queue: dict, now: datetime) -> dict:
-    """The waiting messages summed per carrier and per application."""
+def application_entry(app: App, waiting: dict) -> dict:
+    """One application as the status page shows it (the one place to add what it shows)."""
+    return {"name": app.name, "account": app.account.name, **waiting}
 
-    def summed(by: str) -> list[dict]:
-        totals: dict[str, dict] = {}
+
+def _queues(queue: dict, now: datetime, carriers: list[str], apps: list[App]) -> dict:
+    """The waiting messages summed per carrier and per application (every one configured,
+    and any other the queue holds)."""
+
+    def summed(by: str, names: list[str]) -> dict[str, dict]:
+        totals = {name: _nothing_waiting(name) for name in names}
         for group in queue["groups"]:
-            name = group[by] or "(not routed yet)"
-            entry = totals.setdefault(
-                name, {"name": name, "queued": 0, "scheduled": 0, "in_flight": 0, "oldest": None}
-            )
+            name = group[by] or NOT_ROUTED
+            entry = totals.setdefault(name, _nothing_waiting(name))
             for count in ("queued", "scheduled", "in_flight"):
                 entry[count] += group[count]
             due = group["oldest_due"]
             if due is not None and (entry["oldest"] is None or due < entry["oldest"]):
                 entry["oldest"] = due
-        return _aged({"groups": sorted(totals.values(), key=lambda e: e["name"])}, "oldest", now)[
-            "groups"
-        ]
+        return {name: _aged_entry(entry, "oldest", now) for name, entry in sorted(totals.items())}
 
+    by_application = summed("application", [app.name for app in apps])
+    known = {app.name: app for app in apps}
     return {
-        "by_carrier": summed("carrier"),
-        "by_application": summed("application"),
+        "by_carrier": list(summed("carrier", carriers).values()),
+        "by_application": [
+            application_entry(known[name], waiting) if name in known else waiting
+            for name, waiting in by_application.items()
+        ],
         "capped": queue["capped"],
     }
 
 
+def _nothing_waiting(name: str) -> dict:
+    return {"name": name, "queued": 0, "scheduled": 0, "in_flight": 0, "oldest": None}
+
+
 def _aged(found: dict, field: str, now: datetime) -> dict:
-    """`field` (a time) as ISO text, and its age in seconds as `<field>_age_s`."""
-    groups = []
-    for group in found["groups"]:
-        moment = group[field]
-        groups.append(
-            {
-                **group,
-                field: None if moment is None else moment.isoformat(),
-                f"{field}_age_s": None if moment is None else round(_age(now, moment), 1),
-            }
-        )
-    return {**found, "groups": groups}
+    """Each group's `field` (a time) as ISO text, and its age in seconds as `<field>_age_s`."""
+    return {**found, "groups": [_aged_entry(group, field, now) for group in found["groups"]]}
+
+
+def _aged_entry(entry: dict, field: str, now: datetime) -> dict:
+    moment = entry[field]
+    return {
+        **entry,
+        field: None if moment is None else moment.isoformat(),
+        f"{field}_age_s": None if moment is None else round(_age(now, moment), 1),
+    }
 
 
 def _instances(rows: list[dict], now: datetime, this: str) -> list[dict]:

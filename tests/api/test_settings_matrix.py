@@ -273,5 +273,9 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     (carrier,) = status["carriers"]
     assert carrier["submits"]["total"] == len(simulator.submitted)
     assert carrier["receipts"]["total"] == outgoing
-    assert status["queues"]["by_application"] == status["webhooks"]["groups"] == []
+    waiting = status["queues"]["by_application"] + status["queues"]["by_carrier"]
+    assert {(entry["queued"], entry["scheduled"], entry["in_flight"]) for entry in waiting} == {
+        (0, 0, 0)
+    }
+    assert status["webhooks"]["groups"] == []
     assert status["receipts_waiting"]["groups"] == []
