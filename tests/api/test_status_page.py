@@ -11,11 +11,15 @@ from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status
 from gatewayd.protocols.http.server import HttpServer, ServerLimits
+from gatewayd.protocols.smpp import codec
 from gatewayd.storage import status as status_store
 from tests.gateway import ADMIN_TOKEN, KEY
+from tests.smpp.raw_smsc import RawSmsc
 from tests.storage_outage import StorageOutage
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.test_webhook_outbox import with_hooks
+
+REFUSED = "32470000001"
 
 
 @pytest.fixture
@@ -179,3 +183,27 @@ async def test_the_status_shows_the_carriers_while_the_storage_is_away(gateway):
     else:  # the server refuses connections
         assert "not currently accepting connections" in status["storage_error"]
         assert status["instances"] == status["webhooks"]["groups"] == []
+
+
+async def test_the_status_shows_a_carriers_errors_and_a_lost_bind(gateway_factory, nursery):
+    """A real SMSC that refuses one destination, then goes away for good."""
+    smsc = RawSmsc({REFUSED: codec.ESME_RINVDSTADR}, vanish_after=codec.ESME_RINVDSTADR)
+    port = await nursery.start(smsc.serve)
+    carrier = f"host: 127.0.0.1\n    port: {port}\n    system_id: gw"
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: text.replace("simulator: {receipt_delay_s: 0}", carrier)
+    )
+    assert (await gateway.send(to=REFUSED, message="refused"))["ResultCode"] == 0
+    pool = gateway.runtime.carriers
+    with trio.fail_after(10):
+        while pool.carriers["sim"].binds[0].last_error is None:
+            await pool.wait_changed()
+
+    (carrier,) = (await gateway.admin.get("/admin/status.json")).json()["carriers"]
+
+    assert carrier["submit_errors"]["total"] == 1 and carrier["submits"]["total"] == 0
+    assert carrier["last_submit_error"].startswith("ESME_RINVDSTADR")
+    assert carrier["last_submit_error_at"] is not None
+    (bind,) = carrier["binds"]
+    assert bind["state"] in ("down", "connecting") and not carrier["healthy"]
+    assert bind["last_error"] and bind["last_error_at"] is not None
