@@ -298,10 +298,11 @@ async function refresh() {
   } catch (error) {
     document.getElementById("stale").textContent = "not refreshed: " + error.message;
   }
+  setTimeout(refresh, __REFRESH_MS__);  // after the answer: a slow one never piles up
 }
 
 render(JSON.parse(document.getElementById("report").textContent));
-setInterval(refresh, __REFRESH_MS__);
+setTimeout(refresh, __REFRESH_MS__);
 </script>
 </body>
 </html>
