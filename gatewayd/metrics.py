@@ -155,7 +155,7 @@ class Metrics:
     def totals(self) -> dict[tuple[str, str], float]:
         """The running totals the status page turns into rates, read off the counters kept
         anyway (the workers' too): ("submits" | "throttled" | "submit_errors" | "receipts",
-        carrier), ("requests", listener), ("refusals", ResultCode)."""
+        carrier), ("requests", listener), ("accepted", front door), ("refusals", ResultCode)."""
         totals: dict[tuple[str, str], float] = {}
 
         def add(key: tuple[str, str], value: float) -> None:
@@ -170,6 +170,8 @@ class Metrics:
                     add(("receipts", labels["carrier"]), sample.value)
                 elif sample.name == "gatewayd_http_requests_total":
                     add(("requests", labels["listener"]), sample.value)
+                elif sample.name == "gatewayd_messages_accepted_total":
+                    add(("accepted", labels["front_door"]), sample.value)
                 elif sample.name == "gatewayd_api_refusals_total":
                     add(("refusals", labels["result_code"]), sample.value)
                 elif sample.name == "gatewayd_recipients_refused_total":

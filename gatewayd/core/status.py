@@ -110,7 +110,7 @@ class StatusReport:
         refusals = rates("refusals")
         for entry in refusals:
             entry["description"] = _description(int(entry["name"]))
-        return {"requests": rates("requests"), "refusals": refusals}
+        return {"requests": rates("requests"), "accepted": rates("accepted"), "refusals": refusals}
 
     def _database(self) -> dict:
         config = self._holder.current.config

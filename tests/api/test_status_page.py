@@ -82,6 +82,8 @@ async def test_status_json_shows_the_traffic_sent(gateway_factory, failing_recei
     refusals = {entry["name"]: entry for entry in status["front_doors"]["refusals"]}
     assert refusals["14"]["total"] == 1 and refusals["14"]["description"] == "ApiKey invalid"
     assert refusals["10"]["total"] == 1
+    (http,) = status["front_doors"]["accepted"]
+    assert (http["name"], http["total"]) == ("http", 4), "three sent and one scheduled"
     (api,) = [entry for entry in status["front_doors"]["requests"] if entry["name"] == "api"]
     assert api["total"] >= 6
     assert status["receipts_waiting"]["groups"] == []

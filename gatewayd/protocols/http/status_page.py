@@ -80,7 +80,8 @@ PAGE = """<!DOCTYPE html>
   <section><h2>Queue per application</h2><div id="queue-applications"></div></section>
   <section><h2>Webhook backlog</h2><div id="webhooks"></div></section>
   <section><h2>Receipts waiting for their part</h2><div id="receipts"></div></section>
-  <section><h2>Front doors</h2><div id="requests"></div><div id="refusals"></div></section>
+  <section><h2>Front doors</h2><div id="requests"></div><div id="accepted"></div>
+    <div id="refusals"></div></section>
   <section><h2>Database</h2><div id="database"></div></section>
   <section class="wide"><h2>Nodes</h2><div id="instances"></div></section>
 </main>
@@ -255,6 +256,12 @@ function render(report) {
     {title: "requests (total)", n: true, value: r => num(r.total)},
     {title: "per s 1 min / 1 h", n: true, value: r => rate(r)},
   ], report.front_doors.requests, "no requests yet"));
+  document.getElementById("accepted").replaceChildren(el("h3", {}, "Messages accepted"),
+    table([
+      {title: "front door", value: r => r.name},
+      {title: "total", n: true, value: r => num(r.total)},
+      {title: "per s 1 min / 1 h", n: true, value: r => rate(r)},
+    ], report.front_doors.accepted, "none yet"));
   document.getElementById("refusals").replaceChildren(el("h3", {}, "Refusals by ResultCode"),
     table([
       {title: "ResultCode", n: true, value: r => r.name},
