@@ -200,6 +200,8 @@ class ApplicationSmppConfig(Section):
     max_binds: Annotated[int, Field(ge=1)] = 4
     window: Annotated[int, Field(ge=1)] = 64
     max_tps: Annotated[float, Field(gt=0)] | None = None
+    priority_flag: bool = False
+    """Take a submit_sm's priority_flag (0-3) as its message's priority."""
 
 
 class ApplicationSmtpConfig(Section):
@@ -218,6 +220,10 @@ class ApplicationConfig(Section):
     webhooks: ApplicationWebhooksConfig = ApplicationWebhooksConfig()
     smpp: ApplicationSmppConfig | None = None
     smtp: ApplicationSmtpConfig = ApplicationSmtpConfig()
+    priority: Annotated[int, Field(ge=0, le=3)] = 0
+    """Due messages of a higher priority are submitted first (0-3, as SMPP's priority_flag)."""
+    submit_max_tps: Annotated[float, Field(gt=0)] | None = None
+    """At most this many messages a second towards the carriers (per node); the others wait."""
 
 
 class AccountConfig(Section):

@@ -40,6 +40,7 @@ from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import PduPart, build_parts
 from gatewayd.core.statuses import Status, StatusCallback
+from gatewayd.core.throughput import Throughput
 from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
@@ -100,6 +101,7 @@ class _Sending:
             "registered_delivery": 1,
             "validity_period": smpp_time(row.validity_until),
             "replace_if_present_flag": 1 if row.replace_if_present else 0,
+            "priority_flag": row.priority,
             "data_coding": 0 if encoding is Encoding.TEXT else 8,
         }
         numbers = deque(n for n in range(1, len(parts) + 1) if n not in done)
@@ -156,6 +158,7 @@ class Dispatcher:
         self._waiting_room: trio.Nursery | None = None
         self._unrouted = 0
         """Messages in the waiting room: waiting for a route or being submitted from it."""
+        self._throughput = Throughput(trio.current_time)
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -201,6 +204,9 @@ class Dispatcher:
                 to_send.append(row)
         if finishes:
             await self._settle(batch, finishes, [])
+        to_send, waiting = self._throughput.admit(self._holder.current.directory, to_send)
+        if waiting:
+            await self._postpone(batch, waiting)
         groups, unrouted = self._route(to_send)
         if unrouted:
             await self._hand_off(batch, unrouted)
@@ -307,6 +313,19 @@ class Dispatcher:
         for row in rows:
             batch.open.pop(row.id, None)
 
+    async def _postpone(self, batch: _Batch, waiting: list[tuple[Row, float]]) -> None:
+        """Back to the queue until their application's throughput cap lets them go, their
+        attempts unchanged."""
+        now = self._clock()
+
+        def postpone(connection: Connection) -> None:
+            for row, wait_s in waiting:
+                store.release_claim(connection, row.id, now + timedelta(seconds=wait_s))
+
+        await self._writer.write(postpone, urgent=False)
+        for row, _ in waiting:
+            batch.open.pop(row.id, None)
+
     async def _submit(
         self, batch: _Batch, carrier: Carrier, config: CarrierConfig, rows: list[Row]
     ) -> None:
@@ -330,7 +349,7 @@ class Dispatcher:
                 log.exception("message %s: its parts could not be built", row.id)
                 await self._settle(batch, [], [(row, "internal error")])
         while going:
-            taken = await carrier.unrecorded.take(len(going))
+            taken = await carrier.unrecorded.take(len(going), rank=going[0].row.priority)
             round_ = [going.popleft() for _ in range(taken)]
             ready = []
             for sending in round_:

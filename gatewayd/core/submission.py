@@ -57,6 +57,8 @@ class SubmitRequest:
     status_webhook: StatusWebhook | None = None
     sandbox: bool = False
     front_door: str = "http"
+    priority: int | None = None
+    """Overrides the application's priority (0-3)."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ class Submitter:
             "validity_until": validity,
             "next_attempt_at": None if dropped else (scheduled or now),
             "attempts": 0,
+            "priority": app.config.priority if request.priority is None else request.priority,
         }
 
 

@@ -78,7 +78,7 @@ def last_reference_to(connection: Connection, application: str, recipient: str) 
     ).scalar()
 
 
-_CLAIM_WAITING = Claim(messages, messages.c.status.in_(WAITING))
+_CLAIM_WAITING = Claim(messages, messages.c.status.in_(WAITING), messages.c.priority)
 
 
 def claim_due_messages(

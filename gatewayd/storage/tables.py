@@ -64,6 +64,13 @@ messages = Table(
     Column("attempts", SmallInteger, nullable=False, default=0),
     Column("claimed_by", String(64)),
     Column("claimed_until", UtcDateTime),
+    Column(
+        "priority",
+        SmallInteger,
+        nullable=False,
+        server_default="0",
+        comment="0-3: due messages of a higher one are claimed first",
+    ),
     Index(None, "next_attempt_at"),
     Index(None, "application", "time_created"),
     Index(None, "application", "recipient", "time_created"),

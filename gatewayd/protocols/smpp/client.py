@@ -10,13 +10,15 @@ with submits in flight reports them as not acknowledged, so the caller re-queues
 """
 
 import contextlib
+import heapq
+import itertools
 import logging
 import math
 import random
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -123,25 +125,50 @@ class _Job:
 
 class Slots:
     """A number of slots taken and given back many at a time (a Semaphore one at a time
-    would cost a checkpoint per part)."""
+    would cost a checkpoint per part). Waiters are served in order, the highest `rank`
+    first, then first come: freed slots go to the waiter at the head, so no later taker
+    overtakes it and a batch of high-priority messages waits for no batch of lower ones."""
 
     def __init__(self, total: int) -> None:
         self.free = total
-        self._changed = trio.Event()
+        self._waiting: list[tuple[int, int, _SlotWaiter]] = []
+        self._arrivals = itertools.count()
 
-    async def take(self, wanted: int) -> int:
+    async def take(self, wanted: int, rank: int = 0) -> int:
         """Up to `wanted` slots (at least one, waiting for one if none is free)."""
-        while self.free == 0:
-            await self._changed.wait()
-        taken = min(wanted, self.free)
-        self.free -= taken
-        return taken
+        waiter = _SlotWaiter(wanted)
+        heapq.heappush(self._waiting, (-rank, next(self._arrivals), waiter))
+        self._hand_out()
+        if not waiter.given.is_set():
+            try:
+                await waiter.given.wait()
+            except BaseException:
+                waiter.gone = True
+                self.give_back(waiter.count)
+                raise
+        return waiter.count
 
     def give_back(self, count: int) -> None:
-        if count:
-            self.free += count
-            self._changed.set()
-            self._changed = trio.Event()
+        self.free += count
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        while self.free and self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if waiter.gone:
+                continue
+            waiter.count = min(waiter.wanted, self.free)
+            self.free -= waiter.count
+            waiter.given.set()
+
+
+@dataclass(eq=False)
+class _SlotWaiter:
+    wanted: int
+    count: int = 0
+    """Slots given to it (0 until it is served)."""
+    gone: bool = False
+    given: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass

@@ -251,6 +251,7 @@ class SmppFrontDoor:
             encoding=Encoding.UNICODE if data_coding == 8 else Encoding.AUTO,
             replace_if_present=bool(pdu.get("replace_if_present_flag", 0)),
             front_door="smpp",
+            priority=_priority(bind.app, pdu),
         )
         try:
             (result,) = await self.service.submit(bind.app, request)
@@ -259,3 +260,11 @@ class SmppFrontDoor:
         if result.message_id is None:
             return REFUSALS.get(result.result, codec.ESME_RSUBMITFAIL), {}
         return codec.ESME_ROK, {"message_id": result.message_id}
+
+
+def _priority(app: App, pdu: Pdu) -> int | None:
+    """The submit_sm's priority_flag when the application takes it (0-3; SMPP 3.4 allows
+    nothing higher), else None: the application's own priority."""
+    if app.config.smpp is None or not app.config.smpp.priority_flag:
+        return None
+    return min(max(pdu.get("priority_flag", 0), 0), 3)
