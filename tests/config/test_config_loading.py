@@ -12,6 +12,7 @@ from gatewayd.config.secrets import hash_api_key
 
 EXAMPLE_ENV = {
     "GATEWAYD_ADMIN_TOKEN": "admin-token",
+    "GATEWAYD_ADMIN_TOKEN_ALICE": "alice-token",
     "CARRIER_A_PASSWORD": "pw",
     "SHOP_WEBHOOK_SECRET": "secret",
     "SHOP_SMPP_PASSWORD": "smpp-pw",

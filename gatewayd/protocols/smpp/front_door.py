@@ -43,6 +43,7 @@ REFUSALS = {
     Result.NOT_ENCODABLE_AS_TEXT: codec.ESME_RINVMSGLEN,
     Result.SCHEDULED_IN_THE_PAST: codec.ESME_RINVSCHED,
     Result.VALIDITY_BEFORE_SCHEDULE: codec.ESME_RINVEXPIRY,
+    Result.MAINTENANCE: codec.ESME_RX_T_APPN,  # temporary: the ESME submits it again later
 }
 
 
