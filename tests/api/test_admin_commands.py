@@ -284,7 +284,7 @@ async def test_maintenance_refuses_every_front_door_and_the_carrier_side_drains(
     gateway = await gateway_factory(extra=smtp_section(free_port()), accounts_patch=with_smpp_app)
     simulator = gateway.simulator
     simulator.settings.receipt_delay_s = 0.3
-    esme, client = await bound_esme(nursery, gateway.smpp_port)
+    _, client = await bound_esme(nursery, gateway.smpp_port)
     with trio.fail_after(10):
         await client.wait_healthy()
     accepted = _id(await gateway.send(to="32470000001", message="accepted before"))
