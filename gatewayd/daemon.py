@@ -164,6 +164,8 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
                 await storage.start(writer.run)
                 async with trio.open_nursery() as work:
                     loops = _build_work(runtime)
+                    assert runtime.switches is not None, "built with the work"
+                    await runtime.switches.refresh()  # maintenance holds from the first request
                     await _serve_front_doors(
                         runtime, signals, lambda: _start_work(runtime, work, loops)
                     )
