@@ -86,6 +86,8 @@ async def test_a_suspended_carrier_gets_no_submit_while_its_receipts_and_mo_arri
     assert carrier["suspended"] and carrier["suspended_by"] == "admin"
     assert [bind["state"] for bind in carrier["binds"]] == ["trx"], "its bind stays up"
     assert gateway.runtime.carriers.is_suspended("sim")
+    metrics = (await gateway.admin.get("/metrics")).text
+    assert 'gatewayd_carrier_suspended{carrier="sim"} 1.0' in metrics
 
     answer = await gateway.admin.post("/admin/carriers/sim/resume")
     assert answer.json()["outcome"] == "resumed"

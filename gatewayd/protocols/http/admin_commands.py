@@ -41,28 +41,21 @@ class AdminCommands:
 
     def add_routes(self, router: Router) -> None:
         read, act = self._read, self._command
+        carrier = "/admin/carriers/{carrier}"
         router.add("/admin/carriers", ["GET"], read(self.carriers))
-        router.add("/admin/carriers/{carrier}/suspend", ["POST"], act("suspend", self.suspend))
-        router.add("/admin/carriers/{carrier}/resume", ["POST"], act("resume", self.resume))
+        router.add(f"{carrier}/suspend", ["POST"], act("suspend", self.suspend))
+        router.add(f"{carrier}/resume", ["POST"], act("resume", self.resume))
         router.add("/admin/binds", ["GET"], read(self.binds))
-        for verb in ("stop", "start"):
-            router.add(
-                f"/admin/carriers/{{carrier}}/binds/{{index}}/{verb}",
-                ["POST"],
-                act(f"bind-{verb}", self.bind_stop if verb == "stop" else self.bind_start),
-            )
+        router.add(f"{carrier}/binds/{{index}}/stop", ["POST"], act("bind-stop", self.bind_stop))
+        router.add(f"{carrier}/binds/{{index}}/start", ["POST"], act("bind-start", self.bind_start))
         router.add("/admin/webhooks/backlog", ["GET"], read(self.backlog))
         router.add("/admin/webhooks/retry", ["POST"], act("webhooks-retry", self.retry))
         router.add("/admin/messages/{id}/requeue", ["POST"], act("requeue", self.requeue))
         router.add("/admin/messages/{id}/cancel", ["POST"], act("cancel", self.cancel))
         router.add("/admin/reload", ["POST"], act("reload", self.reload))
         router.add("/admin/maintenance", ["GET"], read(self.maintenance))
-        for verb in ("on", "off"):
-            router.add(
-                f"/admin/maintenance/{verb}",
-                ["POST"],
-                act(f"maintenance-{verb}", self.maintenance_on if verb == "on" else self.off),
-            )
+        router.add("/admin/maintenance/on", ["POST"], act("maintenance-on", self.maintenance_on))
+        router.add("/admin/maintenance/off", ["POST"], act("maintenance-off", self.maintenance_off))
         router.add("/admin/audit", ["GET"], read(self.audit))
 
     def _who(self, request: Request) -> str:
@@ -245,12 +238,12 @@ class AdminCommands:
     async def maintenance(self, _request: Request) -> Response:
         return Response.json(self._maintenance_state())
 
-    async def maintenance_on(self, _request: Request, who: str):
+    async def maintenance_on(self, _request: Request, who: str) -> tuple[Response, None, str]:
         changed = await self._switches.set_maintenance(True, who)
         answer = Response.json(self._maintenance_state())
         return answer, None, "on" if changed else "already on"
 
-    async def off(self, _request: Request, who: str):
+    async def maintenance_off(self, _request: Request, who: str) -> tuple[Response, None, str]:
         changed = await self._switches.set_maintenance(False, who)
         answer = Response.json(self._maintenance_state())
         outcome = "off" if changed else "was not on"
