@@ -10,6 +10,7 @@ import argparse
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -29,7 +30,9 @@ def add_admin_command(commands, config_option) -> None:
     )
     actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, text: str, show: Callable[[dict], list[str]], request) -> Any:
+    def action(
+        name: str, text: str, show: Callable[[dict], list[str]], request
+    ) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         config_option(sub)
         sub.add_argument("--as", dest="token_name", metavar="NAME", help="the admin token to use")
@@ -48,7 +51,10 @@ def add_admin_command(commands, config_option) -> None:
         ("resume", "submit to a suspended carrier again"),
     ):
         sub = action(
-            verb, text, _outcome, _post(lambda a, verb=verb: f"/admin/carriers/{a.carrier}/{verb}")
+            verb,
+            text,
+            _outcome,
+            _post(lambda a, verb=verb: f"/admin/carriers/{quote(a.carrier)}/{verb}"),
         )
         sub.add_argument("carrier")
     action("binds", "list every bind and its state", _binds, _get(lambda a: "/admin/binds"))
@@ -56,7 +62,7 @@ def add_admin_command(commands, config_option) -> None:
         "bind",
         "stop a bind (unbind, stay down until started or restart) or start it again",
         _outcome,
-        _post(lambda a: f"/admin/carriers/{a.carrier}/binds/{a.index}/{a.verb}"),
+        _post(lambda a: f"/admin/carriers/{quote(a.carrier)}/binds/{a.index}/{a.verb}"),
     )
     sub.add_argument("verb", choices=["stop", "start"])
     sub.add_argument("carrier")
@@ -78,7 +84,10 @@ def add_admin_command(commands, config_option) -> None:
         ("cancel", "cancel a message not submitted yet (as the Message API's Cancel)"),
     ):
         sub = action(
-            verb, text, _outcome, _post(lambda a, verb=verb: f"/admin/messages/{a.id}/{verb}")
+            verb,
+            text,
+            _outcome,
+            _post(lambda a, verb=verb: f"/admin/messages/{quote(a.id)}/{verb}"),
         )
         sub.add_argument("id", metavar="MESSAGE_ID")
     action(
