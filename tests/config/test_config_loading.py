@@ -144,6 +144,17 @@ def test_duplicate_application_names_and_api_keys_are_refused():
     assert "same-key-123" not in problems[1], "a key must never be printed"
 
 
+def test_admin_tokens_have_names_that_differ():
+    named = parse_config(
+        "admin: {token: first-token, tokens: [{name: alice, token: alice-token}]}", environ={}
+    )
+    assert [t.name for t in named.admin.named_tokens] == ["admin", "alice"]
+    (duplicate,) = problems_of("admin: {token: x, tokens: [{name: admin, token: y}]}")
+    assert "admin token names must differ: admin" in duplicate
+    (spaced,) = problems_of("admin: {tokens: [{name: 'bob smith', token: z}]}")
+    assert spaced.startswith("admin.tokens[0].name: String should match pattern")
+
+
 def test_a_route_to_an_unknown_carrier_is_refused():
     problems = problems_of(
         "carriers: [{name: a, simulator: true}]\nroutes: [{prefix: '32', carriers: [a, b]}]"
