@@ -169,7 +169,11 @@ class MessageService:
         )
 
     async def add_fragment(self, fragment: dict[str, Any]) -> list[Row] | None:
-        """Store one part of a segmented submission; all its parts once the set is whole."""
+        """Store one part of a segmented submission; all its parts once the set is whole.
+        Refused in maintenance mode like `submit`: a part taken then would be lost when the
+        client sends the set again."""
+        if self._in_maintenance():
+            raise SubmitRefused(Result.MAINTENANCE, "sending is paused, try again later")
         return await self._writer.write(lambda c: fragment_store.add_fragment(c, fragment))
 
     async def recall(self, app: App, key: str, since: datetime) -> Row | None:

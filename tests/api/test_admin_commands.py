@@ -313,6 +313,10 @@ async def test_maintenance_refuses_every_front_door_and_the_carrier_side_drains(
         {"source_addr": "8686", "destination_addr": "32470000002", "short_message": b"no"}
     )
     assert (result.outcome, result.status) == (Outcome.RETRY, codec.ESME_RX_T_APPN)
+    parts = [bytes([5, 0, 3, 0x42, 2, seq]) + text for seq, text in ((1, b"one "), (2, b"two"))]
+    first_part = {"source_addr": "8686", "destination_addr": "32470000003", "esm_class": 0x40}
+    result = await client.submit({**first_part, "short_message": parts[0]})
+    assert result.status == codec.ESME_RX_T_APPN, "no part of a set is kept, to be lost later"
 
     async def drained() -> bool:
         return await _status(gateway, accepted) is Status.DELIVERED  # polling keeps working
@@ -323,7 +327,12 @@ async def test_maintenance_refuses_every_front_door_and_the_carrier_side_drains(
     off = await gateway.admin.post("/admin/maintenance/off")
     assert off.json()["maintenance"] is False
     _id(await gateway.send(to="32470000002", message="after"))
-    await simulator.wait_until(lambda: len(simulator.submitted) == 2)
+    for part in parts:  # the client sends the whole set again
+        result = await client.submit({**first_part, "short_message": part})
+        assert result.outcome is Outcome.ACCEPTED
+    await simulator.wait_until(lambda: len(simulator.submitted) == 3)
+    texts = [s.fields["short_message"] for s in simulator.submitted]
+    assert texts[1:] == [b"after", b"one two"] or texts[1:] == [b"one two", b"after"]
 
 
 async def test_maintenance_set_in_the_configuration_stays_on_whatever_the_admin_says(
