@@ -4,7 +4,8 @@ for every node sharing the database): suspended carriers and maintenance mode.""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Insert, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from gatewayd.storage.tables import carrier_suspensions, maintenance_mode
 
@@ -36,14 +37,9 @@ def read_state(connection: Connection) -> OperatorState:
 
 
 def suspend(connection: Connection, carrier: str, by: str, now: datetime) -> bool:
-    """Suspend `carrier`; False when it already was."""
-    exists = select(carrier_suspensions.c.carrier).where(carrier_suspensions.c.carrier == carrier)
-    if connection.execute(exists).first() is not None:
-        return False
-    connection.execute(
-        carrier_suspensions.insert().values(carrier=carrier, suspended_by=by, time_suspended=now)
-    )
-    return True
+    """Suspend `carrier`; False when it already was (by this node or another)."""
+    row = {"carrier": carrier, "suspended_by": by, "time_suspended": now}
+    return _insert_once(connection, carrier_suspensions.insert().values(**row))
 
 
 def resume(connection: Connection, carrier: str) -> bool:
@@ -56,13 +52,19 @@ def resume(connection: Connection, carrier: str) -> bool:
 
 def set_maintenance(connection: Connection, on: bool, by: str, now: datetime) -> bool:
     """Switch maintenance mode; False when it already was so."""
-    present = connection.execute(select(maintenance_mode.c.id)).first() is not None
-    if present == on:
-        return False
-    if on:
-        connection.execute(
-            maintenance_mode.insert().values(id=_MAINTENANCE_ROW, set_by=by, time_set=now)
-        )
-    else:
-        connection.execute(delete(maintenance_mode))
+    if not on:
+        return connection.execute(delete(maintenance_mode)).rowcount > 0
+    row = {"id": _MAINTENANCE_ROW, "set_by": by, "time_set": now}
+    return _insert_once(connection, maintenance_mode.insert().values(**row))
+
+
+def _insert_once(connection: Connection, statement: Insert) -> bool:
+    """Insert a row keyed by what it switches on; False when it is there already (two nodes
+    switching at once: the second finds the first's row)."""
+    with connection.begin_nested() as savepoint:
+        try:
+            connection.execute(statement)
+        except IntegrityError:
+            savepoint.rollback()
+            return False
     return True
