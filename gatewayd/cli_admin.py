@@ -187,6 +187,8 @@ def _carriers(answer: dict) -> list[str]:
             else "in service"
         )
         binds = ", ".join(f"{b['name']} {b['state']}" for b in carrier["binds"])
+        if not carrier["configured"]:
+            binds = "not in the configuration"
         lines.append(f"{carrier['name']}  {state}  ({binds})")
     return lines
 

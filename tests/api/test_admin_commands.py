@@ -16,6 +16,7 @@ from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.client import Outcome
 from gatewayd.storage import messages as store
+from gatewayd.storage import operator_state
 from tests.daemon.conftest import free_port
 from tests.gateway import KEY
 from tests.smpp.test_smpp_front_door import bound_esme, with_smpp_app
@@ -145,6 +146,23 @@ async def test_a_suspension_outlives_its_node_and_holds_for_every_node(gateway_f
     await second.admin.post("/admin/carriers/sim/resume")
     pool = first.runtime.carriers
     await _wait_for_pool(pool, lambda: not pool.is_suspended("sim"))
+
+
+async def test_a_carrier_removed_from_the_configuration_while_suspended_can_be_resumed(
+    gateway_factory,
+):
+    gateway = await gateway_factory()
+    now = gateway.runtime.clock()
+    await gateway.runtime.writer.write(lambda c: operator_state.suspend(c, "gone", "bob", now))
+    await gateway.runtime.switches.refresh()
+    listed = (await gateway.admin.get("/admin/carriers")).json()["carriers"]
+    assert [(c["name"], c["configured"], c["suspended"], c["binds"]) for c in listed] == [
+        ("gone", False, True, []),
+        ("sim", True, False, listed[1]["binds"]),
+    ]
+    answer = await gateway.admin.post("/admin/carriers/gone/resume")
+    assert answer.json() == {"target": "gone", "outcome": "resumed", "suspended": False}
+    assert (await gateway.admin.post("/admin/carriers/gone/suspend")).status_code == 404
 
 
 async def test_a_stopped_bind_unbinds_and_stays_down_until_started(gateway_factory):

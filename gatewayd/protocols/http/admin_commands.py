@@ -124,17 +124,21 @@ class AdminCommands:
         return self.runtime.switches
 
     async def carriers(self, _request: Request) -> Response:
+        """The running carriers, and suspended ones the configuration no longer has (so that
+        they can be resumed)."""
         suspended = self._switches.state.suspended
         answer = []
-        for name, carrier in sorted(self._pool.carriers.items()):
+        for name in sorted(set(self._pool.carriers) | set(suspended)):
             switch = suspended.get(name)
+            carrier = self._pool.carriers.get(name)
             answer.append(
                 {
                     "name": name,
-                    "suspended": self._pool.is_suspended(name),
+                    "configured": carrier is not None,
+                    "suspended": switch is not None,
                     "suspended_by": switch.by if switch else None,
                     "suspended_since": _iso(switch.since) if switch else None,
-                    "binds": _binds(carrier),
+                    "binds": _binds(carrier) if carrier is not None else [],
                 }
             )
         return Response.json({"carriers": answer})
@@ -145,13 +149,15 @@ class AdminCommands:
         outcome = "suspended" if changed else "already suspended"
         return _done(carrier.settings.name, outcome, suspended=True)
 
-    async def resume(self, request: Request, who: str) -> tuple[Response, str | None, str]:
-        carrier = self._carrier(request)
-        changed = await self._switches.resume(carrier.settings.name)
+    async def resume(self, request: Request, _who: str) -> tuple[Response, str | None, str]:
+        name = request.params["carrier"]
+        if name not in self._switches.state.suspended:
+            name = self._carrier(request).settings.name
+        changed = await self._switches.resume(name)
         if changed and self.runtime.dispatcher is not None:
             self.runtime.dispatcher.wake()
         outcome = "resumed" if changed else "was not suspended"
-        return _done(carrier.settings.name, outcome, suspended=False)
+        return _done(name, outcome, suspended=False)
 
     async def binds(self, _request: Request) -> Response:
         listed = [
