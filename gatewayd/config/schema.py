@@ -81,9 +81,31 @@ class HttpConfig(Section):
         return max(0, min(8, (cpus or 1) - 2))
 
 
+class AdminToken(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    """Who uses it: written in the log and the audit of every admin command."""
+    token: SecretStr
+
+
 class AdminConfig(Section):
     listen: list[ListenAddress] = ["127.0.0.1:8081"]
     token: SecretStr | None = None
+    """One token without a name: its commands are recorded as "admin"."""
+    tokens: list[AdminToken] = []
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "AdminConfig":
+        names = [token.name for token in self.named_tokens]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"admin token names must differ: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def named_tokens(self) -> list[AdminToken]:
+        """Every accepted token with its name, `token` first (as "admin")."""
+        unnamed = [AdminToken(name="admin", token=self.token)] if self.token else []
+        return unnamed + list(self.tokens)
 
 
 class SmtpConfig(Section):
@@ -264,6 +286,9 @@ class LoggingConfig(Section):
 
 class Config(Section):
     node_id: str | None = None
+    maintenance: bool = False
+    """Sends are refused with ResultCode 34 (Maintenance) while the carriers drain what was
+    accepted; `gatewayd admin maintenance on` does the same without editing this file."""
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     admin: AdminConfig | None = None

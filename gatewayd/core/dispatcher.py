@@ -2,10 +2,10 @@
 
 Messages are claimed (leased to this node) in batches, and a batch is handled by one task:
 expiry, opt-outs and sandbox decided for the whole batch and written in one go; each message
-routed to the first healthy carrier of its route, split into parts, and the parts of a
-carrier's messages submitted together in rounds (the next part of every message still going,
-as many as the carrier's windows have room for, sent in one write per bind; see
-`Carrier.submit_many`). The parts accepted in a round are recorded in one write, the
+routed to the first healthy carrier of its route that is not suspended, split into parts,
+and the parts of a carrier's messages submitted together in rounds (the next part of every
+message still going, as many as the carrier's windows have room for, sent in one write per
+bind; see `Carrier.submit_many`). The parts accepted in a round are recorded in one write, the
 rejected and retried messages settled in another. Each accepted part is
 recorded with the carrier's message id before anything else happens to it, so a receipt can
 always find it; a part that was not acknowledged sends the message back to the queue (at
@@ -472,8 +472,8 @@ class Dispatcher:
             self._routes = Routes(snapshot.config)
             self._routes_generation = snapshot.generation
         for name in self._routes.carriers_for(msisdn):
-            found = self._carriers.get(name)
-            if found and found[0].healthy():
+            found = self._carriers.available(name)
+            if found is not None:
                 return found
         return None
 

@@ -87,6 +87,7 @@ class Result(Enum):
     INVALID_SENDER_ID = Meaning(31, 400, "SenderId invalid")
     BLACKLISTED = Meaning(32, 400, "Number To Blacklisted")
     INVALID_STATUS_FORMAT = Meaning(33, 400, "StatusFormat invalid")
+    MAINTENANCE = Meaning(34, 400, "Maintenance")
 
     def __int__(self) -> int:
         return self.value.code

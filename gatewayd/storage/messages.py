@@ -140,6 +140,23 @@ def overdue_submissions(connection: Connection, validity_before: datetime, limit
     return list(connection.execute(query).scalars())
 
 
+def requeue_if_unsent(
+    connection: Connection, message_id: str, statuses: Iterable[int], values: Mapping
+) -> Row | None:
+    """Queue a message again when its status is one of `statuses` and nothing of it reached a
+    carrier; the row as it now is, or None."""
+    return connection.execute(
+        update(messages)
+        .where(
+            messages.c.id == message_id,
+            messages.c.status.in_(list(statuses)),
+            messages.c.time_submitted.is_(None),
+        )
+        .values(**values)
+        .returning(*messages.c)
+    ).first()
+
+
 def release_claim(
     connection: Connection, message_id: str, next_attempt_at: datetime, **values: Any
 ) -> None:

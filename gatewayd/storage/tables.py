@@ -248,3 +248,31 @@ idempotency_keys = Table(
     Column("time_created", UtcDateTime, nullable=False),
     Index(None, "time_created"),
 )
+
+carrier_suspensions = Table(
+    "carrier_suspensions",
+    metadata,
+    Column("carrier", String(64), primary_key=True, comment="no new submits while listed"),
+    Column("suspended_by", String(64), nullable=False, comment="the admin token's name"),
+    Column("time_suspended", UtcDateTime, nullable=False),
+)
+
+maintenance_mode = Table(
+    "maintenance_mode",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, comment="always 1: present while it is on"),
+    Column("set_by", String(64), nullable=False, comment="the admin token's name"),
+    Column("time_set", UtcDateTime, nullable=False),
+)
+
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("token_name", String(64), nullable=False, comment="who: the admin token's name"),
+    Column("command", String(32), nullable=False),
+    Column("target", String(255), comment="the carrier, bind, message, ... it acted on"),
+    Column("outcome", String(255), nullable=False),
+    Index(None, "time_created"),
+)

@@ -8,7 +8,9 @@ The full product is 80 gateways per database; CASES is a pairwise set of 10 (eve
 each setting meets every value of every other; `test_the_cases_cover_every_pair` checks it),
 and the combination of issue #14 (status webhook, SMPP, receipt first) is among them.
 Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
-plain and a concatenated incoming message, STOP, then START.
+plain and a concatenated incoming message, STOP, then START. Every case also meets each of
+the operators' switches (a suspended carrier, maintenance mode), with the traffic those
+change: submits, an incoming message and STOP.
 """
 
 import itertools
@@ -266,3 +268,90 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     assert by_message == {m.id: in_order for m in stored}
     polled = await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY, "maxRecords": 100})
     assert sorted(r["Message"] for r in polled.json()["IncomingMessages"]) == incoming_texts
+
+
+SWITCHES = ["suspended", "maintenance"]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_operator_switches_with_every_setting(gateway_factory, nursery, case, switch):
+    """A suspended carrier and maintenance mode (admin commands) meet every setting. While
+    the carrier is suspended everything is accepted and waits, incoming messages and STOP
+    still come in; resumed, each message reaches the carrier once. In maintenance the front
+    doors refuse sends (HTTP 34, SMPP ESME_RX_T_APPN) and the carrier side still works:
+    incoming messages, STOP and its reply."""
+    receiver = Receiver()
+    server = HttpServer("application", ["127.0.0.1:0"], receiver.handle, ServerLimits())
+    port = (await nursery.start(server.run))[0][1]
+    gateway = await gateway_factory(accounts_patch=_config(case, port))
+    simulator = gateway.simulator
+    simulator.settings.receipt_before_response = case.receipt_first
+    esme = client = None
+    if case.smpp:
+        esme, client = await bound_esme(nursery, gateway.smpp_port)
+        with trio.fail_after(10):
+            await client.wait_healthy()
+    command = "/admin/carriers/sim/suspend" if switch == "suspended" else "/admin/maintenance/on"
+    assert (await gateway.admin.post(command)).is_success
+
+    expected_texts: dict[str, list[bytes]] = {}
+    answer = await gateway.send(to=HTTP_TO, message="over HTTP")
+    if switch == "suspended":
+        assert answer["Messages"][0]["MessageId"]
+        expected_texts[HTTP_TO] = [b"over HTTP"]
+    else:
+        assert answer["ResultCode"] == 34
+    if client is not None:
+        result = await client.submit(
+            {"source_addr": "8686", "destination_addr": SMPP_TO, "short_message": b"over SMPP"}
+        )
+        if switch == "suspended":
+            assert result.outcome is Outcome.ACCEPTED
+            expected_texts[SMPP_TO] = [b"over SMPP"]
+        else:
+            assert (result.outcome, result.status) == (Outcome.RETRY, codec.ESME_RX_T_APPN)
+    mo_answers = [await simulator.inject_mo(MO_FROM, "8686", b"plain hello")]
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"STOP"))
+    assert mo_answers == [codec.ESME_ROK] * 2
+    assert await _blacklisted(gateway) is case.blacklist
+    if case.blacklist:
+        expected_texts[OPT_FROM] = [STOP_REPLY.encode()]
+    outgoing = sum(len(texts) for texts in expected_texts.values())
+
+    if switch == "suspended":
+
+        def all_waiting() -> bool:
+            stored = _stored_messages(gateway)
+            return len(stored) == outgoing and all(m.claimed_by for m in stored)
+
+        await gateway.wait_until(all_waiting)
+        assert simulator.submitted == [], "nothing reaches a suspended carrier"
+        assert (await gateway.admin.post("/admin/carriers/sim/resume")).is_success
+
+    def done() -> bool:
+        stored = _stored_messages(gateway)
+        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
+            return False
+        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
+            return False
+        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
+
+    await gateway.wait_until(done, timeout_s=20)
+    seen = Counter(
+        (s.fields["destination_addr"].decode(), s.fields["short_message"])
+        for s in simulator.submitted
+    )
+    assert seen == Counter((to, text) for to, texts in expected_texts.items() for text in texts)
+    if case.incoming_hook:
+        assert sorted(r["Message"] for r in receiver.of("/incoming")) == ["STOP", "plain hello"]
+    if esme is not None:
+        with trio.fail_after(10):
+            while len([p for p in esme.delivered if not p.get("esm_class", 0) & 0x04]) < 2:
+                await esme.changed.wait()
+
+    if switch == "maintenance":
+        assert (await gateway.admin.post("/admin/maintenance/off")).is_success
+        after = await gateway.send(to=HTTP_TO, message="after maintenance")
+        assert after["Messages"][0]["ResultCode"] == 0
+        await simulator.wait_until(lambda: len(simulator.submitted) == outgoing + 1)

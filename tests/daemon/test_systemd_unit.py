@@ -178,7 +178,7 @@ def yaml_of(path: Path):
 
 def test_the_secrets_template_names_exactly_what_the_example_configuration_needs():
     needed = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", json.dumps(yaml_of(EXAMPLE))))
-    assert len(needed) == 4, needed
+    assert len(needed) == 5, needed
     assert set(read_environment_file(SECRETS_TEMPLATE)) == needed
     (environment_file,) = unit_settings()["Service"]["EnvironmentFile"]
     readme = (ROOT / "README.md").read_text()

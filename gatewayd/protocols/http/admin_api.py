@@ -1,7 +1,8 @@
 """The admin API (its own listener, loopback by default): request logs of debug mode,
-statistics, the blacklist, and the trace of a message. Every request needs
-`Authorization: Bearer <admin.token>`; without a configured token the admin API refuses
-everything but /metrics and health."""
+statistics, the blacklist, and the trace of a message (the commands that change the running
+daemon are in admin_commands.py). Every request needs `Authorization: Bearer <token>`, one of
+`admin.token` and `admin.tokens`; without a configured token the admin API refuses everything
+but /metrics and health."""
 
 import csv
 import io

@@ -1,4 +1,5 @@
-"""The admin listener's one credential: `Authorization: Bearer <admin.token>`."""
+"""The admin listener's credentials: `Authorization: Bearer <token>`, one of `admin.token` and
+`admin.tokens`, each with the name its commands are logged and audited under."""
 
 import hmac
 
@@ -6,11 +7,19 @@ from gatewayd.config.schema import Config
 from gatewayd.protocols.http.messages import Request
 
 
+def admin_token_name(config: Config, request: Request) -> str | None:
+    """The name of the admin token the request carries; None without a configured one."""
+    if config.admin is None:
+        return None
+    given = request.headers.get("authorization", "").encode()
+    found = None
+    for named in config.admin.named_tokens:
+        expected = f"Bearer {named.token.get_secret_value()}".encode()
+        if hmac.compare_digest(given, expected) and found is None:
+            found = named.name
+    return found
+
+
 def admin_token_accepted(config: Config, request: Request) -> bool:
-    """True when the request carries the configured admin token (never without one)."""
-    token = config.admin.token if config.admin is not None else None
-    if token is None:
-        return False
-    expected = f"Bearer {token.get_secret_value()}"
-    given = request.headers.get("authorization", "")
-    return hmac.compare_digest(given.encode(), expected.encode())
+    """True when the request carries a configured admin token (never without one)."""
+    return admin_token_name(config, request) is not None

@@ -175,6 +175,11 @@ class _SlotWaiter:
 class BindStats:
     state: str = "down"
     in_flight: int = 0
+    name: str = ""
+    stopped: bool = False
+    """Stopped by an operator (`stop_bind`): unbound, and not bound again until started."""
+    scope: trio.CancelScope | None = field(default=None, repr=False)
+    started: trio.Event = field(default_factory=trio.Event, repr=False)
 
 
 class Carrier:
@@ -223,12 +228,31 @@ class Carrier:
         async with trio.open_nursery() as nursery:
             for number in range(self.settings.binds):
                 for mode in modes:
-                    stats = BindStats()
+                    stats = BindStats(name=f"{self.settings.name}#{number}{mode}")
                     self.binds.append(stats)
-                    nursery.start_soon(
-                        self._keep_bound, f"{self.settings.name}#{number}{mode}", mode, stats
-                    )
+                    nursery.start_soon(self._keep_bound, stats.name, mode, stats)
             task_status.started()
+
+    def stop_bind(self, index: int) -> bool:
+        """Unbind the bind `index` and keep it down until `start_bind` (or a restart); False
+        when it was stopped already. Its PDUs waiting for a response go back to the queue."""
+        stats = self.binds[index]
+        if stats.stopped:
+            return False
+        stats.stopped = True
+        stats.started = trio.Event()
+        if stats.scope is not None:
+            stats.scope.cancel()
+        return True
+
+    def start_bind(self, index: int) -> bool:
+        """Bind the stopped bind `index` again at once; False when it was not stopped."""
+        stats = self.binds[index]
+        if not stats.stopped:
+            return False
+        stats.stopped = False
+        stats.started.set()
+        return True
 
     async def submit(self, fields: dict[str, Any]) -> SubmitResult:
         (result,) = await self.submit_many([fields])
@@ -284,14 +308,25 @@ class Carrier:
     async def _keep_bound(self, name: str, mode: str, stats: BindStats) -> None:
         delay = self.settings.reconnect_min_s
         while True:
-            try:
-                await self._bind_once(name, mode, stats)
+            if stats.stopped:
+                self._set_state(stats, "stopped")
+                log.info("%s: stopped by an operator", name)
+                await stats.started.wait()
                 delay = self.settings.reconnect_min_s
-            except* _LINK_ERRORS as group:
-                errors = "; ".join(map(str, group.exceptions))
-                log.warning("%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors)
-            finally:
-                self._set_state(stats, "down")
+            with trio.CancelScope() as stats.scope:
+                try:
+                    await self._bind_once(name, mode, stats)
+                    delay = self.settings.reconnect_min_s
+                except* _LINK_ERRORS as group:
+                    errors = "; ".join(map(str, group.exceptions))
+                    log.warning(
+                        "%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors
+                    )
+                finally:
+                    self._set_state(stats, "down")
+            stats.scope = None
+            if stats.stopped:
+                continue
             pause = delay * (0.5 + self._random.random())
             log.info("%s: reconnecting in %.1fs", name, pause)
             await trio.sleep(pause)

@@ -43,6 +43,7 @@ REFUSALS = {
     Result.NOT_ENCODABLE_AS_TEXT: codec.ESME_RINVMSGLEN,
     Result.SCHEDULED_IN_THE_PAST: codec.ESME_RINVSCHED,
     Result.VALIDITY_BEFORE_SCHEDULE: codec.ESME_RINVEXPIRY,
+    Result.MAINTENANCE: codec.ESME_RX_T_APPN,  # temporary: the ESME submits it again later
 }
 
 
@@ -225,19 +226,22 @@ class SmppFrontDoor:
             concat = concat_from_sar(pdu.fields)
         source, destination = pdu.text("source_addr"), pdu.text("destination_addr")
         if concat is not None and concat.total > 1:
-            whole = await self.service.add_fragment(
-                {
-                    "carrier": f"esme:{bind.app.name}",
-                    "sender": source,
-                    "recipient": destination,
-                    "reference": concat.reference,
-                    "total": concat.total,
-                    "seq": concat.seq,
-                    "data_coding": data_coding,
-                    "payload": data,
-                    "time_received": self.service.clock(),
-                }
-            )
+            try:
+                whole = await self.service.add_fragment(
+                    {
+                        "carrier": f"esme:{bind.app.name}",
+                        "sender": source,
+                        "recipient": destination,
+                        "reference": concat.reference,
+                        "total": concat.total,
+                        "seq": concat.seq,
+                        "data_coding": data_coding,
+                        "payload": data,
+                        "time_received": self.service.clock(),
+                    }
+                )
+            except SubmitRefused as refused:
+                return REFUSALS.get(refused.result, codec.ESME_RSUBMITFAIL), {}
             if whole is None:
                 return codec.ESME_ROK, {"message_id": new_message_id()}
             data = b"".join(fragment.payload for fragment in whole)

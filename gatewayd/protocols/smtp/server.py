@@ -29,6 +29,7 @@ from gatewayd.core.message_service import (
     is_storage_failure,
 )
 from gatewayd.core.recipients import check_recipient
+from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
 from gatewayd.protocols.listeners import listen_error
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
@@ -142,6 +143,8 @@ class SmsMailHandler:
         try:
             results = await self._call(self._submit_within, app, request)
         except SubmitRefused as refused:
+            if refused.result is Result.MAINTENANCE:  # temporary: the sender's server retries
+                return f"451 4.3.2 {refused}"
             return f"550 5.6.0 {refused}"
         if results is None:
             return NOT_STORED
