@@ -5,9 +5,10 @@ The dispatcher, receipt matching, the receipt deadline and Cancel ask for transi
 and never write a status themselves. The table below is the whole life of a message: a new
 message is Scheduled, Queued or Dropped; a waiting one is submitted or ends without being
 sent; a submitted one ends as its receipts (or their absence) say; a final status is never
-left. A transition the table does not allow from the status a message has in the database
-changes nothing (the update is guarded by it), so two nodes, or a receipt racing a Cancel,
-never move a message backwards.
+left, but by an operator's requeue of a message that never reached a carrier. A transition
+the table does not allow from the status a message has in the database changes nothing (the
+update is guarded by it), so two nodes, or a receipt racing a Cancel, never move a message
+backwards.
 
 A batch of transitions of any mix is written with one statement per kind (same status and
 values), the poll records and webhook jobs of what changed with one insert each, and what
@@ -51,6 +52,10 @@ SOURCES: dict[Status, tuple[int, ...]] = {
     for target in Status
 }
 """The statuses a message may have for a transition to `target` to apply."""
+
+REQUEUED_FROM = frozenset({Status.REJECTED, Status.EXPIRED})
+"""The one way out of a final status: an operator's requeue (core/requeue.py) queues again a
+message that ended so before any part of it reached a carrier."""
 
 UNSENT_ONLY = frozenset({Status.CANCELLED})
 """Transitions that apply only while no part of the message has been submitted."""

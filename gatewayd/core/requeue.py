@@ -15,10 +15,11 @@ from sqlalchemy import Connection
 
 from gatewayd.core.directory import Directory
 from gatewayd.core.events import status_events_in
+from gatewayd.core.lifecycle import REQUEUED_FROM
 from gatewayd.core.statuses import Status
 from gatewayd.storage import messages as store
 
-REQUEUEABLE = (Status.REJECTED, Status.EXPIRED)
+REQUEUEABLE = tuple(sorted(REQUEUED_FROM))
 
 
 class NotRequeueable(Exception):

@@ -1,6 +1,6 @@
 """Queries on outgoing messages, their parts and delivery receipts."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
