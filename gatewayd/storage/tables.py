@@ -241,3 +241,11 @@ idempotency_keys = Table(
     Column("time_created", UtcDateTime, nullable=False),
     Index(None, "time_created"),
 )
+
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("counter", String(160), primary_key=True, comment="whose quota of what, per what"),
+    Column("period", String(16), primary_key=True, comment="2026-12-07, 2026-12 or trial"),
+    Column("used", BigInteger, nullable=False),
+)
