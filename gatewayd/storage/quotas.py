@@ -11,7 +11,7 @@ deadlock PostgreSQL would end by failing one of them).
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gatewayd.storage.tables import quota_counters
@@ -81,7 +81,7 @@ def _charge_one(connection: Connection, charges: list[Charge]) -> Charge | None:
     return None
 
 
-def _counter(charge: Charge):
+def _counter(charge: Charge) -> ColumnElement[bool]:
     return (quota_counters.c.counter == charge.counter) & (quota_counters.c.period == charge.period)
 
 
