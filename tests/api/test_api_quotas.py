@@ -156,6 +156,24 @@ async def test_a_request_that_would_cross_the_quota_is_refused_whole(gateway_fac
     ]
 
 
+async def test_requests_at_once_never_take_more_than_the_quota(gateway_factory):
+    """Sent together (those arriving in one tick share the writer's transaction): exactly the
+    quota is accepted."""
+    gateway = await gateway_factory(
+        accounts_patch=shop_settings("\n        quota: {messages_per_day: 10}")
+    )
+    codes: list[int] = []
+
+    async def one() -> None:
+        codes.append((await gateway.send(to=ALLOWED, message="x"))["ResultCode"])
+
+    async with trio.open_nursery() as sending:
+        for _ in range(30):
+            sending.start_soon(one)
+    assert sorted(codes) == [0] * 10 + [37] * 20
+    assert stored(gateway) == 10
+
+
 async def test_the_sandbox_and_dropped_messages_neither_count_nor_are_refused(gateway_factory):
     never = '\n        time_windows: [{days: [mon], start: "00:00", end: "00:01"}]'
     gateway = await gateway_factory(
