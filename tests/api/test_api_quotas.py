@@ -224,14 +224,20 @@ async def test_mail_is_refused_for_the_trial_and_the_quota(gateway_factory):
         await mail_to(ALLOWED)
     assert over.value.smtp_code == 550
     assert b"5.7.1 Trial Quota Limit Reached" in over.value.smtp_error
+    gateway.runtime.clock.set(datetime(2099, 1, 1, tzinfo=UTC))
+    with pytest.raises(smtplib.SMTPDataError) as ended:
+        await mail_to(ALLOWED)
+    assert ended.value.smtp_error.startswith(b"5.7.1 Trial Period Expired")
     assert stored(gateway) == 1
 
 
 async def test_the_smpp_server_refuses_for_the_trial_and_the_quota(gateway_factory, nursery):
     def settings(text: str) -> str:
-        return with_smpp_app(shop_settings(trial(quota=1))(text))
+        return with_smpp_app(shop_settings(trial(quota=2))(text))
 
     gateway = await gateway_factory(accounts_patch=settings)
+    clock = gateway.runtime.clock
+    clock.set(datetime(2026, 12, 7, 12, tzinfo=UTC))
     _, client = await bound_esme(nursery, gateway.smpp_port)
     with trio.fail_after(10):
         await client.wait_healthy()
@@ -242,10 +248,14 @@ async def test_the_smpp_server_refuses_for_the_trial_and_the_quota(gateway_facto
         )
         return result.status
 
-    assert await submit(STRANGER) == codec.ESME_RX_P_APPN
+    assert await submit(STRANGER) == codec.ESME_RX_P_APPN  # 36
     assert await submit(ALLOWED) == codec.ESME_ROK
-    assert await submit(ALLOWED) == codec.ESME_RX_P_APPN
-    assert stored(gateway) == 1
+    clock.set(datetime(2099, 1, 1, tzinfo=UTC))
+    assert await submit(ALLOWED) == codec.ESME_RX_P_APPN  # 35, with room left in the quota
+    clock.set(datetime(2026, 12, 7, 12, tzinfo=UTC))
+    assert await submit(ALLOWED) == codec.ESME_ROK
+    assert await submit(ALLOWED) == codec.ESME_RX_P_APPN  # 37
+    assert stored(gateway) == 2
 
 
 async def test_a_day_quota_at_the_smpp_server_is_a_temporary_error(gateway_factory, nursery):
