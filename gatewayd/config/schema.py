@@ -3,10 +3,11 @@
 `config/gatewayd.example.yaml` documents every key; keep the two in step.
 """
 
+from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gatewayd.config.types import (
     HttpUrl,
@@ -230,6 +231,38 @@ class ApplicationSmtpConfig(Section):
     allowed_senders: list[str] = []
 
 
+Msisdn = Annotated[str, Field(pattern=r"^[0-9]{6,15}$")]
+Limit = Annotated[int, Field(ge=1)]
+
+
+class TrialConfig(Section):
+    """An application in trial (RingRing's trial conditions, ResultCodes 35-37)."""
+
+    until: datetime | None = None
+    """When the trial ends (ISO 8601; without an offset, UTC); None: it does not end."""
+    authorized_numbers: list[Msisdn] | None = None
+    """The only recipients allowed; None: any recipient."""
+    quota: Limit | None = None
+    """Messages the trial may send in all, counted in the database."""
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc_without_offset(cls, until: datetime | None) -> datetime | None:
+        if until is not None and until.tzinfo is None:
+            return until.replace(tzinfo=ZoneInfo("UTC"))
+        return until
+
+
+class QuotaConfig(Section):
+    """Messages or parts per calendar day and month of `time_zone`, counted in the database."""
+
+    messages_per_day: Limit | None = None
+    messages_per_month: Limit | None = None
+    parts_per_day: Limit | None = None
+    parts_per_month: Limit | None = None
+    time_zone: TimeZone = ZoneInfo("UTC")
+
+
 class ApplicationConfig(Section):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     api_keys: list[Annotated[str, Field(min_length=8)]] = []
@@ -246,6 +279,8 @@ class ApplicationConfig(Section):
     """Due messages of a higher priority are submitted first (0-3, as SMPP's priority_flag)."""
     submit_max_tps: Annotated[float, Field(gt=0)] | None = None
     """At most this many messages a second towards the carriers (per node); the others wait."""
+    trial: TrialConfig | None = None
+    quota: QuotaConfig | None = None
 
 
 class AccountConfig(Section):
@@ -255,6 +290,7 @@ class AccountConfig(Section):
     ip_whitelist: list[IpNetwork] = []
     stop_reply: str | None = None
     start_reply: str | None = None
+    quota: QuotaConfig | None = None
     numbers: list[NumberConfig] = []
     applications: list[ApplicationConfig] = []
 

@@ -24,11 +24,15 @@ from gatewayd.storage.bulk import insert_rows, update_rows
 from gatewayd.storage.claims import Claim
 from gatewayd.storage.outbox import add_jobs
 from gatewayd.storage.prepared import Prepared
+from gatewayd.storage.quotas import Charge, charge_all
 from gatewayd.storage.tables import message_parts, messages, poll_queue, receipts
 from gatewayd.storage.types import UtcDateTime
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+Accepted = tuple[list[dict[str, Any]], Rows, list[Charge]]
+"""An item of INSERT_ACCEPTED: the messages, the events of those dropped at once, and the
+quota charges they take."""
 
 
 def insert_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -37,16 +41,20 @@ def insert_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 class InsertAccepted:
     """Accepted messages of many requests (and the events of those dropped at once) in one
-    statement per table: the writer's bulk operation for every front door."""
+    statement per table, each request's quota charges taken in the same transaction: the
+    writer's bulk operation for every front door. Per request None (stored) or the charge
+    that did not fit (nothing of that request stored)."""
 
-    def run_bulk(self, connection: Connection, items: list[tuple[list[dict], Rows]]) -> list[None]:
-        insert_messages(connection, [row for rows, _ in items for row in rows])
+    def run_bulk(self, connection: Connection, items: list[Accepted]) -> list[Charge | None]:
+        refused = charge_all(connection, [charges for _, _, charges in items])
+        stored = [item for item, refusal in zip(items, refused, strict=True) if refusal is None]
+        insert_messages(connection, [row for rows, _, _ in stored for row in rows])
         add_events(
             connection,
-            [row for _, (poll, _) in items for row in poll],
-            [row for _, (_, jobs) in items for row in jobs],
+            [row for _, (poll, _), _ in stored for row in poll],
+            [row for _, (_, jobs), _ in stored for row in jobs],
         )
-        return [None] * len(items)
+        return refused
 
 
 INSERT_ACCEPTED = InsertAccepted()

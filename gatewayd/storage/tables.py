@@ -276,3 +276,11 @@ admin_audit = Table(
     Column("outcome", String(255), nullable=False),
     Index(None, "time_created"),
 )
+
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("counter", String(160), primary_key=True, comment="whose quota of what, per what"),
+    Column("period", String(16), primary_key=True, comment="2026-12-07, 2026-12 or trial"),
+    Column("used", BigInteger, nullable=False),
+)

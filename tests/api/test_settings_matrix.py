@@ -11,12 +11,17 @@ Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credent
 plain and a concatenated incoming message, STOP, then START. Every case also meets each of
 the operators' switches (a suspended carrier, maintenance mode), with the traffic those
 change: submits, an incoming message and STOP.
+
+Trial and quota (`LIMIT_CASES`): an application in trial or under a daily quota, with the
+sandbox, debug mode, a closed time window and the blacklist each on or off (a pairwise set of
+6 of the 32), sending to a blacklisted, an unauthorized and two allowed numbers past its limit.
 """
 
 import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 import pytest
@@ -28,7 +33,7 @@ from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.client import Outcome
 from gatewayd.storage import blacklist as blacklist_store
-from gatewayd.storage.tables import messages
+from gatewayd.storage.tables import messages, request_logs
 from tests.gateway import KEY, Gateway
 from tests.smpp.test_smpp_front_door import SMPP_APP, bound_esme
 
@@ -355,3 +360,112 @@ async def test_operator_switches_with_every_setting(gateway_factory, nursery, ca
         after = await gateway.send(to=HTTP_TO, message="after maintenance")
         assert after["Messages"][0]["ResultCode"] == 0
         await simulator.wait_until(lambda: len(simulator.submitted) == outgoing + 1)
+
+
+@dataclass(frozen=True)
+class LimitCase:
+    """An application in trial or under a daily quota, with the settings a refusal meets."""
+
+    trial: bool
+    sandbox: bool
+    debug: bool
+    window_closed: bool
+    blacklist: bool
+
+    def __str__(self) -> str:
+        return "_".join(
+            [
+                "trial" if self.trial else "quota",
+                f"sandbox-{'on' if self.sandbox else 'off'}",
+                f"debug-{'on' if self.debug else 'off'}",
+                f"window-{'closed' if self.window_closed else 'open'}",
+                f"blacklist-{'on' if self.blacklist else 'off'}",
+            ]
+        )
+
+
+LIMIT_ROWS = [(0, 0, 0, 0, 0), (0, 0, 0, 0, 1), (0, 1, 1, 1, 0)]
+LIMIT_ROWS += [(1, 0, 1, 1, 0), (1, 1, 0, 1, 1), (1, 1, 1, 0, 1)]
+LIMIT_CASES = [LimitCase(*(bool(b) for b in row)) for row in LIMIT_ROWS]
+LISTED, FIRST, SECOND, UNAUTHORIZED = "32470000011", "32470000012", "32470000013", "32470000014"
+LIMIT = 2
+
+
+def test_the_limit_cases_cover_every_pair():
+    rows = [tuple(vars(case).values()) for case in LIMIT_CASES]
+    for i, j in itertools.combinations(range(5), 2):
+        assert {(row[i], row[j]) for row in rows} == set(itertools.product([False, True], repeat=2))
+
+
+def _limit_config(case: LimitCase):
+    def patch(text: str) -> str:
+        if case.trial:
+            numbers = json.dumps([LISTED, FIRST, SECOND])
+            limit = f"\n        trial: {{quota: {LIMIT}, authorized_numbers: {numbers}}}"
+        else:
+            limit = f"\n        quota: {{messages_per_day: {LIMIT}}}"
+        if case.window_closed:
+            limit += '\n        time_windows: [{days: [mon], start: "00:00", end: "00:01"}]'
+        text = text.replace("        max_parts: 3", "        max_parts: 3" + limit, 1)
+        account = f"    blacklist: {str(case.blacklist).lower()}"
+        if case.debug:
+            account += "\n    debug: true"
+        return text.replace("    blacklist: true", account, 1)
+
+    return patch
+
+
+def _expected_codes(case: LimitCase) -> list[int]:
+    """What each send of the traffic answers: the blacklist and the trial's numbers refuse
+    whatever else holds; the quota counts only what is to be sent (not the sandbox, not
+    messages dropped outside the time windows)."""
+    counts = not (case.sandbox or case.window_closed)
+    used, codes = 0, []
+    for to in (LISTED, FIRST, UNAUTHORIZED, FIRST, SECOND):
+        if case.blacklist and to == LISTED:
+            codes.append(32)
+        elif case.trial and to == UNAUTHORIZED:
+            codes.append(36)
+        elif counts and used >= LIMIT:
+            codes.append(37)
+        else:
+            used += counts
+            codes.append(0)
+    return codes
+
+
+@pytest.mark.parametrize("case", LIMIT_CASES, ids=str)
+async def test_trial_and_quota_with_every_setting(gateway_factory, case):
+    gateway = await gateway_factory(accounts_patch=_limit_config(case))
+    gateway.runtime.clock.set(datetime(2026, 12, 8, 12, tzinfo=UTC))  # a Tuesday
+    if case.blacklist:
+        added = await gateway.admin.post("/admin/accounts/acme/blacklist", json={"msisdn": LISTED})
+        assert added.status_code == 201
+    path = "/sms/sandbox/Message" if case.sandbox else "/sms/v1/Message"
+    answers = [
+        (await gateway.client.post(path, json={"apiKey": KEY, "to": to, "message": "x"})).json()
+        for to in (LISTED, FIRST, UNAUTHORIZED, FIRST, SECOND)
+    ]
+    expected = _expected_codes(case)
+    assert [answer["ResultCode"] for answer in answers] == expected
+    over = "Trial Quota Limit Reached" if case.trial else "Quota Limit Reached: application"
+    assert all(
+        answer["ResultDescription"].startswith(over)
+        for answer in answers
+        if answer["ResultCode"] == 37
+    )
+
+    stored = _stored_messages(gateway)
+    assert len(stored) == expected.count(0)
+    assert all(m.sandbox is case.sandbox for m in stored)
+    dropped = [m for m in stored if Status(m.status) is Status.DROPPED]
+    assert len(dropped) == (len(stored) if case.window_closed else 0)
+    stats = (await gateway.admin.get("/admin/applications/shop/stats")).json()
+    counted = 0 if case.sandbox or case.window_closed else LIMIT
+    assert [quota["remaining"] for quota in stats["quotas"]] == [LIMIT - counted]
+
+    if case.debug:
+        with gateway.runtime.engine.connect() as connection:
+            logged = connection.execute(request_logs.select().order_by(request_logs.c.id)).all()
+        codes = [json.loads(log.response_body)["ResultCode"] for log in logged]
+        assert codes == expected, "every answer, refusals included, is in the debug log"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from gatewayd.core.quotas import remaining_quotas
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
 from gatewayd.core.trace import trace_messages
@@ -87,8 +88,16 @@ class AdminApi:
         application = self._application(request)
         days = int_field(read_fields(request, {"days"}), "days", 30, 1, 3660)
         since = self.runtime.clock() - timedelta(days=days)
-        counts = await self._read(lambda c: stats.daily_counts(c, application, since))
-        return Response.json({"application": application, "days": counts})
+        app = self.runtime.holder.current.directory.by_name[application]
+        now = self.runtime.clock()
+
+        def read(connection):
+            return stats.daily_counts(connection, application, since), remaining_quotas(
+                connection, app, now
+            )
+
+        counts, quotas = await self._read(read)
+        return Response.json({"application": application, "days": counts, "quotas": quotas})
 
     async def trace(self, request: Request) -> Response:
         """Every event of the messages with one id, reference or recipient (`to`)."""

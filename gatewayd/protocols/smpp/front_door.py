@@ -44,7 +44,13 @@ REFUSALS = {
     Result.SCHEDULED_IN_THE_PAST: codec.ESME_RINVSCHED,
     Result.VALIDITY_BEFORE_SCHEDULE: codec.ESME_RINVEXPIRY,
     Result.MAINTENANCE: codec.ESME_RX_T_APPN,  # temporary: the ESME submits it again later
+    Result.TRIAL_EXPIRED: codec.ESME_RX_P_APPN,
+    Result.NOT_AUTHORIZED_IN_TRIAL: codec.ESME_RX_P_APPN,
+    Result.TRIAL_QUOTA_REACHED: codec.ESME_RX_P_APPN,
+    Result.QUOTA_REACHED: codec.ESME_RX_T_APPN,
 }
+"""What a submit_sm refused by the core answers; a quota of a day or month passes (temporary),
+the trial's conditions do not."""
 
 
 @dataclass(eq=False)
