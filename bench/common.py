@@ -177,12 +177,14 @@ def start_gatewayd(
     max_per_host: int = 8,
     extra_config: str = "",
     workers: int = 0,
+    more_applications: tuple[dict, ...] = (),
 ) -> Gatewayd:
     """gatewayd on `database`, one carrier (2 binds, window 64) on the simulator, one
     application with the key KEY and, given `status_url`, a JSON status webhook (for final
     statuses only with `final_only`; at most `max_per_host` requests to it at once);
     `extra_config` is added to the configuration file (top-level sections); `workers` HTTP
-    worker processes serve the API (0: the daemon itself)."""
+    worker processes serve the API (0: the daemon itself); `more_applications` go beside
+    it in the same account."""
     http_port, admin_port = free_port(), free_port()
     application: dict = {"name": "bench", "api_keys": [KEY]}
     if status_url:
@@ -201,7 +203,7 @@ carriers:
   - {{name: sim, host: 127.0.0.1, port: {smsc_port}, system_id: gatewayd, window: 64, binds: 2}}
 accounts:
   - name: bench
-    applications: [{json.dumps(application)}]
+    applications: {json.dumps([application, *more_applications])}
 {extra_config}""")
     gatewayd = [sys.executable, "-m", "gatewayd"]
     _migrate(config)

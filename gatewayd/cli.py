@@ -1,4 +1,5 @@
-"""The `gatewayd` command line: run, check-config, migrate, hash-key and the operator tools."""
+"""The `gatewayd` command line: run, check-config, migrate, hash-key, the operator tools and
+the admin commands to the running daemon."""
 
 import argparse
 import getpass
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gatewayd.cli_admin import add_admin_command
 from gatewayd.cli_simulator import add_command as add_simulate_mo
 from gatewayd.cli_tools import CommandFailed, add_commands
 from gatewayd.config.errors import ConfigError
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_simulate_smsc, config=None)
     add_commands(commands, _config_option)
     add_simulate_mo(commands, _config_option)
+    add_admin_command(commands, _config_option)
     return parser
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from gatewayd.cli_trace import add_trace_command
 from gatewayd.config.loader import load_config
 from gatewayd.config.schema import Config
+from gatewayd.core.directory import Directory
+from gatewayd.core.quotas import remaining_quotas
 from gatewayd.core.recipients import check_recipient
 from gatewayd.protocols.http.admin_api import blacklist_as_csv
 from gatewayd.storage import blacklist as blacklist_store
@@ -67,8 +69,11 @@ def add_commands(commands, config_option) -> None:
 
     report = commands.add_parser(
         "stats",
-        help="print an application's messages by day and status",
-        description="Messages by day (UTC) and status for one application.",
+        help="print an application's messages by day and status, and its quotas left",
+        description=(
+            "Messages by day (UTC) and status for one application, and what is left of "
+            "each of its quotas."
+        ),
     )
     config_option(report)
     report.add_argument("--application", required=True)
@@ -169,12 +174,21 @@ def _logs(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    since = datetime.now(UTC) - timedelta(days=args.days)
+    app = Directory(load_config(args.config)).by_name[args.application]
+    now = datetime.now(UTC)
+    since = now - timedelta(days=args.days)
     try:
         with engine.connect() as connection:
             days = stats.daily_counts(connection, args.application, since)
+            quotas = remaining_quotas(connection, app, now)
     finally:
         engine.dispose()
     for day in days:
         print(f"{day['day']}  total {day['total']:>7}  {json.dumps(day['statuses'])}")
+    for quota in quotas:
+        resets = f", resets {quota['resets']}" if quota["resets"] else ""
+        print(
+            f"quota {quota['owner']} {quota['name']} {quota['unit']} per {quota['period']}: "
+            f"{quota['remaining']} of {quota['limit']} left{resets}"
+        )
     return 0

@@ -34,6 +34,7 @@ from gatewayd.core.inbound import Inbound
 from gatewayd.core.instance_lease import InstanceLease
 from gatewayd.core.message_service import MessageService
 from gatewayd.core.mo_timeouts import FragmentSweeper
+from gatewayd.core.operator_switches import OperatorSwitches
 from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.retention import Retention
@@ -92,6 +93,8 @@ class Runtime:
     retention: Retention | None = None
     status: StatusReport | None = None
     """What the admin API's status page shows."""
+    switches: OperatorSwitches | None = None
+    """Suspended carriers and maintenance mode (admin commands)."""
     lease: InstanceLease | None = None
     joined: bool = False
 
@@ -100,6 +103,18 @@ class Runtime:
         """What this process's claims carry: its lease's id (the node id alone in tests that
         run the work without one)."""
         return self.lease.instance_id if self.lease is not None else self.node_id
+
+    async def reload(self) -> bool:
+        """Load the configuration file again (SIGHUP, `gatewayd admin reload`): True when the
+        new one runs, False when it was refused and the running one stays."""
+        self.notifier.reloading()
+        reloaded = await self.holder.reload()
+        self.metrics.config_reloads.labels("ok" if reloaded else "refused").inc()
+        self.metrics.config_generation.set(self.holder.current.generation)
+        if self.workers is not None:
+            self.workers.reload()
+        self.notifier.ready("serving")
+        return reloaded
 
 
 def run(config_path: Path) -> int:
@@ -152,6 +167,8 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
                 await storage.start(writer.run)
                 async with trio.open_nursery() as work:
                     loops = _build_work(runtime)
+                    assert runtime.switches is not None, "built with the work"
+                    await runtime.switches.refresh()  # maintenance holds from the first request
                     await _serve_front_doors(
                         runtime, signals, lambda: _start_work(runtime, work, loops)
                     )
@@ -194,6 +211,9 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
     runtime.carriers = CarrierPool(inbound.on_deliver, inbound.on_deliver_batch)
     runtime.metrics.watch_carriers(runtime.carriers)
     runtime.metrics.watch_inbound(inbound, receipts)
+    switches = runtime.switches = OperatorSwitches(
+        runtime.holder, runtime.engine, runtime.writer, runtime.carriers, runtime.clock
+    )
     deadline = ReceiptDeadline(
         runtime.holder, runtime.writer, runtime.clock, on_status=metrics.count_status
     )
@@ -211,6 +231,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         lambda: runtime.instance_id,
     )
     loops: list[tuple[Loop, ...]] = [
+        (switches.run,),  # read before anything is submitted: a suspension outlives a restart
         (FragmentSweeper(inbound, runtime.writer, runtime.clock).run,),
         (deadline.run,),
         (receipts.expiry.run,),
@@ -257,6 +278,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         on_accepted=runtime.dispatcher.wake,
         on_status=metrics.count_status,
         webhook_sources=lambda: {"SourceAddresses": egress.usable, "Unusable": egress.unusable},
+        in_maintenance=lambda: switches.maintenance,
     )
     if runtime.holder.current.config.smpp_server is not None:
         runtime.smpp_door = SmppFrontDoor(runtime.service, runtime.stop_requested)
@@ -316,13 +338,7 @@ async def _serve_front_doors(
 async def _handle_signals(runtime: Runtime, signals) -> None:
     async for signum in signals:
         if signum == signal.SIGHUP:
-            runtime.notifier.reloading()
-            reloaded = await runtime.holder.reload()
-            runtime.metrics.config_reloads.labels("ok" if reloaded else "refused").inc()
-            runtime.metrics.config_generation.set(runtime.holder.current.generation)
-            if runtime.workers is not None:
-                runtime.workers.reload()
-            runtime.notifier.ready("serving")
+            await runtime.reload()
         else:
             log.info("received %s", signal.Signals(signum).name)
             runtime.stop_requested.set()

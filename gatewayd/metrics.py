@@ -241,7 +241,8 @@ class _TableCollector(Collector):
 
 
 class _CarrierCollector(Collector):
-    """Bind states, windows in use and submit_sm results of every carrier, read at scrape time."""
+    """Bind states, windows in use, suspension and submit_sm results of every carrier, read at
+    scrape time."""
 
     def __init__(self, pool: "CarrierPool") -> None:
         self._pool = pool
@@ -253,6 +254,11 @@ class _CarrierCollector(Collector):
         in_flight = GaugeMetricFamily(
             "gatewayd_carrier_window_in_use",
             "submit_sm awaiting a response",
+            labels=["carrier"],
+        )
+        suspended = GaugeMetricFamily(
+            "gatewayd_carrier_suspended",
+            "1 while an operator has suspended the carrier (gatewayd admin suspend)",
             labels=["carrier"],
         )
         results = CounterMetricFamily(
@@ -267,10 +273,12 @@ class _CarrierCollector(Collector):
             for state, count in states.items():
                 binds.add_metric([name, state], count)
             in_flight.add_metric([name], carrier.in_flight)
+            suspended.add_metric([name], int(self._pool.is_suspended(name)))
             for status, count in list(carrier.status_counts.items()):
                 results.add_metric([name, status_name(status).split(" ")[0]], count)
         yield binds
         yield in_flight
+        yield suspended
         yield results
 
 

@@ -3,10 +3,11 @@
 `config/gatewayd.example.yaml` documents every key; keep the two in step.
 """
 
+from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from gatewayd.config.types import (
     HttpUrl,
@@ -81,9 +82,31 @@ class HttpConfig(Section):
         return max(0, min(8, (cpus or 1) - 2))
 
 
+class AdminToken(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    """Who uses it: written in the log and the audit of every admin command."""
+    token: SecretStr
+
+
 class AdminConfig(Section):
     listen: list[ListenAddress] = ["127.0.0.1:8081"]
     token: SecretStr | None = None
+    """One token without a name: its commands are recorded as "admin"."""
+    tokens: list[AdminToken] = []
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "AdminConfig":
+        names = [token.name for token in self.named_tokens]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"admin token names must differ: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def named_tokens(self) -> list[AdminToken]:
+        """Every accepted token with its name, `token` first (as "admin")."""
+        unnamed = [AdminToken(name="admin", token=self.token)] if self.token else []
+        return unnamed + list(self.tokens)
 
 
 class SmtpConfig(Section):
@@ -200,10 +223,44 @@ class ApplicationSmppConfig(Section):
     max_binds: Annotated[int, Field(ge=1)] = 4
     window: Annotated[int, Field(ge=1)] = 64
     max_tps: Annotated[float, Field(gt=0)] | None = None
+    priority_flag: bool = False
+    """Take a submit_sm's priority_flag (0-3) as its message's priority."""
 
 
 class ApplicationSmtpConfig(Section):
     allowed_senders: list[str] = []
+
+
+Msisdn = Annotated[str, Field(pattern=r"^[0-9]{6,15}$")]
+Limit = Annotated[int, Field(ge=1)]
+
+
+class TrialConfig(Section):
+    """An application in trial (RingRing's trial conditions, ResultCodes 35-37)."""
+
+    until: datetime | None = None
+    """When the trial ends (ISO 8601; without an offset, UTC); None: it does not end."""
+    authorized_numbers: list[Msisdn] | None = None
+    """The only recipients allowed; None: any recipient."""
+    quota: Limit | None = None
+    """Messages the trial may send in all, counted in the database."""
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc_without_offset(cls, until: datetime | None) -> datetime | None:
+        if until is not None and until.tzinfo is None:
+            return until.replace(tzinfo=ZoneInfo("UTC"))
+        return until
+
+
+class QuotaConfig(Section):
+    """Messages or parts per calendar day and month of `time_zone`, counted in the database."""
+
+    messages_per_day: Limit | None = None
+    messages_per_month: Limit | None = None
+    parts_per_day: Limit | None = None
+    parts_per_month: Limit | None = None
+    time_zone: TimeZone = ZoneInfo("UTC")
 
 
 class ApplicationConfig(Section):
@@ -218,6 +275,12 @@ class ApplicationConfig(Section):
     webhooks: ApplicationWebhooksConfig = ApplicationWebhooksConfig()
     smpp: ApplicationSmppConfig | None = None
     smtp: ApplicationSmtpConfig = ApplicationSmtpConfig()
+    priority: Annotated[int, Field(ge=0, le=3)] = 0
+    """Due messages of a higher priority are submitted first (0-3, as SMPP's priority_flag)."""
+    submit_max_tps: Annotated[float, Field(gt=0)] | None = None
+    """At most this many messages a second towards the carriers (per node); the others wait."""
+    trial: TrialConfig | None = None
+    quota: QuotaConfig | None = None
 
 
 class AccountConfig(Section):
@@ -227,6 +290,7 @@ class AccountConfig(Section):
     ip_whitelist: list[IpNetwork] = []
     stop_reply: str | None = None
     start_reply: str | None = None
+    quota: QuotaConfig | None = None
     numbers: list[NumberConfig] = []
     applications: list[ApplicationConfig] = []
 
@@ -258,6 +322,9 @@ class LoggingConfig(Section):
 
 class Config(Section):
     node_id: str | None = None
+    maintenance: bool = False
+    """Sends are refused with ResultCode 34 (Maintenance) while the carriers drain what was
+    accepted; `gatewayd admin maintenance on` does the same without editing this file."""
     database: DatabaseConfig = DatabaseConfig()
     http: HttpConfig = HttpConfig()
     admin: AdminConfig | None = None

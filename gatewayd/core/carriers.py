@@ -1,6 +1,10 @@
 """The carriers of the running configuration, each with its binds (and, for `simulator: true`,
 its own in-process SMSC simulator). A reload keeps carriers whose settings did not change
-bound, starts new ones and unbinds the ones removed or changed."""
+bound, starts new ones and unbinds the ones removed or changed.
+
+A suspended carrier (an operator's admin command, see core/operator_switches.py) stays bound,
+so its receipts and incoming messages still arrive, but `available` leaves it out: nothing new
+is submitted to it. `is_suspended` is the one place that says whether it is."""
 
 import logging
 
@@ -30,6 +34,7 @@ class CarrierPool:
         self.simulators: dict[str, Simulator] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
         self._changed = trio.Event()
+        self._suspended: frozenset[str] = frozenset()
 
     async def wait_changed(self) -> None:
         """Return when a bind of any carrier changes state, or carriers come or go."""
@@ -42,6 +47,22 @@ class CarrierPool:
     def get(self, name: str) -> tuple[Carrier, CarrierConfig] | None:
         carrier = self.carriers.get(name)
         return (carrier, self.configs[name]) if carrier else None
+
+    def available(self, name: str) -> tuple[Carrier, CarrierConfig] | None:
+        """The carrier `name` when new messages may be submitted to it: bound, not suspended."""
+        found = self.get(name)
+        if found is None or not found[0].healthy() or name in self._suspended:
+            return None
+        return found
+
+    def is_suspended(self, name: str) -> bool:
+        return name in self._suspended
+
+    def set_suspended(self, names: frozenset[str]) -> None:
+        """The carriers suspended now; messages waiting for a carrier look again if it changed."""
+        if names != self._suspended:
+            self._suspended = names
+            self._notify_changed()
 
     async def run(self, holder: ConfigHolder, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:

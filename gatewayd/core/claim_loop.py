@@ -51,17 +51,24 @@ class ClaimLoop:
         async with trio.open_nursery() as nursery:
             task_status.started()
             while True:
+                if self._handle_batch is not None:
+                    # A slot first, then the claim: what is claimed is what is due at the
+                    # moment it can be handled (a higher priority queued meanwhile first).
+                    await self._slots.acquire()
                 self._wakeup = trio.Event()
                 try:
                     rows = await self._writer.write(self._claim, urgent=False)
                 except Exception:
                     log.exception("claiming due work failed; trying again shortly")
+                    if self._handle_batch is not None:
+                        self._slots.release()
                     await trio.sleep(self._idle_poll_s)
                     continue
                 if self._handle_batch is not None:
                     if rows:
-                        await self._slots.acquire()
                         nursery.start_soon(self._handle_many, rows)
+                    else:
+                        self._slots.release()
                 else:
                     for row in rows:
                         await self._slots.acquire()

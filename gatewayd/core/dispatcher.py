@@ -2,10 +2,10 @@
 
 Messages are claimed (leased to this node) in batches, and a batch is handled by one task:
 expiry, opt-outs and sandbox decided for the whole batch and written in one go; each message
-routed to the first healthy carrier of its route, split into parts, and the parts of a
-carrier's messages submitted together in rounds (the next part of every message still going,
-as many as the carrier's windows have room for, sent in one write per bind; see
-`Carrier.submit_many`). The parts accepted in a round are recorded in one write, the
+routed to the first healthy carrier of its route that is not suspended, split into parts,
+and the parts of a carrier's messages submitted together in rounds (the next part of every
+message still going, as many as the carrier's windows have room for, sent in one write per
+bind; see `Carrier.submit_many`). The parts accepted in a round are recorded in one write, the
 rejected and retried messages settled in another. Each accepted part is
 recorded with the carrier's message id before anything else happens to it, so a receipt can
 always find it; a part that was not acknowledged sends the message back to the queue (at
@@ -35,11 +35,12 @@ from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Encoding, encode_text
-from gatewayd.core.events import status_events_in
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import PduPart, build_parts
 from gatewayd.core.statuses import Status, StatusCallback
+from gatewayd.core.throughput import Throughput
 from gatewayd.protocols.smpp.client import Carrier, Outcome
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as store
@@ -100,6 +101,7 @@ class _Sending:
             "registered_delivery": 1,
             "validity_period": smpp_time(row.validity_until),
             "replace_if_present_flag": 1 if row.replace_if_present else 0,
+            "priority_flag": row.priority,
             "data_coding": 0 if encoding is Encoding.TEXT else 8,
         }
         numbers = deque(n for n in range(1, len(parts) + 1) if n not in done)
@@ -156,6 +158,7 @@ class Dispatcher:
         self._waiting_room: trio.Nursery | None = None
         self._unrouted = 0
         """Messages in the waiting room: waiting for a route or being submitted from it."""
+        self._throughput = Throughput(trio.current_time)
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -196,11 +199,14 @@ class Dispatcher:
                 finishes.append((row, Status.BLACKLISTED, reason, {}))
             elif row.sandbox:
                 description = Status.DELIVERED.description
-                finishes.append((row, Status.DELIVERED, description, {"time_submitted": now}))
+                finishes.append((row, Status.DELIVERED, description, {"submitted": True}))
             else:
                 to_send.append(row)
         if finishes:
             await self._settle(batch, finishes, [])
+        to_send, waiting = self._throughput.admit(self._holder.current.directory, to_send)
+        if waiting:
+            await self._postpone(batch, waiting)
         groups, unrouted = self._route(to_send)
         if unrouted:
             await self._hand_off(batch, unrouted)
@@ -307,6 +313,19 @@ class Dispatcher:
         for row in rows:
             batch.open.pop(row.id, None)
 
+    async def _postpone(self, batch: _Batch, waiting: list[tuple[Row, float]]) -> None:
+        """Back to the queue until their application's throughput cap lets them go, their
+        attempts unchanged."""
+        now = self._clock()
+
+        def postpone(connection: Connection) -> None:
+            for row, wait_s in waiting:
+                store.release_claim(connection, row.id, now + timedelta(seconds=wait_s))
+
+        await self._writer.write(postpone, urgent=False)
+        for row, _ in waiting:
+            batch.open.pop(row.id, None)
+
     async def _submit(
         self, batch: _Batch, carrier: Carrier, config: CarrierConfig, rows: list[Row]
     ) -> None:
@@ -330,7 +349,7 @@ class Dispatcher:
                 log.exception("message %s: its parts could not be built", row.id)
                 await self._settle(batch, [], [(row, "internal error")])
         while going:
-            taken = await carrier.unrecorded.take(len(going))
+            taken = await carrier.unrecorded.take(len(going), rank=going[0].row.priority)
             round_ = [going.popleft() for _ in range(taken)]
             ready = []
             for sending in round_:
@@ -453,8 +472,8 @@ class Dispatcher:
             self._routes = Routes(snapshot.config)
             self._routes_generation = snapshot.generation
         for name in self._routes.carriers_for(msisdn):
-            found = self._carriers.get(name)
-            if found and found[0].healthy():
+            found = self._carriers.available(name)
+            if found is not None:
                 return found
         return None
 
@@ -463,44 +482,31 @@ class Dispatcher:
     ) -> None:
         """Final statuses and returns to the queue (with backoff), in one write."""
 
-        def settle(connection: Connection) -> None:
+        def settle(connection: Connection) -> list[tuple[str, str, Status]]:
             now = self._clock()
+            transitions = Transitions(self._holder.current.directory, now)
             for row, status, description, values in finishes:
-                updated = store.set_status(
-                    connection,
-                    row.id,
-                    status=int(status),
-                    status_description=description[:255],
-                    time_done=now,
-                    next_attempt_at=None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    **values,
-                )
-                self._emit(connection, updated, now)
+                transitions.ask(row.id, status, description, **values)
+            transitions.apply(connection)
             for row, _ in retries:
                 delay = self._retry_delay(row)
                 store.release_claim(
                     connection, row.id, now + timedelta(seconds=delay), attempts=row.attempts + 1
                 )
+            return [change.counted for change in transitions.reached]
 
         for row, reason in retries:
             log.info(
                 "message %s back to the queue for %.0fs: %s", row.id, self._retry_delay(row), reason
             )
-        await self._writer.write(settle, urgent=False)
-        for row, status, _, values in finishes:
+        reached = await self._writer.write(settle, urgent=False)
+        for row, *_ in finishes:
             batch.open.pop(row.id, None)
-            if self._on_status is not None:
-                self._on_status(row.application, values.get("carrier") or "", status)
         for row, _ in retries:
             batch.open.pop(row.id, None)
+        if self._on_status is not None:
+            for application, carrier, status in reached:
+                self._on_status(application, carrier, status)
 
     def _retry_delay(self, row: Row) -> float:
         return min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)
-
-    def _emit(self, connection: Connection, message: Row | None, now: datetime) -> None:
-        if message is None:
-            return
-        poll, jobs = status_events_in(self._holder.current.directory, message._mapping, now)
-        store.add_events(connection, poll, jobs)

@@ -91,8 +91,11 @@ class Inbound:
                 messages.append((pdu, user_data))
         batch = _Delivered(carrier, receipts, messages)
         try:
+            # Not urgent: the carrier's window covers a wait of DEFER_S for a commit that
+            # starts anyway (at 100 messages/s, the next accepted request's), where a commit
+            # of its own would be one more per message.
             with answering_within(PEER_WRITE_TIMEOUT_S):
-                applied = await self._writer.write_bulk(self._deliveries, batch)
+                applied = await self._writer.write_bulk(self._deliveries, batch, urgent=False)
         except Exception as error:
             if is_storage_failure(error):
                 log.warning(

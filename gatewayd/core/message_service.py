@@ -22,11 +22,11 @@ from sqlalchemy import Engine, Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
-from gatewayd.core.events import status_events
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.rate_limit import FixedWindowLimiter, RateDecision
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status, StatusCallback
-from gatewayd.core.submission import RecipientResult, SubmitRequest, Submitter
+from gatewayd.core.submission import RecipientResult, SubmitRefused, SubmitRequest, Submitter
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import idempotency as idempotency_store
 from gatewayd.storage import incoming as fragment_store
@@ -80,6 +80,7 @@ class MessageService:
         on_accepted: Callable[[], None] = lambda: None,
         on_status: StatusCallback | None = None,
         webhook_sources: Callable[[], dict[str, Any]] = dict,
+        in_maintenance: Callable[[], bool] = lambda: False,
     ) -> None:
         self._holder = holder
         self._engine = engine
@@ -89,6 +90,7 @@ class MessageService:
         self._on_accepted = on_accepted
         self._on_status = on_status
         self._webhook_sources = webhook_sources
+        self._in_maintenance = in_maintenance
         self._debug_limiter = FixedWindowLimiter(DEBUG_LIMIT_PER_MINUTE, 60, time.monotonic)
 
     @property
@@ -103,7 +105,9 @@ class MessageService:
         self, app: App, request: SubmitRequest, remember: Remember | None = None
     ) -> list[RecipientResult]:
         """Check and store the messages of `request` (see Submitter.submit); the dispatcher
-        is told there is new work."""
+        is told there is new work. In maintenance mode nothing is taken (Result.MAINTENANCE)."""
+        if self._in_maintenance():
+            raise SubmitRefused(Result.MAINTENANCE, "sending is paused, try again later")
         results = await self._submitter.submit(app, request, remember)
         if any(result.message_id for result in results):
             self._on_accepted()
@@ -116,24 +120,13 @@ class MessageService:
             current = message_store.get_message(connection, message_id)
             if current is None or current.application != app.name or current.sandbox != sandbox:
                 return Result.MESSAGE_NOT_FOUND, None
-            now = self.clock()
-            updated = message_store.cancel_if_waiting(
-                connection,
-                message_id,
-                {
-                    "status": int(Status.CANCELLED),
-                    "status_description": Status.CANCELLED.description,
-                    "time_done": now,
-                    "next_attempt_at": None,
-                },
-            )
-            if updated is None:
+            transitions = Transitions(self.directory, self.clock())
+            transitions.ask(message_id, Status.CANCELLED)
+            if not transitions.apply(connection):
                 status = Status(current.status)
                 if status is Status.CANCELLED:
                     return Result.ALREADY_CANCELLED, None
                 return Result.NOT_CANCELLABLE, status.description
-            poll, jobs = status_events(updated._mapping, app, now)
-            message_store.add_events(connection, poll, jobs)
             return Result.OK, None
 
         result, detail = await self._writer.write(cancel)
@@ -165,7 +158,11 @@ class MessageService:
         )
 
     async def add_fragment(self, fragment: dict[str, Any]) -> list[Row] | None:
-        """Store one part of a segmented submission; all its parts once the set is whole."""
+        """Store one part of a segmented submission; all its parts once the set is whole.
+        Refused in maintenance mode like `submit`: a part taken then would be lost when the
+        client sends the set again."""
+        if self._in_maintenance():
+            raise SubmitRefused(Result.MAINTENANCE, "sending is paused, try again later")
         return await self._writer.write(lambda c: fragment_store.add_fragment(c, fragment))
 
     async def recall(self, app: App, key: str, since: datetime) -> Row | None:

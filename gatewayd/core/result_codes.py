@@ -20,6 +20,10 @@ refused:
 - 19 timeValidity cannot be read; 22 it ends before the message would be sent.
 - 24 maxRecords is not a whole number; 25 it is outside 1-1000.
 
+A quota of an application or account (messages or parts per day or month) takes 37, Trial
+Quota Limit Reached, the only code RingRing has for a quota, and not 30: 30 is the request
+rate of debug mode, whose X-Rate-Limit headers and Retry-After describe that minute's window.
+
 HTTP status: RingRing answers 200, 400, 403 (forbidden: IP denied, throttling) and 500, and
 the Java client reads the body only on 200, 201 and 400. So everything a client must read
 (wrong key, message not found, not cancellable, a body too large, an unsupported content
@@ -87,6 +91,11 @@ class Result(Enum):
     INVALID_SENDER_ID = Meaning(31, 400, "SenderId invalid")
     BLACKLISTED = Meaning(32, 400, "Number To Blacklisted")
     INVALID_STATUS_FORMAT = Meaning(33, 400, "StatusFormat invalid")
+    MAINTENANCE = Meaning(34, 400, "Maintenance")
+    TRIAL_EXPIRED = Meaning(35, 400, "Trial Period Expired")
+    NOT_AUTHORIZED_IN_TRIAL = Meaning(36, 400, "Mobile Not Authorized")
+    TRIAL_QUOTA_REACHED = Meaning(37, 400, "Trial Quota Limit Reached")
+    QUOTA_REACHED = Meaning(37, 400, "Quota Limit Reached")
 
     def __int__(self) -> int:
         return self.value.code

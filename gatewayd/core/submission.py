@@ -1,7 +1,9 @@
 """Accepting messages: the one path every front door (HTTP, e-mail, SMPP) sends through.
 
 authenticate (done by the front door) → message checks (text, encoding, length, sender,
-times) → per-recipient checks (number, blacklist) → time window → store durably → answer.
+times, trial end) → per-recipient checks (number, blacklist, trial's authorized numbers) →
+time window → store durably, taking the quotas in the same transaction (all the request's
+messages or none) → answer.
 """
 
 import random
@@ -18,6 +20,8 @@ from gatewayd.core.directory import App
 from gatewayd.core.encoding import Encoding, NotEncodable, encode_text, parse_encoding
 from gatewayd.core.events import status_events
 from gatewayd.core.ids import new_message_id
+from gatewayd.core.lifecycle import accepted_status
+from gatewayd.core.quotas import Priced, authorized_in_trial, charges, trial_ended
 from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
 from gatewayd.core.result_codes import Result
 from gatewayd.core.segmentation import split_payload
@@ -26,6 +30,7 @@ from gatewayd.core.time_windows import within_windows
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import messages as message_store
 from gatewayd.storage.idempotency import INSERT_ACCEPTED_ONCE, Remembered
+from gatewayd.storage.quotas import Charge
 from gatewayd.storage.writer import Writer
 
 if TYPE_CHECKING:
@@ -56,6 +61,8 @@ class SubmitRequest:
     status_webhook: StatusWebhook | None = None
     sandbox: bool = False
     front_door: str = "http"
+    priority: int | None = None
+    """Overrides the application's priority (0-3)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,9 @@ class Submitter:
             )
         sender = self._sender(app, request)
         scheduled, validity = self._times(request, now)
+        ended = trial_ended(app, scheduled or now)
+        if ended:
+            raise SubmitRefused(Result.TRIAL_EXPIRED, ended)
         try:
             entries = split_recipients(request.recipients)
         except TooManyRecipients as error:
@@ -140,6 +150,11 @@ class Submitter:
             if recipient.msisdn in blocked:
                 results.append(RecipientResult(recipient.msisdn, None, Result.BLACKLISTED))
                 continue
+            if not authorized_in_trial(app, recipient.msisdn):
+                results.append(
+                    RecipientResult(recipient.msisdn, None, Result.NOT_AUTHORIZED_IN_TRIAL)
+                )
+                continue
             row = self._row(
                 app, request, encoded, parts, sender, recipient, scheduled, validity, dropped, now
             )
@@ -153,11 +168,17 @@ class Submitter:
                     row_poll, row_jobs = status_events(row, app, now)
                     poll += row_poll
                     jobs += row_jobs
-            accepted = (rows, (poll, jobs))
+            sends = not (dropped or request.sandbox)
+            priced = charges(app, len(rows), parts * len(rows), scheduled or now) if sends else []
+            accepted = (rows, (poll, jobs), [p.charge for p in priced])
             if remember is None:
-                await self._writer.write_bulk(message_store.INSERT_ACCEPTED, accepted)
+                refused = await self._writer.write_bulk(message_store.INSERT_ACCEPTED, accepted)
             else:
-                await self._writer.write_bulk(INSERT_ACCEPTED_ONCE, (accepted, remember(results)))
+                refused = await self._writer.write_bulk(
+                    INSERT_ACCEPTED_ONCE, (accepted, remember(results))
+                )
+            if refused is not None:
+                raise _over_quota(priced, refused)
         if self._metrics is not None:
             self._count(app, request, results, dropped)
         return results
@@ -223,7 +244,7 @@ class Submitter:
     def _row(
         self, app, request, encoded, parts, sender, recipient, scheduled, validity, dropped, now
     ) -> dict:
-        status = Status.DROPPED if dropped else Status.SCHEDULED if scheduled else Status.QUEUED
+        status = accepted_status(scheduled is not None, dropped)
         webhook = request.status_webhook
         return {
             "id": new_message_id(),
@@ -252,7 +273,13 @@ class Submitter:
             "validity_until": validity,
             "next_attempt_at": None if dropped else (scheduled or now),
             "attempts": 0,
+            "priority": app.config.priority if request.priority is None else request.priority,
         }
+
+
+def _over_quota(priced: list[Priced], refused: Charge) -> SubmitRefused:
+    (over,) = (p for p in priced if p.charge == refused)
+    return SubmitRefused(over.result, over.detail)
 
 
 def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -> dict:
@@ -273,7 +300,7 @@ def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -
         "number_of_chars": encoded.number_of_chars,
         "concat_ref": random.randrange(256),
         "replace_if_present": False,
-        "status": int(Status.QUEUED),
+        "status": int(accepted_status(scheduled=False, dropped=False)),
         "status_description": Status.QUEUED.description,
         "front_door": "system",
         "time_created": now,

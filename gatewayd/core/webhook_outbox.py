@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 from sqlalchemy import Row
@@ -31,6 +30,7 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.batches import Batches
 from gatewayd.core.host_queues import HostQueues
 from gatewayd.core.masking import mask_url
+from gatewayd.core.webhook_backlog import destination_host
 from gatewayd.protocols.webhooks.egress import Attempt, Egress
 from gatewayd.protocols.webhooks.formats import build_request
 from gatewayd.protocols.webhooks.retry import gives_up, next_delay
@@ -114,7 +114,7 @@ class WebhookOutbox:
                 self.claims += 1
                 self._in_flight += len(jobs)
                 for job in jobs:
-                    self._hosts.put(_host(job.url), job)
+                    self._hosts.put(destination_host(job.url), job)
                 if len(jobs) < room:
                     await self._until_woken(trio.current_time() + settings.idle_poll_s)
                     # Let a burst gather, so that one claim takes it whole.
@@ -217,13 +217,6 @@ class WebhookOutbox:
         return False, store.again_later(
             job.id, now + timedelta(seconds=delay), attempts, attempt.summary
         )
-
-
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 class _RecordOutcomes:

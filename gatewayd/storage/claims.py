@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Row,
@@ -29,9 +30,15 @@ from gatewayd.storage.tables import messages, outbox
 
 class Claim:
     """Leasing the due rows of `table` that `where` also selects (its bound parameters given
-    at each claim) to a node, oldest first: one statement, prepared once."""
+    at each claim) to a node, oldest first (within each `priority`, highest first, when the
+    table has one): one statement, prepared once."""
 
-    def __init__(self, table: Table, where: ColumnElement[bool] | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        where: ColumnElement[bool] | None = None,
+        priority: Column[int] | None = None,
+    ) -> None:
         now = bindparam("now")
         due = and_(
             table.c.next_attempt_at <= now,
@@ -41,7 +48,7 @@ class Claim:
         candidates = (
             select(table.c.id)
             .where(due)
-            .order_by(table.c.next_attempt_at)
+            .order_by(*([priority.desc()] if priority is not None else []), table.c.next_attempt_at)
             .limit(bindparam("limit"))
             .with_for_update(skip_locked=True)
         )
@@ -50,6 +57,11 @@ class Claim:
             .where(table.c.id.in_(candidates))
             .values(claimed_by=bindparam("node"), claimed_until=bindparam("until"))
             .returning(*table.c)
+        )
+        self._order = (
+            (lambda row: (-row.priority, row.next_attempt_at))
+            if priority is not None
+            else (lambda row: row.next_attempt_at)
         )
 
     def __call__(
@@ -66,7 +78,7 @@ class Claim:
         claimed = self._statement.rows(
             connection, node=node, until=now + lease, now=now, limit=limit, **where_values
         )
-        return sorted(claimed, key=lambda row: row.next_attempt_at)
+        return sorted(claimed, key=self._order)
 
 
 def release_claims_of(connection: Connection, *holders: str) -> None:

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, tuple_
 
-from gatewayd.storage.messages import INSERT_ACCEPTED, Rows
+from gatewayd.storage.messages import INSERT_ACCEPTED, Accepted
+from gatewayd.storage.quotas import Charge
 from gatewayd.storage.tables import idempotency_keys
 
 
@@ -39,10 +40,6 @@ def recall(connection: Connection, application: str, key: str, since: datetime) 
     ).first()
 
 
-Accepted = tuple[list[dict], Rows]
-"""An item of INSERT_ACCEPTED: the messages and the events of those dropped at once."""
-
-
 def forget_before(connection: Connection, cutoff: datetime, limit: int) -> int:
     """Delete up to `limit` keys remembered before `cutoff`; how many."""
     pk = tuple_(idempotency_keys.c.application, idempotency_keys.c.key)
@@ -60,11 +57,20 @@ def forget_before(connection: Connection, cutoff: datetime, limit: int) -> int:
 
 
 class InsertAcceptedOnce:
-    """Accepted messages of requests that carry an idempotency key, and the key's answer."""
+    """Accepted messages of requests that carry an idempotency key, and the key's answer;
+    a request refused by a quota stores neither (its retry is judged again)."""
 
-    def run_bulk(self, connection: Connection, items: list[tuple[Accepted, Remembered]]) -> list:
-        INSERT_ACCEPTED.run_bulk(connection, [accepted for accepted, _ in items])
-        remembered = [vars(entry) for _, entry in items]
+    def run_bulk(
+        self, connection: Connection, items: list[tuple[Accepted, Remembered]]
+    ) -> list[Charge | None]:
+        refused = INSERT_ACCEPTED.run_bulk(connection, [accepted for accepted, _ in items])
+        remembered = [
+            vars(entry)
+            for (_, entry), refusal in zip(items, refused, strict=True)
+            if refusal is None
+        ]
+        if not remembered:
+            return refused
         connection.execute(
             delete(idempotency_keys).where(
                 and_(
@@ -86,7 +92,7 @@ class InsertAcceptedOnce:
             insert(idempotency_keys),
             [{k: v for k, v in row.items() if k != "forget_before"} for row in remembered],
         )
-        return [None] * len(items)
+        return refused
 
 
 INSERT_ACCEPTED_ONCE = InsertAcceptedOnce()

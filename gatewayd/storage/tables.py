@@ -64,6 +64,13 @@ messages = Table(
     Column("attempts", SmallInteger, nullable=False, default=0),
     Column("claimed_by", String(64)),
     Column("claimed_until", UtcDateTime),
+    Column(
+        "priority",
+        SmallInteger,
+        nullable=False,
+        server_default="0",
+        comment="0-3: due messages of a higher one are claimed first",
+    ),
     Index(None, "next_attempt_at"),
     Index(None, "application", "time_created"),
     Index(None, "application", "recipient", "time_created"),
@@ -240,4 +247,40 @@ idempotency_keys = Table(
     Column("response_body", Text, nullable=False),
     Column("time_created", UtcDateTime, nullable=False),
     Index(None, "time_created"),
+)
+
+carrier_suspensions = Table(
+    "carrier_suspensions",
+    metadata,
+    Column("carrier", String(64), primary_key=True, comment="no new submits while listed"),
+    Column("suspended_by", String(64), nullable=False, comment="the admin token's name"),
+    Column("time_suspended", UtcDateTime, nullable=False),
+)
+
+maintenance_mode = Table(
+    "maintenance_mode",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, comment="always 1: present while it is on"),
+    Column("set_by", String(64), nullable=False, comment="the admin token's name"),
+    Column("time_set", UtcDateTime, nullable=False),
+)
+
+admin_audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("time_created", UtcDateTime, nullable=False),
+    Column("token_name", String(64), nullable=False, comment="who: the admin token's name"),
+    Column("command", String(32), nullable=False),
+    Column("target", String(255), comment="the carrier, bind, message, ... it acted on"),
+    Column("outcome", String(255), nullable=False),
+    Index(None, "time_created"),
+)
+
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("counter", String(160), primary_key=True, comment="whose quota of what, per what"),
+    Column("period", String(16), primary_key=True, comment="2026-12-07, 2026-12 or trial"),
+    Column("used", BigInteger, nullable=False),
 )

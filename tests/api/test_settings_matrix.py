@@ -8,14 +8,21 @@ The full product is 80 gateways per database; CASES is a pairwise set of 10 (eve
 each setting meets every value of every other; `test_the_cases_cover_every_pair` checks it),
 and the combination of issue #14 (status webhook, SMPP, receipt first) is among them.
 Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
-plain and a concatenated incoming message, STOP, then START. Afterwards the status page
-counts what the carrier saw, with nothing left waiting.
+plain and a concatenated incoming message, STOP, then START; afterwards the status page
+counts what the carrier saw, with nothing left waiting. Every case also meets each of the
+operators' switches (a suspended carrier, maintenance mode), with the traffic those change:
+submits, an incoming message and STOP.
+
+Trial and quota (`LIMIT_CASES`): an application in trial or under a daily quota, with the
+sandbox, debug mode, a closed time window and the blacklist each on or off (a pairwise set of
+6 of the 32), sending to a blacklisted, an unauthorized and two allowed numbers past its limit.
 """
 
 import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 import pytest
@@ -27,7 +34,7 @@ from gatewayd.protocols.http.server import HttpServer, ServerLimits
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.client import Outcome
 from gatewayd.storage import blacklist as blacklist_store
-from gatewayd.storage.tables import messages
+from gatewayd.storage.tables import messages, request_logs
 from tests.gateway import KEY, Gateway
 from tests.smpp.test_smpp_front_door import SMPP_APP, bound_esme
 
@@ -279,3 +286,199 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     }
     assert status["webhooks"]["groups"] == []
     assert status["receipts_waiting"]["groups"] == []
+
+
+SWITCHES = ["suspended", "maintenance"]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_operator_switches_with_every_setting(gateway_factory, nursery, case, switch):
+    """A suspended carrier and maintenance mode (admin commands) meet every setting. While
+    the carrier is suspended everything is accepted and waits, incoming messages and STOP
+    still come in; resumed, each message reaches the carrier once. In maintenance the front
+    doors refuse sends (HTTP 34, SMPP ESME_RX_T_APPN) and the carrier side still works:
+    incoming messages, STOP and its reply."""
+    receiver = Receiver()
+    server = HttpServer("application", ["127.0.0.1:0"], receiver.handle, ServerLimits())
+    port = (await nursery.start(server.run))[0][1]
+    gateway = await gateway_factory(accounts_patch=_config(case, port))
+    simulator = gateway.simulator
+    simulator.settings.receipt_before_response = case.receipt_first
+    esme = client = None
+    if case.smpp:
+        esme, client = await bound_esme(nursery, gateway.smpp_port)
+        with trio.fail_after(10):
+            await client.wait_healthy()
+    command = "/admin/carriers/sim/suspend" if switch == "suspended" else "/admin/maintenance/on"
+    assert (await gateway.admin.post(command)).is_success
+
+    expected_texts: dict[str, list[bytes]] = {}
+    answer = await gateway.send(to=HTTP_TO, message="over HTTP")
+    if switch == "suspended":
+        assert answer["Messages"][0]["MessageId"]
+        expected_texts[HTTP_TO] = [b"over HTTP"]
+    else:
+        assert answer["ResultCode"] == 34
+    if client is not None:
+        result = await client.submit(
+            {"source_addr": "8686", "destination_addr": SMPP_TO, "short_message": b"over SMPP"}
+        )
+        if switch == "suspended":
+            assert result.outcome is Outcome.ACCEPTED
+            expected_texts[SMPP_TO] = [b"over SMPP"]
+        else:
+            assert (result.outcome, result.status) == (Outcome.RETRY, codec.ESME_RX_T_APPN)
+    mo_answers = [await simulator.inject_mo(MO_FROM, "8686", b"plain hello")]
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"STOP"))
+    assert mo_answers == [codec.ESME_ROK] * 2
+    assert await _blacklisted(gateway) is case.blacklist
+    if case.blacklist:
+        expected_texts[OPT_FROM] = [STOP_REPLY.encode()]
+    outgoing = sum(len(texts) for texts in expected_texts.values())
+
+    if switch == "suspended":
+
+        def all_waiting() -> bool:
+            stored = _stored_messages(gateway)
+            return len(stored) == outgoing and all(m.claimed_by for m in stored)
+
+        await gateway.wait_until(all_waiting)
+        assert simulator.submitted == [], "nothing reaches a suspended carrier"
+        assert (await gateway.admin.post("/admin/carriers/sim/resume")).is_success
+
+    def done() -> bool:
+        stored = _stored_messages(gateway)
+        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
+            return False
+        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
+            return False
+        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
+
+    await gateway.wait_until(done, timeout_s=20)
+    seen = Counter(
+        (s.fields["destination_addr"].decode(), s.fields["short_message"])
+        for s in simulator.submitted
+    )
+    assert seen == Counter((to, text) for to, texts in expected_texts.items() for text in texts)
+    if case.incoming_hook:
+        assert sorted(r["Message"] for r in receiver.of("/incoming")) == ["STOP", "plain hello"]
+    if esme is not None:
+        with trio.fail_after(10):
+            while len([p for p in esme.delivered if not p.get("esm_class", 0) & 0x04]) < 2:
+                await esme.changed.wait()
+
+    if switch == "maintenance":
+        assert (await gateway.admin.post("/admin/maintenance/off")).is_success
+        after = await gateway.send(to=HTTP_TO, message="after maintenance")
+        assert after["Messages"][0]["ResultCode"] == 0
+        await simulator.wait_until(lambda: len(simulator.submitted) == outgoing + 1)
+
+
+@dataclass(frozen=True)
+class LimitCase:
+    """An application in trial or under a daily quota, with the settings a refusal meets."""
+
+    trial: bool
+    sandbox: bool
+    debug: bool
+    window_closed: bool
+    blacklist: bool
+
+    def __str__(self) -> str:
+        return "_".join(
+            [
+                "trial" if self.trial else "quota",
+                f"sandbox-{'on' if self.sandbox else 'off'}",
+                f"debug-{'on' if self.debug else 'off'}",
+                f"window-{'closed' if self.window_closed else 'open'}",
+                f"blacklist-{'on' if self.blacklist else 'off'}",
+            ]
+        )
+
+
+LIMIT_ROWS = [(0, 0, 0, 0, 0), (0, 0, 0, 0, 1), (0, 1, 1, 1, 0)]
+LIMIT_ROWS += [(1, 0, 1, 1, 0), (1, 1, 0, 1, 1), (1, 1, 1, 0, 1)]
+LIMIT_CASES = [LimitCase(*(bool(b) for b in row)) for row in LIMIT_ROWS]
+LISTED, FIRST, SECOND, UNAUTHORIZED = "32470000011", "32470000012", "32470000013", "32470000014"
+LIMIT = 2
+
+
+def test_the_limit_cases_cover_every_pair():
+    rows = [tuple(vars(case).values()) for case in LIMIT_CASES]
+    for i, j in itertools.combinations(range(5), 2):
+        assert {(row[i], row[j]) for row in rows} == set(itertools.product([False, True], repeat=2))
+
+
+def _limit_config(case: LimitCase):
+    def patch(text: str) -> str:
+        if case.trial:
+            numbers = json.dumps([LISTED, FIRST, SECOND])
+            limit = f"\n        trial: {{quota: {LIMIT}, authorized_numbers: {numbers}}}"
+        else:
+            limit = f"\n        quota: {{messages_per_day: {LIMIT}}}"
+        if case.window_closed:
+            limit += '\n        time_windows: [{days: [mon], start: "00:00", end: "00:01"}]'
+        text = text.replace("        max_parts: 3", "        max_parts: 3" + limit, 1)
+        account = f"    blacklist: {str(case.blacklist).lower()}"
+        if case.debug:
+            account += "\n    debug: true"
+        return text.replace("    blacklist: true", account, 1)
+
+    return patch
+
+
+def _expected_codes(case: LimitCase) -> list[int]:
+    """What each send of the traffic answers: the blacklist and the trial's numbers refuse
+    whatever else holds; the quota counts only what is to be sent (not the sandbox, not
+    messages dropped outside the time windows)."""
+    counts = not (case.sandbox or case.window_closed)
+    used, codes = 0, []
+    for to in (LISTED, FIRST, UNAUTHORIZED, FIRST, SECOND):
+        if case.blacklist and to == LISTED:
+            codes.append(32)
+        elif case.trial and to == UNAUTHORIZED:
+            codes.append(36)
+        elif counts and used >= LIMIT:
+            codes.append(37)
+        else:
+            used += counts
+            codes.append(0)
+    return codes
+
+
+@pytest.mark.parametrize("case", LIMIT_CASES, ids=str)
+async def test_trial_and_quota_with_every_setting(gateway_factory, case):
+    gateway = await gateway_factory(accounts_patch=_limit_config(case))
+    gateway.runtime.clock.set(datetime(2026, 12, 8, 12, tzinfo=UTC))  # a Tuesday
+    if case.blacklist:
+        added = await gateway.admin.post("/admin/accounts/acme/blacklist", json={"msisdn": LISTED})
+        assert added.status_code == 201
+    path = "/sms/sandbox/Message" if case.sandbox else "/sms/v1/Message"
+    answers = [
+        (await gateway.client.post(path, json={"apiKey": KEY, "to": to, "message": "x"})).json()
+        for to in (LISTED, FIRST, UNAUTHORIZED, FIRST, SECOND)
+    ]
+    expected = _expected_codes(case)
+    assert [answer["ResultCode"] for answer in answers] == expected
+    over = "Trial Quota Limit Reached" if case.trial else "Quota Limit Reached: application"
+    assert all(
+        answer["ResultDescription"].startswith(over)
+        for answer in answers
+        if answer["ResultCode"] == 37
+    )
+
+    stored = _stored_messages(gateway)
+    assert len(stored) == expected.count(0)
+    assert all(m.sandbox is case.sandbox for m in stored)
+    dropped = [m for m in stored if Status(m.status) is Status.DROPPED]
+    assert len(dropped) == (len(stored) if case.window_closed else 0)
+    stats = (await gateway.admin.get("/admin/applications/shop/stats")).json()
+    counted = 0 if case.sandbox or case.window_closed else LIMIT
+    assert [quota["remaining"] for quota in stats["quotas"]] == [LIMIT - counted]
+
+    if case.debug:
+        with gateway.runtime.engine.connect() as connection:
+            logged = connection.execute(request_logs.select().order_by(request_logs.c.id)).all()
+        codes = [json.loads(log.response_body)["ResultCode"] for log in logged]
+        assert codes == expected, "every answer, refusals included, is in the debug log"

@@ -12,6 +12,7 @@ from gatewayd.config.secrets import hash_api_key
 
 EXAMPLE_ENV = {
     "GATEWAYD_ADMIN_TOKEN": "admin-token",
+    "GATEWAYD_ADMIN_TOKEN_ALICE": "alice-token",
     "CARRIER_A_PASSWORD": "pw",
     "SHOP_WEBHOOK_SECRET": "secret",
     "SHOP_SMPP_PASSWORD": "smpp-pw",
@@ -141,6 +142,17 @@ def test_duplicate_application_names_and_api_keys_are_refused():
     assert "accounts[1].applications[0].name: duplicate application name 'shop'" in problems[0]
     assert problems[1].startswith("accounts[1].applications[0].api_keys[0]: duplicate API key")
     assert "same-key-123" not in problems[1], "a key must never be printed"
+
+
+def test_admin_tokens_have_names_that_differ():
+    named = parse_config(
+        "admin: {token: first-token, tokens: [{name: alice, token: alice-token}]}", environ={}
+    )
+    assert [t.name for t in named.admin.named_tokens] == ["admin", "alice"]
+    (duplicate,) = problems_of("admin: {token: x, tokens: [{name: admin, token: y}]}")
+    assert "admin token names must differ: admin" in duplicate
+    (spaced,) = problems_of("admin: {tokens: [{name: 'bob smith', token: z}]}")
+    assert spaced.startswith("admin.tokens[0].name: String should match pattern")
 
 
 def test_a_route_to_an_unknown_carrier_is_refused():

@@ -2,7 +2,7 @@
 
 import hashlib
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,14 +11,14 @@ from sqlalchemy import insert
 from gatewayd.cli import DEFAULT_CONFIG, EXIT_BROKEN_PIPE, build_parser
 from gatewayd.config.loader import load_config
 from gatewayd.storage.engine import open_engine
-from gatewayd.storage.tables import blacklist
+from gatewayd.storage.tables import blacklist, quota_counters
 from tests.daemon.conftest import ROOT, child_environment, gatewayd_command
 
 
 def test_check_config_accepts_the_demo(run_cli):
     result = run_cli("check-config", "config/demo.yaml")
     assert result.returncode == 0, result.stderr
-    assert "ok (1 accounts, 1 applications, 1 carriers, 1 routes)" in result.stdout
+    assert "ok (1 accounts, 2 applications, 1 carriers, 1 routes)" in result.stdout
 
 
 def test_check_config_names_each_problem_without_a_traceback(run_cli, tmp_path):
@@ -108,6 +108,32 @@ def test_logs_and_stats_commands_read_the_database(run_cli, tmp_path):
     logs = run_cli("logs", "--config", str(config), "--application", "shop")
     stats = run_cli("stats", "--config", str(config), "--application", "shop")
     assert (logs.returncode, logs.stdout, stats.returncode, stats.stdout) == (0, "", 0, "")
+
+
+def test_stats_prints_what_is_left_of_each_quota(run_cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    limits = "trial: {quota: 5}, quota: {messages_per_day: 10}"
+    config.write_text(
+        f"database: {{url: 'sqlite:///{tmp_path}/g.db'}}\n"
+        + ONE_APPLICATION.replace('api_keys: ["shop-key-0123456789"]', f"api_keys: [], {limits}")
+    )
+    assert run_cli("migrate", "--config", str(config)).returncode == 0
+    today = datetime.now(UTC).date()
+    engine = open_engine(load_config(config).database)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(quota_counters).values(
+                counter="application:shop:messages:day", period=today.isoformat(), used=3
+            )
+        )
+    engine.dispose()
+    stats = run_cli("stats", "--config", str(config), "--application", "shop")
+    assert stats.returncode == 0, stats.stderr
+    assert stats.stdout.splitlines() == [
+        "quota trial shop messages per trial: 5 of 5 left",
+        "quota application shop messages per day: 7 of 10 left, "
+        f"resets {today + timedelta(days=1)}T00:00Z",
+    ]
 
 
 def test_output_cut_short_by_its_reader_ends_quietly(run_cli, tmp_path):

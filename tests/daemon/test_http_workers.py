@@ -144,6 +144,23 @@ def test_sighup_reaches_every_worker(workers_daemon):
     assert [send(ports["http"], new_key)[0] for _ in range(20)] == [200] * 20
 
 
+def test_maintenance_and_reload_by_admin_command_reach_every_worker(workers_daemon, run_cli):
+    gatewayd, ports = workers_daemon()
+    config = str(gatewayd.config_path)
+    assert run_cli("admin", "maintenance", "on", "--config", config).returncode == 0
+    answers = [send(ports["http"]) for _ in range(6)]  # spread over both workers
+    assert {(status, answer["ResultCode"]) for status, answer in answers} == {(400, 34)}
+    assert run_cli("admin", "maintenance", "off", "--config", config).returncode == 0
+    assert [send(ports["http"])[0] for _ in range(6)] == [200] * 6
+    new_key = "newer-key-0123456789"
+    text = gatewayd.config_path.read_text()
+    gatewayd.config_path.write_text(text.replace(f'["{KEY}"]', f'["{KEY}", "{new_key}"]'))
+    assert run_cli("admin", "reload", "--config", config).returncode == 0
+    gatewayd.notify.wait_for("RELOADING=1")
+    wait_until(lambda: send(ports["http"], new_key)[0] == 200, what="the new key")
+    assert [send(ports["http"], new_key)[0] for _ in range(20)] == [200] * 20
+
+
 def test_restarted_workers_serve_the_running_configuration_not_the_edited_file(workers_daemon):
     gatewayd, ports = workers_daemon()
     new_key = "newer-key-0123456789"

@@ -178,7 +178,7 @@ def yaml_of(path: Path):
 
 def test_the_secrets_template_names_exactly_what_the_example_configuration_needs():
     needed = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", json.dumps(yaml_of(EXAMPLE))))
-    assert len(needed) == 4, needed
+    assert len(needed) == 5, needed
     assert set(read_environment_file(SECRETS_TEMPLATE)) == needed
     (environment_file,) = unit_settings()["Service"]["EnvironmentFile"]
     readme = (ROOT / "README.md").read_text()
@@ -207,7 +207,7 @@ def test_the_unit_starts_the_example_configuration_with_only_its_own_environment
     install_example(unit, ports)
     check = unit.run("ExecStartPre")
     assert check.returncode == 0, check.stderr
-    assert "ok (1 accounts, 1 applications, 2 carriers, 2 routes)" in check.stdout
+    assert "ok (1 accounts, 2 applications, 2 carriers, 2 routes)" in check.stdout
     notify = NotifyListener(tmp_path)
     environment = unit.environment(notify.path)
     process = subprocess.Popen(

@@ -1,8 +1,9 @@
 """The admin API (its own listener, loopback by default): request logs of debug mode,
-statistics, the blacklist, the trace of a message and the live status page. Every request
-needs the admin token (`Authorization: Bearer <admin.token>`, or as the password of HTTP Basic
-authentication, which browsers send; see admin_auth); without a configured token the admin
-API refuses everything but /metrics and health."""
+statistics, the blacklist, the trace of a message and the live status page (the commands
+that change the running daemon are in admin_commands.py). Every request needs one of
+`admin.token` and `admin.tokens`, as `Authorization: Bearer <token>` or as the password of
+HTTP Basic authentication, which browsers send (see admin_auth); without a configured token
+the admin API refuses everything but /metrics and health."""
 
 import csv
 import io
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from gatewayd.core.quotas import remaining_quotas
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
 from gatewayd.core.trace import trace_messages
@@ -109,8 +111,16 @@ class AdminApi:
         application = self._application(request)
         days = int_field(read_fields(request, {"days"}), "days", 30, 1, 3660)
         since = self.runtime.clock() - timedelta(days=days)
-        counts = await self._read(lambda c: stats.daily_counts(c, application, since))
-        return Response.json({"application": application, "days": counts})
+        app = self.runtime.holder.current.directory.by_name[application]
+        now = self.runtime.clock()
+
+        def read(connection):
+            return stats.daily_counts(connection, application, since), remaining_quotas(
+                connection, app, now
+            )
+
+        counts, quotas = await self._read(read)
+        return Response.json({"application": application, "days": counts, "quotas": quotas})
 
     async def trace(self, request: Request) -> Response:
         """Every event of the messages with one id, reference or recipient (`to`)."""

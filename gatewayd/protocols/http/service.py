@@ -9,6 +9,7 @@ from gatewayd.config.schema import HttpConfig
 from gatewayd.core.message_service import MessageService, is_core_unavailable
 from gatewayd.metrics import CONTENT_TYPE
 from gatewayd.protocols.http.admin_api import AdminApi
+from gatewayd.protocols.http.admin_commands import AdminCommands
 from gatewayd.protocols.http.message_api import MessageApi
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.openapi import openapi_document
@@ -85,6 +86,7 @@ async def serve_admin(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) 
 
     router.add("/metrics", ["GET"], metrics)
     AdminApi(runtime).add_routes(router)
+    AdminCommands(runtime).add_routes(router)
     SimulatorApi(runtime).add_routes(router)
     admin = runtime.holder.current.config.admin
     assert admin is not None, "serve_admin needs an admin section"

@@ -10,6 +10,8 @@ with submits in flight reports them as not acknowledged, so the caller re-queues
 """
 
 import contextlib
+import heapq
+import itertools
 import logging
 import math
 import random
@@ -124,25 +126,50 @@ class _Job:
 
 class Slots:
     """A number of slots taken and given back many at a time (a Semaphore one at a time
-    would cost a checkpoint per part)."""
+    would cost a checkpoint per part). Waiters are served in order, the highest `rank`
+    first, then first come: freed slots go to the waiter at the head, so no later taker
+    overtakes it and a batch of high-priority messages waits for no batch of lower ones."""
 
     def __init__(self, total: int) -> None:
         self.free = total
-        self._changed = trio.Event()
+        self._waiting: list[tuple[int, int, _SlotWaiter]] = []
+        self._arrivals = itertools.count()
 
-    async def take(self, wanted: int) -> int:
+    async def take(self, wanted: int, rank: int = 0) -> int:
         """Up to `wanted` slots (at least one, waiting for one if none is free)."""
-        while self.free == 0:
-            await self._changed.wait()
-        taken = min(wanted, self.free)
-        self.free -= taken
-        return taken
+        waiter = _SlotWaiter(wanted)
+        heapq.heappush(self._waiting, (-rank, next(self._arrivals), waiter))
+        self._hand_out()
+        if not waiter.given.is_set():
+            try:
+                await waiter.given.wait()
+            except BaseException:
+                waiter.gone = True
+                self.give_back(waiter.count)
+                raise
+        return waiter.count
 
     def give_back(self, count: int) -> None:
-        if count:
-            self.free += count
-            self._changed.set()
-            self._changed = trio.Event()
+        self.free += count
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        while self.free and self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if waiter.gone:
+                continue
+            waiter.count = min(waiter.wanted, self.free)
+            self.free -= waiter.count
+            waiter.given.set()
+
+
+@dataclass(eq=False)
+class _SlotWaiter:
+    wanted: int
+    count: int = 0
+    """Slots given to it (0 until it is served)."""
+    gone: bool = False
+    given: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass
@@ -154,6 +181,10 @@ class BindStats:
     in_flight: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
+    stopped: bool = False
+    """Stopped by an operator (`stop_bind`): unbound, and not bound again until started."""
+    scope: trio.CancelScope | None = field(default=None, repr=False)
+    started: trio.Event = field(default_factory=trio.Event, repr=False)
 
 
 @dataclass(frozen=True)
@@ -213,10 +244,31 @@ class Carrier:
         async with trio.open_nursery() as nursery:
             for number in range(self.settings.binds):
                 for mode in modes:
-                    stats = BindStats(f"{self.settings.name}#{number}{mode}")
+                    stats = BindStats(name=f"{self.settings.name}#{number}{mode}")
                     self.binds.append(stats)
                     nursery.start_soon(self._keep_bound, stats.name, mode, stats)
             task_status.started()
+
+    def stop_bind(self, index: int) -> bool:
+        """Unbind the bind `index` and keep it down until `start_bind` (or a restart); False
+        when it was stopped already. Its PDUs waiting for a response go back to the queue."""
+        stats = self.binds[index]
+        if stats.stopped:
+            return False
+        stats.stopped = True
+        stats.started = trio.Event()
+        if stats.scope is not None:
+            stats.scope.cancel()
+        return True
+
+    def start_bind(self, index: int) -> bool:
+        """Bind the stopped bind `index` again at once; False when it was not stopped."""
+        stats = self.binds[index]
+        if not stats.stopped:
+            return False
+        stats.stopped = False
+        stats.started.set()
+        return True
 
     async def submit(self, fields: dict[str, Any]) -> SubmitResult:
         (result,) = await self.submit_many([fields])
@@ -272,15 +324,26 @@ class Carrier:
     async def _keep_bound(self, name: str, mode: str, stats: BindStats) -> None:
         delay = self.settings.reconnect_min_s
         while True:
-            try:
-                await self._bind_once(name, mode, stats)
+            if stats.stopped:
+                self._set_state(stats, "stopped")
+                log.info("%s: stopped by an operator", name)
+                await stats.started.wait()
                 delay = self.settings.reconnect_min_s
-            except* _LINK_ERRORS as group:
-                errors = "; ".join(map(str, group.exceptions))
-                stats.last_error, stats.last_error_at = errors, time.time()
-                log.warning("%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors)
-            finally:
-                self._set_state(stats, "down")
+            with trio.CancelScope() as stats.scope:
+                try:
+                    await self._bind_once(name, mode, stats)
+                    delay = self.settings.reconnect_min_s
+                except* _LINK_ERRORS as group:
+                    errors = "; ".join(map(str, group.exceptions))
+                    stats.last_error, stats.last_error_at = errors, time.time()
+                    log.warning(
+                        "%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors
+                    )
+                finally:
+                    self._set_state(stats, "down")
+            stats.scope = None
+            if stats.stopped:
+                continue
             pause = delay * (0.5 + self._random.random())
             log.info("%s: reconnecting in %.1fs", name, pause)
             await trio.sleep(pause)

@@ -43,7 +43,14 @@ REFUSALS = {
     Result.NOT_ENCODABLE_AS_TEXT: codec.ESME_RINVMSGLEN,
     Result.SCHEDULED_IN_THE_PAST: codec.ESME_RINVSCHED,
     Result.VALIDITY_BEFORE_SCHEDULE: codec.ESME_RINVEXPIRY,
+    Result.MAINTENANCE: codec.ESME_RX_T_APPN,  # temporary: the ESME submits it again later
+    Result.TRIAL_EXPIRED: codec.ESME_RX_P_APPN,
+    Result.NOT_AUTHORIZED_IN_TRIAL: codec.ESME_RX_P_APPN,
+    Result.TRIAL_QUOTA_REACHED: codec.ESME_RX_P_APPN,
+    Result.QUOTA_REACHED: codec.ESME_RX_T_APPN,
 }
+"""What a submit_sm refused by the core answers; a quota of a day or month passes (temporary),
+the trial's conditions do not."""
 
 
 @dataclass(eq=False)
@@ -225,19 +232,22 @@ class SmppFrontDoor:
             concat = concat_from_sar(pdu.fields)
         source, destination = pdu.text("source_addr"), pdu.text("destination_addr")
         if concat is not None and concat.total > 1:
-            whole = await self.service.add_fragment(
-                {
-                    "carrier": f"esme:{bind.app.name}",
-                    "sender": source,
-                    "recipient": destination,
-                    "reference": concat.reference,
-                    "total": concat.total,
-                    "seq": concat.seq,
-                    "data_coding": data_coding,
-                    "payload": data,
-                    "time_received": self.service.clock(),
-                }
-            )
+            try:
+                whole = await self.service.add_fragment(
+                    {
+                        "carrier": f"esme:{bind.app.name}",
+                        "sender": source,
+                        "recipient": destination,
+                        "reference": concat.reference,
+                        "total": concat.total,
+                        "seq": concat.seq,
+                        "data_coding": data_coding,
+                        "payload": data,
+                        "time_received": self.service.clock(),
+                    }
+                )
+            except SubmitRefused as refused:
+                return REFUSALS.get(refused.result, codec.ESME_RSUBMITFAIL), {}
             if whole is None:
                 return codec.ESME_ROK, {"message_id": new_message_id()}
             data = b"".join(fragment.payload for fragment in whole)
@@ -251,6 +261,7 @@ class SmppFrontDoor:
             encoding=Encoding.UNICODE if data_coding == 8 else Encoding.AUTO,
             replace_if_present=bool(pdu.get("replace_if_present_flag", 0)),
             front_door="smpp",
+            priority=_priority(bind.app, pdu),
         )
         try:
             (result,) = await self.service.submit(bind.app, request)
@@ -259,3 +270,11 @@ class SmppFrontDoor:
         if result.message_id is None:
             return REFUSALS.get(result.result, codec.ESME_RSUBMITFAIL), {}
         return codec.ESME_ROK, {"message_id": result.message_id}
+
+
+def _priority(app: App, pdu: Pdu) -> int | None:
+    """The submit_sm's priority_flag when the application takes it (0-3; SMPP 3.4 allows
+    nothing higher), else None: the application's own priority."""
+    if app.config.smpp is None or not app.config.smpp.priority_flag:
+        return None
+    return min(max(pdu.get("priority_flag", 0), 0), 3)

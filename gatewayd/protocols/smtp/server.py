@@ -28,7 +28,9 @@ from gatewayd.core.message_service import (
     answering_within,
     is_storage_failure,
 )
+from gatewayd.core.quotas import authorized_in_trial
 from gatewayd.core.recipients import check_recipient
+from gatewayd.core.result_codes import Result
 from gatewayd.core.submission import SubmitRefused, SubmitRequest
 from gatewayd.protocols.listeners import listen_error
 from gatewayd.protocols.smtp.mail_text import NoText, sms_text
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NOT_STORED = "451 4.3.0 Storage unavailable, try again later"
+REFUSED_BY_POLICY = {Result.TRIAL_EXPIRED, Result.TRIAL_QUOTA_REACHED, Result.QUOTA_REACHED}
+"""Refused whole for what the application may send, not for what the mail holds: 5.7.1,
+permanent (a mail retried for days would reach a phone long after it was meant to)."""
 # aiosmtpd logs every connection and command at INFO on this logger.
 _AIOSMTPD_LOG = logging.getLogger("mail.log")
 
@@ -117,6 +122,8 @@ class SmsMailHandler:
         recipient = check_recipient(local)
         if not recipient.valid:
             return f"550 5.1.1 {local}: {recipient.problem}"
+        if not authorized_in_trial(app, recipient.msisdn):
+            return f"550 5.7.1 {recipient.msisdn}: {Result.NOT_AUTHORIZED_IN_TRIAL.description}"
         if app.account.blacklist:
             try:
                 blacklisted = await self._call(self.service.blacklisted, app, recipient.msisdn)
@@ -142,6 +149,10 @@ class SmsMailHandler:
         try:
             results = await self._call(self._submit_within, app, request)
         except SubmitRefused as refused:
+            if refused.result is Result.MAINTENANCE:  # temporary: the sender's server retries
+                return f"451 4.3.2 {refused}"
+            if refused.result in REFUSED_BY_POLICY:
+                return f"550 5.7.1 {refused}"
             return f"550 5.6.0 {refused}"
         if results is None:
             return NOT_STORED
