@@ -15,6 +15,7 @@ from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.directory import App
+from gatewayd.core.quotas import quotas_of, remaining_quotas
 from gatewayd.core.result_codes import Result
 from gatewayd.core.retention import Retention
 from gatewayd.core.status_history import Key, Sample, StatusHistory
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 MINUTE_S, HOUR_S = 60.0, 3600.0
 _NOTHING_STORED = {
+    "quotas": {},
     "queue": {"groups": [], "capped": False},
     "receipts": {"groups": [], "capped": False},
     "webhooks": {"groups": [], "capped": False},
@@ -69,9 +71,12 @@ class StatusReport:
         except SQLAlchemyError as error:  # the database away: what memory holds still shows
             stored, storage_error = _NOTHING_STORED, str(error).splitlines()[0]
         current = self.history.now()
+        pool = self._carriers
         carriers = [
-            carrier_entry(name, carrier, self._carriers.configs[name], self.history, current)
-            for name, carrier in sorted(self._carriers.carriers.items())
+            carrier_entry(
+                name, carrier, pool.configs[name], pool.is_suspended(name), self.history, current
+            )
+            for name, carrier in sorted(pool.carriers.items())
         ]
         return {
             "time": now.isoformat(),
@@ -80,8 +85,9 @@ class StatusReport:
             "queues": _queues(
                 stored["queue"],
                 now,
-                sorted(self._carriers.configs),
+                sorted(pool.configs),
                 list(self._holder.current.directory.by_name.values()),
+                stored["quotas"],
             ),
             "receipts_waiting": _aged(stored["receipts"], "oldest", now),
             "webhooks": _aged(stored["webhooks"], "oldest", now),
@@ -94,8 +100,14 @@ class StatusReport:
         }
 
     def _read_storage(self, now: datetime) -> dict:
+        apps = self._holder.current.directory.by_name.values()
         with self._engine.connect() as connection:
             return {
+                "quotas": {
+                    app.name: remaining_quotas(connection, app, now)
+                    for app in apps
+                    if quotas_of(app)
+                },
                 "queue": store.message_queue(connection, now),
                 "receipts": store.receipts_waiting(connection),
                 "webhooks": store.webhook_backlog(connection),
@@ -129,13 +141,19 @@ class StatusReport:
 
 
 def carrier_entry(
-    name: str, carrier: "Carrier", config: CarrierConfig, history: StatusHistory, current: Sample
+    name: str,
+    carrier: "Carrier",
+    config: CarrierConfig,
+    suspended: bool,
+    history: StatusHistory,
+    current: Sample,
 ) -> dict:
     """One carrier as the status page shows it (the one place to add what it shows)."""
     error = carrier.last_submit_error
     return {
         "name": name,
         "healthy": carrier.healthy(),
+        "suspended": suspended,
         "binds": [
             {
                 "name": bind.name,
@@ -163,12 +181,14 @@ def _counted(history: StatusHistory, current: Sample, key: Key) -> dict:
     }
 
 
-def application_entry(app: App, waiting: dict) -> dict:
+def application_entry(app: App, waiting: dict, quotas: list[dict]) -> dict:
     """One application as the status page shows it (the one place to add what it shows)."""
-    return {"name": app.name, "account": app.account.name, **waiting}
+    return {"name": app.name, "account": app.account.name, **waiting, "quotas": quotas}
 
 
-def _queues(queue: dict, now: datetime, carriers: list[str], apps: list[App]) -> dict:
+def _queues(
+    queue: dict, now: datetime, carriers: list[str], apps: list[App], quotas: dict[str, list]
+) -> dict:
     """The waiting messages summed per carrier and per application (every one configured,
     and any other the queue holds)."""
 
@@ -189,7 +209,9 @@ def _queues(queue: dict, now: datetime, carriers: list[str], apps: list[App]) ->
     return {
         "by_carrier": list(summed("carrier", carriers).values()),
         "by_application": [
-            application_entry(known[name], waiting) if name in known else waiting
+            application_entry(known[name], waiting, quotas.get(name, []))
+            if name in known
+            else waiting
             for name, waiting in by_application.items()
         ],
         "capped": queue["capped"],

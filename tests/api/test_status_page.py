@@ -206,3 +206,24 @@ async def test_the_status_shows_a_carriers_errors_and_a_lost_bind(gateway_factor
     (bind,) = carrier["binds"]
     assert bind["state"] in ("down", "connecting") and not carrier["healthy"]
     assert bind["last_error"] and bind["last_error_at"] is not None
+
+
+async def test_the_status_shows_a_suspended_carrier_and_the_quota_left(gateway_factory):
+    gateway = await gateway_factory(
+        accounts_patch=lambda text: text.replace(
+            "        max_parts: 3", "        max_parts: 3\n        quota: {messages_per_day: 5}", 1
+        )
+    )
+    assert (await gateway.send(to="32470000001,32470000002", message="x"))["MessageCount"] == 2
+    assert (await gateway.admin.post("/admin/carriers/sim/suspend")).is_success
+
+    status = (await gateway.admin.get("/admin/status.json")).json()
+
+    (carrier,) = status["carriers"]
+    assert carrier["suspended"] is True and carrier["healthy"], "suspended, its bind still up"
+    quotas = {entry["name"]: entry["quotas"] for entry in status["queues"]["by_application"]}
+    assert quotas["other"] == []
+    ((day,),) = [quotas["shop"]]
+    assert (day["period"], day["limit"], day["used"], day["remaining"]) == ("day", 5, 2, 3)
+    page = (await gateway.admin.get("/admin/status")).text
+    assert '"suspended":true' in page and '"remaining":3' in page

@@ -48,6 +48,7 @@ PAGE = """<!DOCTYPE html>
   th { font-weight: 600; color: var(--muted); font-size: 12px; }
   td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
   td.err { white-space: normal; color: var(--bad); font-size: 12px; }
+  td.quota { white-space: normal; font-size: 12px; }
   .state { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px;
            font-weight: 600; color: #fff; background: var(--bad); }
   .state.up { background: var(--ok); } .state.connecting { background: var(--warn); }
@@ -153,7 +154,9 @@ function carriers(report) {
   box.replaceChildren();
   if (!report.carriers.length) box.append(el("p", {class: "empty"}, "no carriers"));
   box.append(table([
-    {title: "carrier", value: c => el("b", {}, c.name)},
+    {title: "carrier", value: c => c.suspended
+      ? el("span", {}, el("b", {}, c.name), " ", el("span", {class: "state"}, "suspended"))
+      : el("b", {}, c.name)},
     {title: "binds up", value: c => c.binds.filter(b => isUp(b.state)).length
       + " of " + c.binds.length},
     {title: "window in use", n: true, value: c => c.window.in_use + " / " + c.window.size},
@@ -176,14 +179,23 @@ function carriers(report) {
   "no binds"));
 }
 
+function quotaText(quotas) {
+  return (quotas || []).map(q => q.owner + " " + q.period + ": " + num(q.remaining) + " of "
+    + num(q.limit) + " " + q.unit + " left").join("; ");
+}
+
 function queue(id, rows) {
-  document.getElementById(id).replaceChildren(table([
+  const columns = [
     {title: "name", value: q => q.name},
     {title: "queued", n: true, value: q => num(q.queued)},
     {title: "scheduled", n: true, value: q => num(q.scheduled)},
     {title: "in flight", n: true, value: q => num(q.in_flight)},
     {title: "oldest queued", n: true, value: q => age(q.oldest_age_s)},
-  ], rows, "nothing waiting"));
+  ];
+  if (rows.some(q => q.quotas && q.quotas.length)) {
+    columns.push({title: "quota left", cls: "quota", value: q => quotaText(q.quotas)});
+  }
+  document.getElementById(id).replaceChildren(table(columns, rows, "nothing waiting"));
 }
 
 function chart(svg, times, series, legend) {
