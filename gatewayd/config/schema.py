@@ -12,9 +12,11 @@ from gatewayd.config.types import (
     HttpUrl,
     IpAddress,
     IpNetwork,
+    Keyword,
     ListenAddress,
     LowerWord,
     NumberPrefix,
+    TextedWords,
     TimeOfDay,
     TimeZone,
     UpperWord,
@@ -206,6 +208,14 @@ class ApplicationSmtpConfig(Section):
     allowed_senders: list[str] = []
 
 
+class KeywordsConfig(Section):
+    """Keywords that route a number's incoming messages to this application, whichever
+    application the number is assigned to (a shared short code)."""
+
+    number: Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
+    words: Annotated[list[Keyword], Field(min_length=1)]
+
+
 class ApplicationConfig(Section):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     api_keys: list[Annotated[str, Field(min_length=8)]] = []
@@ -218,6 +228,7 @@ class ApplicationConfig(Section):
     webhooks: ApplicationWebhooksConfig = ApplicationWebhooksConfig()
     smpp: ApplicationSmppConfig | None = None
     smtp: ApplicationSmtpConfig = ApplicationSmtpConfig()
+    keywords: list[KeywordsConfig] = []
 
 
 class AccountConfig(Section):
@@ -225,8 +236,14 @@ class AccountConfig(Section):
     blacklist: bool = False
     debug: bool = False
     ip_whitelist: list[IpNetwork] = []
+    stop_words: Annotated[list[TextedWords], Field(min_length=1)] | None = None
+    """What opts a sender out (the whole message); None: gatewayd's default set."""
+    start_words: Annotated[list[TextedWords], Field(min_length=1)] | None = None
     stop_reply: str | None = None
     start_reply: str | None = None
+    help_words: Annotated[list[TextedWords], Field(min_length=1)] = ["HELP"]
+    help_reply: Annotated[str, Field(min_length=1)] | None = None
+    """Sent back to a sender who texts one of help_words; None: they are ordinary messages."""
     numbers: list[NumberConfig] = []
     applications: list[ApplicationConfig] = []
 

@@ -255,15 +255,27 @@ class Submitter:
         }
 
 
-def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -> dict:
-    """A reply the gateway itself sends (STOP/START confirmations): no policy applies."""
+def reply_row(
+    app: App,
+    to: str,
+    sender: str,
+    text: str,
+    now: datetime,
+    *,
+    reference: str,
+    carrier: str | None,
+) -> dict:
+    """A reply the gateway itself sends to an incoming message (STOP/START confirmation, HELP
+    text), as a message of `app`: no policy applies, and it goes back through `carrier`, the
+    one the incoming message came from (None: the route's)."""
     encoded = encode_text(text, Encoding.AUTO)
     return {
         "id": new_message_id(),
         "account": app.account.name,
         "application": app.name,
         "sandbox": False,
-        "reference": "opt-out confirmation",
+        "reference": reference,
+        "pinned_carrier": carrier,
         "recipient": to,
         "sender": sender,
         "country": None,
