@@ -123,6 +123,7 @@ incoming_messages = Table(
     Column("action", String(8), comment="stop, start or help: what the gateway did"),
     Column("reply_id", String(36), comment="the gateway's reply (confirmation, help text)"),
     Index(None, "application", "time_received"),
+    Index(None, "sender", "time_received"),
     Index(None, "time_received"),
 )
 

@@ -1,5 +1,6 @@
 """incoming messages routed by keyword: the keyword, the gateway's action and its reply;
-replies pinned to the carrier their incoming message came from
+replies pinned to the carrier their incoming message came from; incoming messages by sender
+(trace --from)
 
 Revision ID: 0008
 Revises: 0005
@@ -40,6 +41,11 @@ def upgrade() -> None:
                 comment="the gateway's reply (confirmation, help text)",
             )
         )
+        batch_op.create_index(
+            batch_op.f("ix_incoming_messages_sender_time_received"),
+            ["sender", "time_received"],
+            unique=False,
+        )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -55,6 +61,7 @@ def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("pinned_carrier")
     with op.batch_alter_table("incoming_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_incoming_messages_sender_time_received"))
         batch_op.drop_column("reply_id")
         batch_op.drop_column("action")
         batch_op.drop_column("keyword")
