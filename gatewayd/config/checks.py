@@ -209,8 +209,8 @@ def _check_keywords(config: Config) -> list[str]:
                 base = ("accounts", i, "applications", j, "keywords", k)
                 if claim.number not in numbers:
                     problems.append(
-                        f"{format_path((*base, 'number'))}: {claim.number!r} is not one of "
-                        f"account {account.name!r}'s numbers"
+                        f"{format_path((*base, 'number'))}: {claim.number!r} is not a number "
+                        f"of account {account.name!r}"
                     )
                 for w, word in enumerate(claim.words):
                     path = (*base, "words", w)
