@@ -185,7 +185,7 @@ class Inbound:
             "keyword": route.keyword,
             "action": route.words.action(text) if route.words else None,
         }
-        reply = self._act(connection, row, account) if account else None
+        reply = _apply_action(connection, row, account) if account else None
         if reply and app is not None:
             # The reply goes out even to a number now blacklisted, and to one that already was.
             answer = reply_row(
@@ -207,23 +207,24 @@ class Inbound:
         poll, jobs = incoming_events(row, app, now)
         message_store.add_events(connection, poll, jobs)
 
-    def _act(
-        self, connection: Connection, row: dict[str, Any], account: AccountConfig
-    ) -> str | None:
-        """Apply the row's action (opt-out, opt-in for the whole account; help); the reply
-        configured for it."""
-        action, sender = row["action"], row["sender"]
-        if action == "stop":
-            blacklist_store.add(connection, account.name, sender, "stop", row["time_received"])
-            log.info("%s opted out of %s by %r", sender, account.name, row["body"])
-            return account.stop_reply
-        if action == "start":
-            blacklist_store.remove(connection, account.name, sender)
-            log.info("%s opted in again to %s", sender, account.name)
-            return account.start_reply
-        if action == "help":
-            return account.help_reply
-        return None
+
+def _apply_action(
+    connection: Connection, row: dict[str, Any], account: AccountConfig
+) -> str | None:
+    """Do the incoming row's action (an opt-out or opt-in holds for the whole account); the
+    reply configured for it."""
+    action, sender = row["action"], row["sender"]
+    if action == "stop":
+        blacklist_store.add(connection, account.name, sender, "stop", row["time_received"])
+        log.info("%s opted out of %s by %r", sender, account.name, row["body"])
+        return account.stop_reply
+    if action == "start":
+        blacklist_store.remove(connection, account.name, sender)
+        log.info("%s opted in again to %s", sender, account.name)
+        return account.start_reply
+    if action == "help":
+        return account.help_reply
+    return None
 
 
 _REPLY_REFERENCES = {
