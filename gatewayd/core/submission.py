@@ -18,7 +18,12 @@ from gatewayd.core.directory import App
 from gatewayd.core.encoding import Encoding, NotEncodable, encode_text, parse_encoding
 from gatewayd.core.events import status_events
 from gatewayd.core.ids import new_message_id
-from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
+from gatewayd.core.recipients import (
+    TooManyRecipients,
+    check_recipient,
+    country_of,
+    split_recipients,
+)
 from gatewayd.core.result_codes import Result
 from gatewayd.core.segmentation import split_payload
 from gatewayd.core.statuses import Status
@@ -278,7 +283,7 @@ def reply_row(
         "pinned_carrier": carrier,
         "recipient": to,
         "sender": sender,
-        "country": None,
+        "country": country_of(to),
         "body": encoded.text,
         "encoding": encoded.alphabet.value,
         "number_of_parts": len(split_payload(encoded)),

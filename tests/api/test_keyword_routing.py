@@ -174,6 +174,7 @@ async def test_help_is_answered_through_the_carrier_it_came_from(gateway, receiv
     await gateway.wait_until(final)
     status = await gateway.status_of(reply_id)
     assert (status["StatusCode"], status["To"], status["From"]) == ("200", handset, "8686")
+    assert status["Country"] == "BE"
     sent = (await gateway.admin.get("/admin/trace", params={"id": reply_id})).json()["messages"]
     (submitted,) = [e for e in sent[0]["events"] if e["event"] == "submitted"]
     assert submitted["carrier"] == "sim2"
