@@ -33,7 +33,6 @@ DEFAULT_STOP_WORDS = frozenset(
     }
 )
 DEFAULT_START_WORDS = frozenset({"START", "UNSTOP", "SUBSCRIBE", "YES", "OPTIN", "OPT IN"})
-DEFAULT_HELP_WORDS = frozenset({"HELP"})
 
 Action = Literal["stop", "start", "help"]
 
