@@ -227,7 +227,7 @@ class Dispatcher:
         groups: dict[str, _Group] = {}
         unrouted: list[Row] = []
         for row in rows:
-            chosen = self._choose_carrier(row.recipient)
+            chosen = self._choose_carrier(row)
             if chosen is None:
                 unrouted.append(row)
                 continue
@@ -466,12 +466,16 @@ class Dispatcher:
 
         return await self._writer.write(opted_out, urgent=False)
 
-    def _choose_carrier(self, msisdn: str):
+    def _choose_carrier(self, row: Row):
+        """The first healthy carrier of the message's route; a reply to an incoming message
+        waits for the carrier that delivered it, while that carrier is configured."""
         snapshot = self._holder.current
         if self._routes is None or self._routes_generation != snapshot.generation:
             self._routes = Routes(snapshot.config)
             self._routes_generation = snapshot.generation
-        for name in self._routes.carriers_for(msisdn):
+        pinned = row.pinned_carrier
+        names = [pinned] if pinned and self._carriers.get(pinned) else None
+        for name in names or self._routes.carriers_for(row.recipient):
             found = self._carriers.available(name)
             if found is not None:
                 return found

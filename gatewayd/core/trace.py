@@ -3,6 +3,10 @@
 accepted (front door) → each part's submit (carrier, carrier id) → receipts (state, error)
 → the final status → each webhook attempt (HTTP status or error, source address) and each
 SMPP delivery of a status to the application's binds.
+
+An incoming message: received (carrier) → routed (the keyword that chose its application, or
+the number's own) → what the gateway did (STOP, START, HELP, with its reply's MessageId) →
+each webhook attempt and SMPP delivery of it.
 """
 
 from datetime import datetime
@@ -85,6 +89,54 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
         },
         "events": events,
     }
+
+
+def trace_incoming(
+    connection: Connection,
+    message_id: str | None = None,
+    sender: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The traces of the incoming messages found by id or sender, newest first."""
+    found = store.find_incoming(connection, message_id, sender, limit)
+    return [incoming_trace_of(connection, incoming) for incoming in found]
+
+
+def incoming_trace_of(connection: Connection, incoming: Row) -> dict[str, Any]:
+    events: list[Event] = [
+        _event(incoming.time_received, "received", carrier=incoming.carrier),
+        _event(incoming.time_received, "routed", **_route_of(incoming)),
+    ]
+    if incoming.action is not None:
+        events.append(_event(incoming.time_received, incoming.action, reply=incoming.reply_id))
+    events += _deliveries(connection, store.incoming_jobs_for(connection, incoming))
+    events.sort(key=lambda event: event["time"])
+    for event in events:
+        event["time"] = event["time"].isoformat()
+    return {
+        "incoming": {
+            "MessageId": incoming.id,
+            "account": incoming.account,
+            "application": incoming.application,
+            "from": incoming.sender,
+            "to": incoming.recipient,
+            "carrier": incoming.carrier,
+            "keyword": incoming.keyword,
+            "action": incoming.action,
+            "reply": incoming.reply_id,
+        },
+        "events": events,
+    }
+
+
+def _route_of(incoming: Row) -> dict[str, Any]:
+    """How the incoming message found its application: by its keyword, as the number's
+    default, or not at all (no application owns the number)."""
+    if incoming.application is None:
+        return {"application": None, "by": "unowned"}
+    if incoming.keyword is not None:
+        return {"application": incoming.application, "by": "keyword", "keyword": incoming.keyword}
+    return {"application": incoming.application, "by": "default"}
 
 
 def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:

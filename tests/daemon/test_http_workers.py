@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.conftest import Daemon
+from tests.daemon.test_cli_commands import run_elsewhere
 from tests.daemon.test_demo_front_doors import demo_on_free_ports, wait_delivered
 
 KEY = "demo-key-0123456789"
@@ -232,3 +233,53 @@ def test_a_start_that_fails_after_the_workers_started_leaves_none_behind(tmp_pat
     assert f"smtp: cannot listen on 127.0.0.1:{ports['smtp']}: address already in use" in stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", ports["http"]))
+
+
+def incoming(port: int, key: str) -> list[tuple[str, str]]:
+    body = json.dumps({"apiKey": key}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/sms/v1/Incoming", body, {"Connection": "close"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [(m["From"], m["Message"]) for m in json.load(response)["IncomingMessages"]]
+
+
+def test_incoming_messages_routed_by_keyword_are_polled_through_the_workers(
+    workers_daemon, tmp_path
+):
+    """The README's keyword example on the demo: PROMO goes to demo-promo, the rest to
+    demo-app, HELP is answered (the reply delivered), and `gatewayd trace --from` says why."""
+    gatewayd, ports = workers_daemon()
+    config = str(gatewayd.config_path)
+    for sender, text in (
+        ("32470000001", "promo summer"),
+        ("32470000001", "Hello"),
+        ("32470000002", "HELP"),
+    ):
+        mo = run_elsewhere(
+            tmp_path,
+            "simulate-mo",
+            "--from",
+            sender,
+            "--to",
+            "8686",
+            "--text",
+            text,
+            GATEWAYD_CONFIG=config,
+        )
+        assert mo.returncode == 0, mo.stderr
+    assert incoming(ports["http"], "promo-key-0123456789") == [("32470000001", "promo summer")]
+    assert incoming(ports["http"], KEY) == [("32470000001", "Hello"), ("32470000002", "HELP")]
+    routed = run_elsewhere(tmp_path, "trace", "--from", "32470000001", GATEWAYD_CONFIG=config)
+    assert routed.returncode == 0, routed.stderr
+    lines = [line.split(maxsplit=1)[1] for line in routed.stdout.splitlines() if "routed" in line]
+    assert lines == [
+        "routed         application=demo-app  by=default",
+        "routed         application=demo-promo  by=keyword  keyword=PROMO",
+    ]
+    helped = run_elsewhere(
+        tmp_path, "trace", "--from", "32470000002", "--json", GATEWAYD_CONFIG=config
+    )
+    (trace,) = json.loads(helped.stdout)["incoming"]
+    assert trace["incoming"]["action"] == "help"
+    wait_delivered(ports["http"], trace["incoming"]["reply"])
