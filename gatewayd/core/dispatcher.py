@@ -492,7 +492,8 @@ class Dispatcher:
         for row, status, _, values in finishes:
             batch.open.pop(row.id, None)
             if self._on_status is not None:
-                self._on_status(row.application, values.get("carrier") or "", status)
+                carrier = values.get("carrier") or ""
+                self._on_status(row.application, carrier, status, sandbox=row.sandbox)
         for row, _ in retries:
             batch.open.pop(row.id, None)
 
