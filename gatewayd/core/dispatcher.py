@@ -34,6 +34,7 @@ from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
+from gatewayd.core.clock import wall_times
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.events import status_events_in
 from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
@@ -348,6 +349,7 @@ class Dispatcher:
                     [sending.fields() for sending in ready],
                     [self._resend_until(sending.row, config) for sending in ready],
                 )
+                wall_time = wall_times(self._clock)
                 accepted: list[SubmittedPart] = []
                 finishes: list[_Finish] = []
                 retries: list[tuple[Row, str]] = []
@@ -357,7 +359,17 @@ class Dispatcher:
                         number = sending.take()
                         last = number == sending.count
                         message_id = result.message_id or ""
-                        accepted.append(SubmittedPart(row, number, config, message_id, last))
+                        accepted.append(
+                            SubmittedPart(
+                                row,
+                                number,
+                                config,
+                                message_id,
+                                last,
+                                wall_time(result.sent_at),
+                                wall_time(result.answered_at),
+                            )
+                        )
                         if sending.numbers:
                             going.append(sending)
                         else:
