@@ -135,5 +135,5 @@ def _event(time: datetime, kind: str, **details: Any) -> Event:
     return {"time": time, "event": kind, **details}
 
 
-def _milliseconds(start: datetime | None, end: datetime) -> int | None:
-    return None if start is None else round((end - start).total_seconds() * 1000)
+def _milliseconds(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else round((end - start).total_seconds() * 1000, 1)

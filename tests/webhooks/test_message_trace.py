@@ -167,6 +167,9 @@ async def test_a_trace_shows_when_each_part_went_out_and_its_answers_came(gatewa
         (trace,) = answer.json()["messages"]
         when = {e["event"]: datetime.fromisoformat(e["time"]) for e in trace["events"]}
         assert when["accepted"] <= when["sent"] <= when["submitted"] <= when["receipt"], when
+        (submitted,) = [e for e in trace["events"] if e["event"] == "submitted"]
+        response_ms = (when["submitted"] - when["sent"]).total_seconds() * 1000
+        assert abs(submitted["response_ms"] - response_ms) <= 0.1
         timelines.append(when)
     sent = sorted(when["sent"] for when in timelines)
     spread = (sent[-1] - sent[0]).total_seconds()
