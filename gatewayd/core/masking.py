@@ -3,8 +3,9 @@ mask the rest.
 
 A body is masked for what it is, not for what its Content-Type says: `curl -d '{"apiKey":…}'`
 sends JSON labelled as a form, and the Message API reads it as JSON. So a body that parses as
-JSON is masked field by field; anything else (a form, JSON cut short, garbage) by pattern,
-both the `"key": "value"` and the `key=value` forms, on the text as it came.
+JSON is masked field by field (and the URLs and key=value pairs inside other values, such as
+a statusUrl's query); anything else (a form, JSON cut short, garbage) by pattern, both the
+`"key": "value"` and the `key=value` forms, on the text as it came.
 """
 
 import json
@@ -82,7 +83,20 @@ def _mask_form_pair(match: re.Match[str]) -> str:
     return f"{lead}{key}={mask_secret(unquote_plus(value))}"
 
 
+def _mask_string(value: str) -> str:
+    """A value that is not a secret itself may carry some: a URL's query or user:password
+    (statusUrl), key=value pairs."""
+    if "://" in value:
+        try:
+            return mask_url(value)
+        except ValueError:  # not a URL after all (an unclosed "[" in the host)
+            pass
+    return mask_text(value)
+
+
 def _mask_tree(node):
+    if isinstance(node, str):
+        return _mask_string(node)
     if isinstance(node, dict):
         return {
             key: mask_secret(value)

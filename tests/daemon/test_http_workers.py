@@ -187,10 +187,36 @@ def test_restarted_workers_serve_the_running_configuration_not_the_edited_file(w
     assert [send(ports["http"], new_key)[0] for _ in range(10)] == [200] * 10
 
 
-def test_the_debug_limit_is_one_count_for_every_worker(workers_daemon):
+def test_the_debug_limit_is_one_count_for_every_worker_and_its_logs_are_masked(workers_daemon):
     _, ports = workers_daemon(account_extra="    debug: true\n")
     statuses = [send(ports["http"])[0] for _ in range(34)]
     assert statuses == [200] * 30 + [403] * 4
+    # JSON labelled as a form, as curl -d sends it, with secrets in its status webhook's URL.
+    token, signature = "access-token-value-1", "signature-value-22"
+    hook = f"https://shop.example/hook?access_token={token}&sig={signature}"
+    body = json.dumps({"apiKey": KEY, "to": "32470000001", "message": "x", "statusUrl": hook})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ports['http']}/sms/v1/Message",
+        body.encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Connection": "close"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403, "over the debug limit, and logged"
+
+    def logs() -> list[dict]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['admin']}/admin/applications/demo-app/logs",
+            headers={"Authorization": "Bearer demo-admin-token"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            found = json.load(response)["logs"]
+        return found if len(found) == 35 else []
+
+    stored = " ".join(log["request_body"] for log in wait_until(logs, what="35 request logs"))
+    assert "access_token=" in stored and "sig=" in stored
+    for value in [KEY, token, signature]:
+        assert value not in stored and value[:4] in stored, value
 
 
 def test_sigterm_stops_every_worker_then_the_daemon(workers_daemon):

@@ -192,6 +192,10 @@ def test_secrets_are_masked_by_a_word_their_field_name_contains_in_any_case():
         assert value not in mask_body(json.dumps({name: value, "to": "3247"}).encode()), name
         assert value not in mask_body(f'{{"{name}": "{value}", "to": '.encode()), name
         assert value not in mask_body(f"to=3247&{name}={value}".encode()), name
+    hook = f"https://shop:{value}@hooks.example/status?access_token={value}&sig={value}&a=1"
+    masked = json.loads(mask_body(json.dumps({"statusUrl": hook, "message": "[://"}).encode()))
+    assert value not in masked["statusUrl"], "secrets inside a URL that is not one itself"
+    assert masked["statusUrl"].endswith("&a=1") and masked["message"] == "[://"
     for name in ["to", "message", "senderId", "design", "signal", "messageEncoding", "from"]:
         assert not is_secret_name(name), name
         assert mask_body(json.dumps({name: value}).encode()) == json.dumps({name: value})
