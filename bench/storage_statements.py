@@ -31,6 +31,8 @@ from common import drop_postgres_database, postgres_database
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
 
 from gatewayd.config.schema import DatabaseConfig
+from gatewayd.core.lifecycle import SOURCES
+from gatewayd.core.statuses import Status
 from gatewayd.storage import bulk
 from gatewayd.storage import messages as store
 from gatewayd.storage import outbox as outbox_store
@@ -137,30 +139,6 @@ def part_state_row(message_id: str) -> dict[str, Any]:
     }
 
 
-def final_row(message_id: str) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "status": 2,
-        "status_description": "Delivered",
-        "time_done": NOW,
-        "time_submitted": NOW,
-    }
-
-
-class Kind:
-    """One kind of statement: what exists before it (untimed), and its implementations."""
-
-    def __init__(
-        self,
-        name: str,
-        prepare: Callable[[Connection, list[str]], Any],
-        implementations: dict[str, Callable[[Connection, Any], None]],
-    ) -> None:
-        self.name = name
-        self.prepare = prepare
-        self.implementations = implementations
-
-
 def _outbox_ids(connection: Connection, ids: list[str]) -> list[int]:
     insert_rows(connection, outbox, [outbox_row(i) for i in ids])
     found = connection.execute(
@@ -225,8 +203,47 @@ def _claim(connection: Connection, _: Any) -> None:
     store.claim_due_messages(connection, "bench", NOW, timedelta(seconds=60), 10_000)
 
 
-def _mark_submitted(connection: Connection, ids: list[str]) -> None:
-    store.mark_submitted(connection, ids, "sim", NOW)
+class Kind:
+    """One kind of statement: what exists before it (untimed), and its implementations."""
+
+    def __init__(
+        self,
+        name: str,
+        prepare: Callable[[Connection, list[str]], Any],
+        implementations: dict[str, Callable[[Connection, Any], None]],
+    ) -> None:
+        self.name = name
+        self.prepare = prepare
+        self.implementations = implementations
+
+
+def _transition(connection: Connection, ids: list[str], status: Status, sources: Any) -> None:
+    final = status.final
+    store.transition(
+        connection,
+        ids,
+        sources,
+        unsent_only=False,
+        status=int(status),
+        description=status.description,
+        done_at=NOW if final else None,
+        submitted_at=NOW,
+        carrier="sim",
+        smpp_status=None,
+    )
+
+
+def _submitted(connection: Connection, ids: list[str]) -> None:
+    _transition(connection, ids, Status.SUBMITTED, SOURCES[Status.SUBMITTED])
+
+
+def _delivered(connection: Connection, ids: list[str]) -> None:
+    _transition(connection, ids, Status.DELIVERED, SOURCES[Status.DELIVERED])
+
+
+def _with_submitted(connection: Connection, ids: list[str]) -> list[str]:
+    _submitted(connection, _parents(connection, ids))
+    return ids
 
 
 def kinds(postgres: bool) -> list[Kind]:
@@ -269,14 +286,6 @@ def kinds(postgres: bool) -> list[Kind]:
             lambda ids: [part_state_row(i) for i in ids],
         ),
         updates(
-            "update messages (set_final_statuses)",
-            _parents,
-            store._FINAL_UPDATE,
-            messages,
-            {"id": "message_id"},
-            lambda ids: [final_row(i) for i in ids],
-        ),
-        updates(
             "update outbox (record_outcomes)",
             _outbox_ids,
             _OUTCOME,
@@ -284,7 +293,8 @@ def kinds(postgres: bool) -> list[Kind]:
             {"id": "job_id"},
             _outcome_rows,
         ),
-        Kind("mark_submitted (one UPDATE ... IN)", _parents, {"core": _mark_submitted}),
+        Kind("transition to Submitted (one UPDATE ... IN)", _parents, {"core": _submitted}),
+        Kind("transition to Delivered (one UPDATE ... IN)", _with_submitted, {"core": _delivered}),
         Kind("claim_due messages", _parents, {"core": _claim}),
     ]
 

@@ -36,7 +36,7 @@ from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.clock import wall_times
 from gatewayd.core.encoding import Encoding, encode_text
-from gatewayd.core.events import status_events_in
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
 from gatewayd.core.routing import Routes
 from gatewayd.core.segmentation import PduPart, build_parts
@@ -197,7 +197,7 @@ class Dispatcher:
                 finishes.append((row, Status.BLACKLISTED, reason, {}))
             elif row.sandbox:
                 description = Status.DELIVERED.description
-                finishes.append((row, Status.DELIVERED, description, {"time_submitted": now}))
+                finishes.append((row, Status.DELIVERED, description, {"submitted": True}))
             else:
                 to_send.append(row)
         if finishes:
@@ -474,46 +474,35 @@ class Dispatcher:
         self, batch: _Batch, finishes: list[_Finish], retries: list[tuple[Row, str]]
     ) -> None:
         """Final statuses and returns to the queue (with backoff), in one write."""
+        sandboxed = {row.id for row, *_ in finishes if row.sandbox}
 
-        def settle(connection: Connection) -> None:
+        def settle(connection: Connection) -> list[tuple[str, str, Status, bool]]:
             now = self._clock()
+            transitions = Transitions(self._holder.current.directory, now)
             for row, status, description, values in finishes:
-                updated = store.set_status(
-                    connection,
-                    row.id,
-                    status=int(status),
-                    status_description=description[:255],
-                    time_done=now,
-                    next_attempt_at=None,
-                    claimed_by=None,
-                    claimed_until=None,
-                    **values,
-                )
-                self._emit(connection, updated, now)
+                transitions.ask(row.id, status, description, **values)
+            transitions.apply(connection)
             for row, _ in retries:
                 delay = self._retry_delay(row)
                 store.release_claim(
                     connection, row.id, now + timedelta(seconds=delay), attempts=row.attempts + 1
                 )
+            return [
+                (*change.counted, change.message_id in sandboxed) for change in transitions.reached
+            ]
 
         for row, reason in retries:
             log.info(
                 "message %s back to the queue for %.0fs: %s", row.id, self._retry_delay(row), reason
             )
-        await self._writer.write(settle, urgent=False)
-        for row, status, _, values in finishes:
+        reached = await self._writer.write(settle, urgent=False)
+        for row, *_ in finishes:
             batch.open.pop(row.id, None)
-            if self._on_status is not None:
-                carrier = values.get("carrier") or ""
-                self._on_status(row.application, carrier, status, sandbox=row.sandbox)
         for row, _ in retries:
             batch.open.pop(row.id, None)
+        if self._on_status is not None:
+            for application, carrier, status, sandbox in reached:
+                self._on_status(application, carrier, status, sandbox=sandbox)
 
     def _retry_delay(self, row: Row) -> float:
         return min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)
-
-    def _emit(self, connection: Connection, message: Row | None, now: datetime) -> None:
-        if message is None:
-            return
-        poll, jobs = status_events_in(self._holder.current.directory, message._mapping, now)
-        store.add_events(connection, poll, jobs)

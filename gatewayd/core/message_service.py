@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
-from gatewayd.core.events import status_events
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.rate_limit import FixedWindowLimiter, RateDecision
 from gatewayd.core.result_codes import Result
 from gatewayd.core.statuses import Status, StatusCallback
@@ -116,24 +116,13 @@ class MessageService:
             current = message_store.get_message(connection, message_id)
             if current is None or current.application != app.name or current.sandbox != sandbox:
                 return Result.MESSAGE_NOT_FOUND, None
-            now = self.clock()
-            updated = message_store.cancel_if_waiting(
-                connection,
-                message_id,
-                {
-                    "status": int(Status.CANCELLED),
-                    "status_description": Status.CANCELLED.description,
-                    "time_done": now,
-                    "next_attempt_at": None,
-                },
-            )
-            if updated is None:
+            transitions = Transitions(self.directory, self.clock())
+            transitions.ask(message_id, Status.CANCELLED)
+            if not transitions.apply(connection):
                 status = Status(current.status)
                 if status is Status.CANCELLED:
                     return Result.ALREADY_CANCELLED, None
                 return Result.NOT_CANCELLABLE, status.description
-            poll, jobs = status_events(updated._mapping, app, now)
-            message_store.add_events(connection, poll, jobs)
             return Result.OK, None
 
         result, detail = await self._writer.write(cancel)

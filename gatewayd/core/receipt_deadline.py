@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from gatewayd.config.holder import ConfigHolder
-from gatewayd.core.events import status_events_in
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.periodic_sweep import PeriodicSweep
 from gatewayd.core.statuses import Status, StatusCallback
 from gatewayd.storage import messages as store
@@ -49,20 +49,13 @@ class ReceiptDeadline(PeriodicSweep):
 
     def _sweep(self, connection: Connection) -> int:
         now = self._clock()
-        overdue = store.end_overdue_submissions(
-            connection,
-            now - self._grace,
-            status=int(Status.UNKNOWN),
-            status_description=DESCRIPTION,
-            time_done=now,
-        )
-        directory = self._holder.current.directory
-        self._ended = [(message.application, message.carrier or "") for message in overdue]
-        for message in overdue:
-            poll, jobs = status_events_in(directory, message._mapping, now)
-            store.add_events(connection, poll, jobs)
-        if overdue:
+        transitions = Transitions(self._holder.current.directory, now)
+        for message_id in store.overdue_submissions(connection, now - self._grace, limit=500):
+            transitions.ask(message_id, Status.UNKNOWN, DESCRIPTION)
+        ended = transitions.apply(connection)
+        self._ended = [(change.application, change.carrier) for change in transitions.reached]
+        if ended:
             log.warning(
-                "%d submitted messages got no receipt before their validity ended", len(overdue)
+                "%d submitted messages got no receipt before their validity ended", len(ended)
             )
-        return len(overdue)
+        return len(ended)

@@ -14,7 +14,7 @@ for the whole batch rather than a few per message.
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +24,7 @@ from sqlalchemy import Connection, Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.carrier_ids import lookup_keys, storage_key
-from gatewayd.core.directory import Directory
-from gatewayd.core.events import status_events_in
+from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.periodic_sweep import PeriodicSweep
 from gatewayd.core.receipt_deadline import RECEIPT_GRACE
 from gatewayd.core.receipts import STATUS_OF_STATE, Receipt, ReceiptState
@@ -82,18 +81,23 @@ class _Applied:
 
 @dataclass
 class _Outcomes:
-    """What one transaction decided: statuses to write, events to add, finals to report."""
+    """What one transaction decided: the messages it read, the transitions it asks for."""
 
-    now: datetime
+    transitions: Transitions
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    final_statuses: list[dict[str, Any]] = field(default_factory=list)
-    poll: list[dict[str, Any]] = field(default_factory=list)
-    jobs: list[dict[str, Any]] = field(default_factory=list)
 
-    def add_status_events(self, directory: Directory, message: Mapping[str, Any]) -> None:
-        poll, jobs = status_events_in(directory, message, self.now)
-        self.poll += poll
-        self.jobs += jobs
+    @property
+    def now(self) -> datetime:
+        return self.transitions.now
+
+    def finals_by_item(self, connection: Connection, message_ids: list[str]) -> list[list[Final]]:
+        """Apply the transitions; what each item (of the message id given for it) reached,
+        each transition counted with the first item of its message."""
+        self.transitions.apply(connection)
+        reached: dict[str, list[Final]] = {}
+        for change in self.transitions.reached:
+            reached.setdefault(change.message_id, []).append(change.counted)
+        return [reached.pop(message_id, []) for message_id in message_ids]
 
 
 class ReceiptMatcher:
@@ -168,15 +172,18 @@ class ReceiptMatcher:
                     item.receipt.state.value,
                 )
 
+    def _outcomes(self, now: datetime) -> _Outcomes:
+        return _Outcomes(Transitions(self._holder.current.directory, now))
+
     def _decide(
         self, outcomes: _Outcomes, final: _FinalReceipt, states: dict[str, list[str]]
-    ) -> list[Final]:
+    ) -> None:
         """A final receipt for a part: its message's new status, if the message has one now."""
         part, state, error = final.part, final.state, final.error
         delivered = state is ReceiptState.DELIVERED
         message = outcomes.messages.get(part.message_id)
         if message is None or Status(message["status"]).final:
-            return []
+            return
         if not delivered:
             status = STATUS_OF_STATE[state]
             description = f"{status.description} (receipt {state.value}, err {error or '-'})"
@@ -184,24 +191,18 @@ class ReceiptMatcher:
             if message["number_of_parts"] > 1:
                 mine = states.get(part.message_id, [])
                 if len(mine) < message["number_of_parts"] or any(s != "delivered" for s in mine):
-                    return []
+                    return
             status, description = Status.DELIVERED, Status.DELIVERED.description
-        now = outcomes.now
-        changes = {
-            "status": int(status),
-            "status_description": description[:255],
-            "time_done": now,
-            "time_submitted": message["time_submitted"] or now,
-        }
-        message.update(changes)
-        outcomes.final_statuses.append({"message_id": part.message_id, **changes})
-        outcomes.add_status_events(self._holder.current.directory, message)
-        return [(message["application"], final.carrier, status)]
+        message["status"] = int(status)
+        outcomes.transitions.ask(
+            part.message_id, status, description, carrier=final.carrier, submitted=True
+        )
 
     def _apply_finals(
         self, connection: Connection, outcomes: _Outcomes, applied: list[_FinalReceipt]
-    ) -> list[list[Final]]:
-        """Apply final receipts in one go: part states, then message statuses and events."""
+    ) -> None:
+        """Apply final receipts in one go: part states, then the messages' new statuses are
+        asked for (written by the caller with the rest of its transitions)."""
         store.set_part_states(
             connection,
             [
@@ -224,9 +225,8 @@ class ReceiptMatcher:
             if message["number_of_parts"] > 1
         ]
         states = store.part_states(connection, multipart) if multipart else {}
-        finals = [self._decide(outcomes, final, states) for final in applied]
-        store.set_final_statuses(connection, outcomes.final_statuses)
-        return finals
+        for final in applied:
+            self._decide(outcomes, final, states)
 
     def _report(self, finals: list[Final]) -> None:
         """Count final statuses once their transaction has committed."""
@@ -248,7 +248,7 @@ class _RecordParts:
     def run_bulk(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
         matcher = self._matcher
         now = matcher._clock()
-        outcomes = _Outcomes(now)
+        outcomes = matcher._outcomes(now)
         candidates = [self._candidates(part) for part in parts]
         store.record_parts(
             connection,
@@ -266,18 +266,14 @@ class _RecordParts:
                 for part, keys in zip(parts, candidates, strict=True)
             ],
         )
-        finals: list[list[Final]] = [[] for _ in parts]
         early = self._early_receipts(connection, parts, candidates, now)
         # Submitted first, even when a receipt overtook the submit_sm_resp: the application
-        # gets every status of its message, in the order they happened.
-        for index, status in self._mark_submitted(connection, parts, outcomes):
-            finals[index].append(status)
+        # gets every status of its message, in the order they happened (Transitions writes
+        # Submitted before final statuses).
+        self._mark_submitted(connection, parts, outcomes)
         if early:
-            decided = matcher._apply_finals(connection, outcomes, [final for _, final in early])
-            for (index, _), statuses in zip(early, decided, strict=True):
-                finals[index] += statuses
-        store.add_events(connection, outcomes.poll, outcomes.jobs)
-        return finals
+            matcher._apply_finals(connection, outcomes, early)
+        return outcomes.finals_by_item(connection, [part.message.id for part in parts])
 
     @staticmethod
     def _candidates(part: SubmittedPart) -> list[str]:
@@ -295,9 +291,9 @@ class _RecordParts:
         parts: list[SubmittedPart],
         candidates: list[list[str]],
         now: datetime,
-    ) -> list[tuple[int, _FinalReceipt]]:
-        """Receipts that overtook their part's submit_sm_resp: (part index, receipt) for the
-        final ones; every one found is marked matched."""
+    ) -> list[_FinalReceipt]:
+        """Receipts that overtook their part's submit_sm_resp: the final ones; every one
+        found is marked matched."""
         by_carrier: dict[str, set[str]] = {}
         for part, keys in zip(parts, candidates, strict=True):
             by_carrier.setdefault(part.carrier.name, set()).update(keys)
@@ -314,40 +310,28 @@ class _RecordParts:
             mine = {r.id: r for key in keys for r in waiting.get((carrier, key), [])}
             found += [(index, mine[receipt_id]) for receipt_id in sorted(mine)]
         marked = store.mark_receipts_matched(connection, [r.id for _, r in found], now)
-        early: list[tuple[int, _FinalReceipt]] = []
+        early: list[_FinalReceipt] = []
         for index, receipt in found:
             if receipt.id in marked and receipt.state in _FINAL_STATES:
                 part = parts[index]
                 recorded = _RecordedPart(part.message.id, part.part_no)
                 state = ReceiptState(receipt.state)
-                final = _FinalReceipt(
-                    recorded, state, receipt.error, part.carrier.name, receipt.time_received
+                early.append(
+                    _FinalReceipt(
+                        recorded, state, receipt.error, part.carrier.name, receipt.time_received
+                    )
                 )
-                early.append((index, final))
         return early
 
     def _mark_submitted(
         self, connection: Connection, parts: list[SubmittedPart], outcomes: _Outcomes
-    ) -> list[tuple[int, Final]]:
-        now = outcomes.now
-        by_carrier: dict[str, list[int]] = {}
-        for index, part in enumerate(parts):
+    ) -> None:
+        """With its last part a message becomes Submitted (one a receipt of an earlier part
+        already made final stays as it is)."""
+        for part in parts:
             if part.last:
-                by_carrier.setdefault(part.carrier.name, []).append(index)
-        submitted: list[tuple[int, Final]] = []
-        for carrier, indexes in by_carrier.items():
-            ids = [parts[index].message.id for index in indexes]
-            updated = store.mark_submitted(connection, ids, carrier, now)
-            # One already final (a receipt of an earlier part said so) stays as it is.
-            store.release_claims(connection, [i for i in ids if i not in updated])
-            for index in indexes:
-                message = parts[index].message
-                if message.id not in updated:
-                    continue
-                current = {**message._mapping, **store.submitted_values(carrier, now)}
-                outcomes.add_status_events(self._matcher._holder.current.directory, current)
-                submitted.append((index, (message.application, carrier, Status.SUBMITTED)))
-        return submitted
+                transitions = outcomes.transitions
+                transitions.ask(part.message.id, Status.SUBMITTED, carrier=part.carrier.name)
 
 
 @dataclass(frozen=True)
@@ -366,12 +350,11 @@ class _ApplyReceipts:
 
     def run_bulk(self, connection: Connection, items: list[ReceivedReceipt]) -> list[_Applied]:
         now = self._matcher._clock()
-        outcomes = _Outcomes(now)
+        outcomes = self._matcher._outcomes(now)
         parts = self._parts(connection, items, now)
         results = [_Applied() for _ in items]
         unmatched: list[dict[str, Any]] = []
         applied: list[_FinalReceipt] = []
-        applied_index: list[int] = []
         for index, (item, part) in enumerate(zip(items, parts, strict=True)):
             if part is None:
                 # Kept until its part is recorded (it overtook the submit_sm_resp) or for
@@ -386,13 +369,13 @@ class _ApplyReceipts:
                 applied.append(
                     _FinalReceipt(part, receipt.state, receipt.error, item.carrier, received)
                 )
-                applied_index.append(index)
         store.store_receipts(connection, unmatched)
         if applied:
-            finals = self._matcher._apply_finals(connection, outcomes, applied)
-            for index, decided in zip(applied_index, finals, strict=True):
-                results[index].finals = decided
-            store.add_events(connection, outcomes.poll, outcomes.jobs)
+            self._matcher._apply_finals(connection, outcomes, applied)
+            ids = [part.message_id if part else "" for part in parts]
+            reached = outcomes.finals_by_item(connection, ids)
+            for result, finals in zip(results, reached, strict=True):
+                result.finals = finals
         return results
 
     @staticmethod
@@ -469,10 +452,10 @@ class _UnmatchedReceipts(PeriodicSweep):
         ]
         if not applied:
             return []
-        outcomes = _Outcomes(now)
-        decided = matcher._apply_finals(connection, outcomes, applied)
-        store.add_events(connection, outcomes.poll, outcomes.jobs)
-        return [final for finals in decided for final in finals]
+        outcomes = matcher._outcomes(now)
+        matcher._apply_finals(connection, outcomes, applied)
+        ids = [final.part.message_id for final in applied]
+        return [final for finals in outcomes.finals_by_item(connection, ids) for final in finals]
 
 
 def _receipt_row(item: ReceivedReceipt) -> dict[str, Any]:

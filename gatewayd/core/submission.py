@@ -18,6 +18,7 @@ from gatewayd.core.directory import App
 from gatewayd.core.encoding import Encoding, NotEncodable, encode_text, parse_encoding
 from gatewayd.core.events import status_events
 from gatewayd.core.ids import new_message_id
+from gatewayd.core.lifecycle import accepted_status
 from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
 from gatewayd.core.result_codes import Result
 from gatewayd.core.segmentation import split_payload
@@ -224,7 +225,7 @@ class Submitter:
     def _row(
         self, app, request, encoded, parts, sender, recipient, scheduled, validity, dropped, now
     ) -> dict:
-        status = Status.DROPPED if dropped else Status.SCHEDULED if scheduled else Status.QUEUED
+        status = accepted_status(scheduled is not None, dropped)
         webhook = request.status_webhook
         return {
             "id": new_message_id(),
@@ -274,7 +275,7 @@ def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -
         "number_of_chars": encoded.number_of_chars,
         "concat_ref": random.randrange(256),
         "replace_if_present": False,
-        "status": int(Status.QUEUED),
+        "status": int(accepted_status(scheduled=False, dropped=False)),
         "status_description": Status.QUEUED.description,
         "front_door": "system",
         "time_created": now,

@@ -1,10 +1,23 @@
 """Queries on outgoing messages, their parts and delivery receipts."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    Row,
+    SmallInteger,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from gatewayd.core.statuses import Status
 from gatewayd.storage.bulk import insert_rows, update_rows
@@ -12,6 +25,7 @@ from gatewayd.storage.claims import Claim
 from gatewayd.storage.outbox import add_jobs
 from gatewayd.storage.prepared import Prepared
 from gatewayd.storage.tables import message_parts, messages, poll_queue, receipts
+from gatewayd.storage.types import UtcDateTime
 
 WAITING = (int(Status.QUEUED), int(Status.SCHEDULED))
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -73,25 +87,57 @@ def claim_due_messages(
     return _CLAIM_WAITING(connection, node=node, now=now, lease=lease, limit=limit)
 
 
-def set_status(connection: Connection, message_id: str, **values: Any) -> Row | None:
-    """Update a message and return it as it now is."""
-    return connection.execute(
-        update(messages).where(messages.c.id == message_id).values(**values).returning(*messages.c)
-    ).first()
+_TRANSITION = Prepared(
+    update(messages)
+    .where(
+        messages.c.id.in_(bindparam("ids", expanding=True)),
+        messages.c.status.in_(bindparam("sources", expanding=True)),
+        or_(messages.c.time_submitted.is_(None), bindparam("sent_too", type_=Boolean)),
+    )
+    .values(
+        status=bindparam("status", type_=SmallInteger),
+        status_description=bindparam("description", type_=String),
+        time_submitted=func.coalesce(
+            messages.c.time_submitted, bindparam("submitted_at", type_=UtcDateTime)
+        ),
+        time_done=bindparam("done_at", type_=UtcDateTime),
+        carrier=func.coalesce(bindparam("carrier", type_=String), messages.c.carrier),
+        smpp_status=func.coalesce(bindparam("smpp_status", type_=Integer), messages.c.smpp_status),
+        next_attempt_at=None,
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(*messages.c)
+)
 
 
-def cancel_if_waiting(connection: Connection, message_id: str, values: Mapping) -> Row | None:
-    """Cancel a message only while nothing of it has been submitted; the row, or None."""
-    return connection.execute(
-        update(messages)
+def transition(
+    connection: Connection,
+    ids: list[str],
+    sources: Iterable[int],
+    *,
+    unsent_only: bool,
+    **values: Any,
+) -> list[Any]:
+    """Give those of `ids` whose status is one of `sources` (and, `unsent_only`, that have
+    no submit time) the new status, description and done_at, a submit time (submitted_at)
+    where they have none, the carrier and smpp_status when given; their claims let go. The
+    rows as they now are."""
+    return _TRANSITION.rows(
+        connection, ids=ids, sources=list(sources), sent_too=not unsent_only, **values
+    )
+
+
+def overdue_submissions(connection: Connection, validity_before: datetime, limit: int) -> list[str]:
+    """Submitted messages whose validity ended before `validity_before`."""
+    query = (
+        select(messages.c.id)
         .where(
-            messages.c.id == message_id,
-            messages.c.status.in_(WAITING),
-            messages.c.time_submitted.is_(None),
+            messages.c.status == int(Status.SUBMITTED), messages.c.validity_until < validity_before
         )
-        .values(**values)
-        .returning(*messages.c)
-    ).first()
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())
 
 
 def release_claim(
@@ -160,64 +206,6 @@ def messages_by_id(connection: Connection, ids: Iterable[str]) -> dict[str, dict
     if not wanted:
         return {}
     return {row.id: row._asdict() for row in _MESSAGES_BY_ID.rows(connection, ids=wanted)}
-
-
-_MARK_SUBMITTED = Prepared(
-    update(messages)
-    .where(
-        messages.c.id.in_(bindparam("ids", expanding=True)),
-        messages.c.status.in_(WAITING),
-    )
-    .values(
-        status=int(Status.SUBMITTED),
-        status_description=Status.SUBMITTED.description,
-        time_submitted=bindparam("now"),
-        carrier=bindparam("carrier"),
-        next_attempt_at=None,
-        claimed_by=None,
-        claimed_until=None,
-    )
-    .returning(messages.c.id)
-)
-
-
-def mark_submitted(connection: Connection, ids: list[str], carrier: str, now: datetime) -> set[str]:
-    """Submitted: those of `ids` still waiting (a receipt that came first may have ended one);
-    the ids that were updated."""
-    if not ids:
-        return set()
-    updated = _MARK_SUBMITTED.rows(connection, ids=ids, carrier=carrier, now=now)
-    return {row.id for row in updated}
-
-
-def submitted_values(carrier: str, now: datetime) -> dict[str, Any]:
-    return {
-        "status": int(Status.SUBMITTED),
-        "status_description": Status.SUBMITTED.description,
-        "time_submitted": now,
-        "carrier": carrier,
-        "next_attempt_at": None,
-        "claimed_by": None,
-        "claimed_until": None,
-    }
-
-
-_FINAL_UPDATE = (
-    update(messages)
-    .where(messages.c.id == bindparam("message_id"))
-    .values(
-        status=bindparam("status"),
-        status_description=bindparam("status_description"),
-        time_done=bindparam("time_done"),
-        time_submitted=bindparam("time_submitted"),
-    )
-)
-
-
-def set_final_statuses(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Final statuses from receipts: rows of message_id, status, status_description,
-    time_done, time_submitted."""
-    update_rows(connection, _FINAL_UPDATE, rows)
 
 
 _PART_STATE_UPDATE = (
@@ -377,24 +365,3 @@ def fetch_poll(
         )
     remaining = connection.execute(select(func.count()).where(waiting)).scalar_one()
     return [row.record for row in rows], remaining
-
-
-def end_overdue_submissions(
-    connection: Connection, validity_before: datetime, limit: int = 500, **values: Any
-) -> list[Row]:
-    """Give Submitted messages whose validity ended before `validity_before` their final
-    values; a conditional update, so two nodes never end the same message twice."""
-    overdue = (
-        select(messages.c.id)
-        .where(
-            messages.c.status == int(Status.SUBMITTED), messages.c.validity_until < validity_before
-        )
-        .limit(limit)
-        .scalar_subquery()
-    )
-    return connection.execute(
-        update(messages)
-        .where(messages.c.id.in_(overdue), messages.c.status == int(Status.SUBMITTED))
-        .values(**values)
-        .returning(*messages.c)
-    ).all()

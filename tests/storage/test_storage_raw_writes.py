@@ -138,7 +138,16 @@ def test_a_raw_insert_stores_the_same_text_and_defaults_as_core(engine):
 
 
 def test_raw_updates_read_back_as_core_updates(engine):
-    final_update = store._FINAL_UPDATE
+    final_update = (
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values(
+            status=bindparam("status"),
+            status_description=bindparam("status_description"),
+            time_done=bindparam("time_done"),
+            time_submitted=bindparam("time_submitted"),
+        )
+    )
     part_update = store._PART_STATE_UPDATE
     done = datetime(2026, 12, 2, 10, 0, 0, 1, tzinfo=BRUSSELS)
     with engine.begin() as connection:
