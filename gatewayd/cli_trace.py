@@ -14,7 +14,8 @@ from gatewayd.storage.engine import open_engine
 # What each kind of event shows after its time and name, in this order.
 _SHOWN = {
     "accepted": ("front_door", "application"),
-    "submitted": ("part", "carrier", "carrier_message_id"),
+    "sent": ("part", "carrier"),
+    "submitted": ("part", "carrier", "carrier_message_id", "response_ms"),
     "receipt": ("part", "state", "error"),
     "final": ("status", "description"),
     "webhook": ("carried", "url", "status_code", "error", "source_address", "duration_ms"),
@@ -32,11 +33,11 @@ def add_trace_command(commands, config_option) -> None:
     trace = commands.add_parser(
         "trace",
         help="print every event of a message",
-        description="Every event of a message, by id, reference or recipient: accepted, each "
-        "part's submit and carrier id, receipts, the final status, each webhook attempt and "
-        "SMPP delivery. Of an incoming message, by id or sender: received, how it was routed "
-        "(keyword or the number's default application), STOP/START/HELP and the reply, its "
-        "deliveries. Newest message first.",
+        description="Every event of a message, by id, reference or recipient: accepted, when "
+        "each part's submit_sm was sent, its submit_sm_resp (carrier id) and its receipt came, "
+        "the final status, each webhook attempt and SMPP delivery. Of an incoming message, by "
+        "id or sender: received, how it was routed (keyword or the number's default "
+        "application), STOP/START/HELP and the reply, its deliveries. Newest message first.",
     )
     config_option(trace)
     which = trace.add_mutually_exclusive_group(required=True)

@@ -192,13 +192,14 @@ class Submitter:
         self, app: App, request: SubmitRequest, results: list[RecipientResult], dropped: bool
     ) -> None:
         assert self._metrics is not None
+        sandbox = request.sandbox
         for result in results:
             if result.message_id:
-                self._metrics.accepted.labels(app.name, request.front_door).inc()
+                self._metrics.count_accepted(app.name, request.front_door, sandbox)
                 if dropped:
-                    self._metrics.count_status(app.name, "", Status.DROPPED)
+                    self._metrics.count_status(app.name, "", Status.DROPPED, sandbox)
             else:
-                self._metrics.refused.labels(app.name, result.result.name.lower()).inc()
+                self._metrics.count_refused(app.name, result.result.name.lower(), sandbox)
 
     def _sender(self, app: App, request: SubmitRequest) -> str | None:
         if request.sender:

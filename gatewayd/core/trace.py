@@ -1,8 +1,9 @@
 """A trace: every event of a message in time order, for operators (admin API and CLI).
 
-accepted (front door) → each part's submit (carrier, carrier id) → receipts (state, error)
-→ the final status → each webhook attempt (HTTP status or error, source address) and each
-SMPP delivery of a status to the application's binds.
+accepted (front door) → each part's submit_sm sent, its submit_sm_resp (carrier, carrier id)
+and its receipt (state, error), each at the moment it happened on the wire (not when a batch
+recorded it) → the final status → each webhook attempt (HTTP status or error, source
+address) and each SMPP delivery of a status to the application's binds.
 
 An incoming message: received (carrier) → routed (the keyword that chose its application, or
 the number's own) → what the gateway did (STOP, START, HELP, with its reply's MessageId) →
@@ -46,6 +47,8 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
         )
     ]
     for part in store.parts_of(connection, message.id):
+        if part.time_sent is not None:  # parts recorded before 0009 have no send time
+            events.append(_event(part.time_sent, "sent", part=part.part_no, carrier=part.carrier))
         events.append(
             _event(
                 part.time_submitted,
@@ -53,6 +56,7 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
                 part=part.part_no,
                 carrier=part.carrier,
                 carrier_message_id=part.carrier_message_id,
+                response_ms=_milliseconds(part.time_sent, part.time_submitted),
             )
         )
         if part.time_done is not None:  # the receipt that ended the part
@@ -181,3 +185,7 @@ def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:
 
 def _event(time: datetime, kind: str, **details: Any) -> Event:
     return {"time": time, "event": kind, **details}
+
+
+def _milliseconds(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else round((end - start).total_seconds() * 1000, 1)

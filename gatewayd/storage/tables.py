@@ -92,6 +92,7 @@ message_parts = Table(
     Column("error", String(64)),
     Column("time_submitted", UtcDateTime, nullable=False),
     Column("time_done", UtcDateTime),
+    Column("time_sent", UtcDateTime, comment="submit_sm written; time_submitted: its response"),
     Index(None, "carrier", "carrier_id_key"),
 )
 
