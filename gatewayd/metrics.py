@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+def mode(sandbox: bool) -> str:
+    """The `mode` label of the per-message metrics: the sandbox's messages never reach a
+    carrier, so a dashboard of live traffic selects `mode="live"`."""
+    return "sandbox" if sandbox else "live"
+
+
 class HttpMetrics:
     """What an HTTP listener counts; all that an HTTP worker process has (in prometheus-client's
     multiprocess mode there, so that the carrier process can merge every worker's counts)."""
@@ -76,7 +82,7 @@ class Metrics:
         self.accepted = Counter(
             "gatewayd_messages_accepted",
             "Messages accepted (committed)",
-            ["application", "front_door"],
+            ["application", "front_door", "mode"],
             registry=r,
         )
         self.webhook_attempts = Counter(
@@ -94,7 +100,7 @@ class Metrics:
         self.statuses = Counter(
             "gatewayd_message_statuses",
             "Messages reaching Submitted or a final status",
-            ["application", "carrier", "status"],
+            ["application", "carrier", "status", "mode"],
             registry=r,
         )
         self.receipt_latency = Histogram(
@@ -107,7 +113,7 @@ class Metrics:
         self.refused = Counter(
             "gatewayd_recipients_refused",
             "Recipients refused by policy",
-            ["application", "reason"],
+            ["application", "reason", "mode"],
             registry=r,
         )
         self.retention_deleted = Counter(
@@ -117,8 +123,14 @@ class Metrics:
             registry=r,
         )
 
-    def count_status(self, application: str, carrier: str, status) -> None:
-        self.statuses.labels(application, carrier, status.description).inc()
+    def count_accepted(self, application: str, front_door: str, sandbox: bool) -> None:
+        self.accepted.labels(application, front_door, mode(sandbox)).inc()
+
+    def count_refused(self, application: str, reason: str, sandbox: bool) -> None:
+        self.refused.labels(application, reason, mode(sandbox)).inc()
+
+    def count_status(self, application: str, carrier: str, status, sandbox: bool = False) -> None:
+        self.statuses.labels(application, carrier, status.description, mode(sandbox)).inc()
 
     def observe_receipt(self, carrier: str, seconds: float) -> None:
         self.receipt_latency.labels(carrier).observe(max(seconds, 0.0))

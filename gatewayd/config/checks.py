@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from gatewayd.config.errors import format_path
 from gatewayd.config.schema import CarrierConfig, Config
 from gatewayd.config.secrets import api_key_digest, is_hashed_key
+from gatewayd.core.keywords import AccountWords
 from gatewayd.protocols.smpp.client import CarrierSettings
 from gatewayd.protocols.tls import tls_problem
 
@@ -32,6 +33,8 @@ def cross_check(config: Config) -> list[str]:
     problems += _check_routes(config)
     problems += _check_api_keys(config)
     problems += _check_numbers(config)
+    problems += _check_account_words(config)
+    problems += _check_keywords(config)
     problems += _unique(
         (
             (("accounts", i, "applications", j, "smpp", "system_id"), app.smpp.system_id)
@@ -144,6 +147,7 @@ def _check_numbers(config: Config) -> list[str]:
                 )
         for j, app in enumerate(account.applications):
             own = {n.number for n in account.numbers if n.application == app.name}
+            own |= {claim.number for claim in app.keywords}
             sender = app.default_number
             if sender is None or sender in own:
                 continue
@@ -164,4 +168,64 @@ def _check_time_windows(config: Config) -> list[str]:
                 if window.start == window.end:
                     path = ("accounts", i, "applications", j, "time_windows", k, "end")
                     problems.append(f"{format_path(path)}: the window is empty (end = start)")
+    return problems
+
+
+def _check_account_words(config: Config) -> list[str]:
+    """A text in force is one kind of word only: opt-out, opt-in or help."""
+    problems = []
+    for i, account in enumerate(config.accounts):
+        words = AccountWords.of(account)
+        checks = (
+            ("start_words", account.start_words, words.start, {"opt-out": words.stop}),
+            (
+                "help_words",
+                account.help_words,
+                words.help,
+                {"opt-out": words.stop, "opt-in": words.start},
+            ),
+        )
+        for key, listed, in_force, others in checks:
+            for k, word in enumerate((listed or []) if in_force else []):
+                for kind, taken in others.items():
+                    if word in taken:
+                        problems.append(
+                            f"{format_path(('accounts', i, key, k))}: {word!r} is already one "
+                            f"of the account's {kind} words"
+                        )
+    return problems
+
+
+def _check_keywords(config: Config) -> list[str]:
+    """Each keyword on the account's own numbers, claimed by one application only, and not
+    a word the gateway answers itself (STOP, START, HELP and their synonyms)."""
+    problems = []
+    for i, account in enumerate(config.accounts):
+        numbers = {n.number for n in account.numbers}
+        in_force = AccountWords.of(account)
+        owners: dict[tuple[str, str], tuple[str, tuple[str | int, ...]]] = {}
+        for j, app in enumerate(account.applications):
+            for k, claim in enumerate(app.keywords):
+                base = ("accounts", i, "applications", j, "keywords", k)
+                if claim.number not in numbers:
+                    problems.append(
+                        f"{format_path((*base, 'number'))}: {claim.number!r} is not a number "
+                        f"of account {account.name!r}"
+                    )
+                for w, word in enumerate(claim.words):
+                    path = (*base, "words", w)
+                    kind = in_force.claims(word)
+                    if kind is not None:
+                        problems.append(
+                            f"{format_path(path)}: {word!r} is one of the account's {kind} "
+                            "words, which the gateway answers itself"
+                        )
+                        continue
+                    first = owners.setdefault((claim.number, word), (app.name, path))
+                    if first[1] != path:
+                        problems.append(
+                            f"{format_path(path)}: keyword {word!r} on {claim.number} is claimed "
+                            f"by both {first[0]!r} and {app.name!r} (first at "
+                            f"{format_path(first[1])})"
+                        )
     return problems

@@ -13,9 +13,11 @@ from gatewayd.config.types import (
     HttpUrl,
     IpAddress,
     IpNetwork,
+    Keyword,
     ListenAddress,
     LowerWord,
     NumberPrefix,
+    TextedWords,
     TimeOfDay,
     TimeZone,
     UpperWord,
@@ -263,6 +265,14 @@ class QuotaConfig(Section):
     time_zone: TimeZone = ZoneInfo("UTC")
 
 
+class KeywordsConfig(Section):
+    """Keywords that route a number's incoming messages to this application, whichever
+    application the number is assigned to (a shared short code)."""
+
+    number: Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
+    words: Annotated[list[Keyword], Field(min_length=1)]
+
+
 class ApplicationConfig(Section):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     api_keys: list[Annotated[str, Field(min_length=8)]] = []
@@ -281,6 +291,7 @@ class ApplicationConfig(Section):
     """At most this many messages a second towards the carriers (per node); the others wait."""
     trial: TrialConfig | None = None
     quota: QuotaConfig | None = None
+    keywords: list[KeywordsConfig] = []
 
 
 class AccountConfig(Section):
@@ -288,9 +299,15 @@ class AccountConfig(Section):
     blacklist: bool = False
     debug: bool = False
     ip_whitelist: list[IpNetwork] = []
+    stop_words: Annotated[list[TextedWords], Field(min_length=1)] | None = None
+    """What opts a sender out (the whole message); None: gatewayd's default set."""
+    start_words: Annotated[list[TextedWords], Field(min_length=1)] | None = None
     stop_reply: str | None = None
     start_reply: str | None = None
     quota: QuotaConfig | None = None
+    help_words: Annotated[list[TextedWords], Field(min_length=1)] = ["HELP"]
+    help_reply: Annotated[str, Field(min_length=1)] | None = None
+    """Sent back to a sender who texts one of help_words; None: they are ordinary messages."""
     numbers: list[NumberConfig] = []
     applications: list[ApplicationConfig] = []
 

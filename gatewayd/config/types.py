@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer
+
+from gatewayd.core.keywords import normalized
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
 
@@ -104,6 +106,20 @@ def _upper_word(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
+def _texted_word(value: Any) -> Any:
+    """What a mobile user texts, as the gateway compares it: upper case, spaces collapsed."""
+    return normalized(value) if isinstance(value, str) else value
+
+
+def _keyword(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    word = normalized(value)
+    if not word or " " in word or len(word) > 32:
+        raise ValueError(f"{value!r} is not one word (a keyword is the first word of a message)")
+    return word
+
+
 ListenAddress = Annotated[str, BeforeValidator(_listen)]
 TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 TimeZone = Annotated[ZoneInfo, BeforeValidator(_zone), PlainSerializer(str)]
@@ -117,3 +133,7 @@ HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 NumberPrefix = Annotated[str, BeforeValidator(_prefix)]
 LowerWord = BeforeValidator(_lower_word)
 UpperWord = BeforeValidator(_upper_word)
+TextedWords = Annotated[str, BeforeValidator(_texted_word), Field(min_length=1, max_length=64)]
+"""An opt-out, opt-in or help message (one or more words, the whole message)."""
+Keyword = Annotated[str, BeforeValidator(_keyword)]
+"""A routing keyword: one word, the first of a message."""

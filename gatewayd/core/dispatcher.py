@@ -34,6 +34,7 @@ from gatewayd.config.schema import CarrierConfig
 from gatewayd.core.addresses import smpp_time, source_address
 from gatewayd.core.carriers import CarrierPool
 from gatewayd.core.claim_loop import ClaimLoop
+from gatewayd.core.clock import wall_times
 from gatewayd.core.encoding import Encoding, encode_text
 from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.receipt_matching import ReceiptMatcher, SubmittedPart
@@ -227,7 +228,7 @@ class Dispatcher:
         groups: dict[str, _Group] = {}
         unrouted: list[Row] = []
         for row in rows:
-            chosen = self._choose_carrier(row.recipient)
+            chosen = self._choose_carrier(row)
             if chosen is None:
                 unrouted.append(row)
                 continue
@@ -367,6 +368,7 @@ class Dispatcher:
                     [sending.fields() for sending in ready],
                     [self._resend_until(sending.row, config) for sending in ready],
                 )
+                wall_time = wall_times(self._clock)
                 accepted: list[SubmittedPart] = []
                 finishes: list[_Finish] = []
                 retries: list[tuple[Row, str]] = []
@@ -376,7 +378,17 @@ class Dispatcher:
                         number = sending.take()
                         last = number == sending.count
                         message_id = result.message_id or ""
-                        accepted.append(SubmittedPart(row, number, config, message_id, last))
+                        accepted.append(
+                            SubmittedPart(
+                                row,
+                                number,
+                                config,
+                                message_id,
+                                last,
+                                wall_time(result.sent_at),
+                                wall_time(result.answered_at),
+                            )
+                        )
                         if sending.numbers:
                             going.append(sending)
                         else:
@@ -466,12 +478,16 @@ class Dispatcher:
 
         return await self._writer.write(opted_out, urgent=False)
 
-    def _choose_carrier(self, msisdn: str):
+    def _choose_carrier(self, row: Row):
+        """The first healthy carrier of the message's route; a reply to an incoming message
+        waits for the carrier that delivered it, while that carrier is configured."""
         snapshot = self._holder.current
         if self._routes is None or self._routes_generation != snapshot.generation:
             self._routes = Routes(snapshot.config)
             self._routes_generation = snapshot.generation
-        for name in self._routes.carriers_for(msisdn):
+        pinned = row.pinned_carrier
+        names = [pinned] if pinned and self._carriers.get(pinned) else None
+        for name in names or self._routes.carriers_for(row.recipient):
             found = self._carriers.available(name)
             if found is not None:
                 return found
@@ -481,8 +497,9 @@ class Dispatcher:
         self, batch: _Batch, finishes: list[_Finish], retries: list[tuple[Row, str]]
     ) -> None:
         """Final statuses and returns to the queue (with backoff), in one write."""
+        sandboxed = {row.id for row, *_ in finishes if row.sandbox}
 
-        def settle(connection: Connection) -> list[tuple[str, str, Status]]:
+        def settle(connection: Connection) -> list[tuple[str, str, Status, bool]]:
             now = self._clock()
             transitions = Transitions(self._holder.current.directory, now)
             for row, status, description, values in finishes:
@@ -493,7 +510,9 @@ class Dispatcher:
                 store.release_claim(
                     connection, row.id, now + timedelta(seconds=delay), attempts=row.attempts + 1
                 )
-            return [change.counted for change in transitions.reached]
+            return [
+                (*change.counted, change.message_id in sandboxed) for change in transitions.reached
+            ]
 
         for row, reason in retries:
             log.info(
@@ -505,8 +524,8 @@ class Dispatcher:
         for row, _ in retries:
             batch.open.pop(row.id, None)
         if self._on_status is not None:
-            for application, carrier, status in reached:
-                self._on_status(application, carrier, status)
+            for application, carrier, status, sandbox in reached:
+                self._on_status(application, carrier, status, sandbox=sandbox)
 
     def _retry_delay(self, row: Row) -> float:
         return min(2 ** min(row.attempts, 10), self._settings.max_retry_delay_s)

@@ -1,6 +1,7 @@
 """Everything a carrier delivers: receipts go to the matcher, mobile-originated messages are
-reassembled, stored, routed to the application owning the number (STOP/START applied), and
-only then acknowledged: the deliver_sm_resp waits for the commit.
+reassembled, stored, routed to their application (by keyword, else the number's own;
+STOP/START/HELP applied), and only then acknowledged: the deliver_sm_resp waits for the
+commit.
 
 A carrier's deliver_sm come in batches (all those of one read, see
 protocols/smpp/connection.py): a batch is one item of the writer, its receipts applied and
@@ -19,14 +20,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gatewayd.config.holder import ConfigHolder
+from gatewayd.config.schema import AccountConfig
 from gatewayd.core.events import incoming_events
 from gatewayd.core.ids import new_message_id
-from gatewayd.core.keywords import is_start, is_stop
 from gatewayd.core.mo_decoding import ESM_UDHI, Concat, concat_from_sar, decode_user_data, split_udh
 from gatewayd.core.receipt_matching import ReceiptMatcher, ReceivedReceipt
 from gatewayd.core.receipts import Receipt, parse_receipt
 from gatewayd.core.recipients import country_of
-from gatewayd.core.submission import confirmation_row
+from gatewayd.core.submission import reply_row
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.codec import Pdu
 from gatewayd.storage import blacklist as blacklist_store
@@ -166,9 +167,11 @@ class Inbound:
         text: str,
         now: datetime,
     ) -> None:
-        """Store one whole incoming message and hand it to its application."""
-        owner = self._holder.current.directory.by_number.get(recipient)
-        account, app = owner if owner else (None, None)
+        """Store one whole incoming message, do what the gateway answers itself (STOP, START,
+        HELP), and hand the message to its application: the owner of its keyword on the
+        number, else the number's own."""
+        route = self._holder.current.directory.route_incoming(recipient, text)
+        account, app = route.account, route.app
         row: dict[str, Any] = {
             "id": new_message_id(),
             "account": account.name if account else None,
@@ -182,29 +185,56 @@ class Inbound:
                 message_store.last_reference_to(connection, app.name, sender) if app else None
             ),
             "time_received": now,
+            "keyword": route.keyword,
+            "action": route.words.action(text) if route.words else None,
         }
+        reply = _apply_action(connection, row, account) if account else None
+        if reply and app is not None:
+            # The reply goes out even to a number now blacklisted, and to one that already was.
+            answer = reply_row(
+                app,
+                sender,
+                recipient,
+                reply,
+                now,
+                reference=_REPLY_REFERENCES[row["action"]],
+                carrier=carrier,
+            )
+            message_store.insert_messages(connection, [answer])
+            row["reply_id"] = answer["id"]
         incoming_store.insert_incoming(connection, row)
-        if account is not None and account.blacklist:
-            reply = None
-            if is_stop(text):
-                blacklist_store.add(connection, account.name, sender, "stop", now)
-                log.info("%s opted out of %s by STOP", sender, account.name)
-                reply = account.stop_reply
-            elif is_start(text):
-                blacklist_store.remove(connection, account.name, sender)
-                log.info("%s opted in again to %s", sender, account.name)
-                reply = account.start_reply
-            if reply and app is not None:
-                # The confirmation goes out even though the number is now blacklisted.
-                message_store.insert_messages(
-                    connection, [confirmation_row(app, sender, recipient, reply, now)]
-                )
         if app is None:
             self.unrouted += 1
             log.warning("incoming message to %s, which no application owns; stored", recipient)
             return
         poll, jobs = incoming_events(row, app, now)
         message_store.add_events(connection, poll, jobs)
+
+
+def _apply_action(
+    connection: Connection, row: dict[str, Any], account: AccountConfig
+) -> str | None:
+    """Do the incoming row's action (an opt-out or opt-in holds for the whole account); the
+    reply configured for it."""
+    action, sender = row["action"], row["sender"]
+    if action == "stop":
+        blacklist_store.add(connection, account.name, sender, "stop", row["time_received"])
+        log.info("%s opted out of %s by %r", sender, account.name, row["body"])
+        return account.stop_reply
+    if action == "start":
+        blacklist_store.remove(connection, account.name, sender)
+        log.info("%s opted in again to %s", sender, account.name)
+        return account.start_reply
+    if action == "help":
+        return account.help_reply
+    return None
+
+
+_REPLY_REFERENCES = {
+    "stop": "opt-out confirmation",
+    "start": "opt-in confirmation",
+    "help": "help reply",
+}
 
 
 class _StoreDeliveries:

@@ -3,31 +3,33 @@ mask the rest.
 
 A body is masked for what it is, not for what its Content-Type says: `curl -d '{"apiKey":…}'`
 sends JSON labelled as a form, and the Message API reads it as JSON. So a body that parses as
-JSON is masked field by field; anything else (a form, JSON cut short, garbage) by pattern,
-both the `"key": "value"` and the `key=value` forms, on the text as it came.
+JSON is masked field by field (and the URLs and key=value pairs inside other values, such as
+a statusUrl's query); anything else (a form, JSON cut short, garbage) by pattern, both the
+`"key": "value"` and the `key=value` forms, on the text as it came.
 """
 
 import json
 import re
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-_KEY_NAMES = frozenset(
-    {
-        "apikey",
-        "api_key",
-        "api-key",
-        "x-api-key",
-        "authorization",
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "access_token",
-    }
-)
-_NAMES = "|".join(re.escape(name) for name in sorted(_KEY_NAMES, key=len, reverse=True))
-_JSON_PAIR = re.compile(rf'("(?:{_NAMES})"\s*:\s*")((?:[^"\\]|\\.)*)(")', re.IGNORECASE)
+_SECRET_PARTS = ("apikey", "authorization", "passwd", "password", "secret", "signature", "token")
+"""A field whose name, without its separators, contains one of these holds a secret:
+clientSecret, client_secret, auth_token, access-token, X-Api-Key, X-Hub-Signature."""
+_SECRET_WORDS = frozenset({"sig"})
+"""Secrets only as a word of the name (sig, hmac_sig, webhookSig), not inside another word
+(design, signal)."""
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_JSON_PAIR = re.compile(r'("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)(")')
 _FORM_PAIR = re.compile(r"(^|[&;?\s{\"'])([^=&;?\s\"']+)=([^&;\s\"']*)")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field, header or parameter called `name` holds a secret, in any case and
+    spelling (apiKey, API_KEY, api-key)."""
+    compact = re.sub(r"[^a-z0-9]", "", name.lower())
+    if any(part in compact for part in _SECRET_PARTS):
+        return True
+    return any(word.lower() in _SECRET_WORDS for word in _WORD.findall(name))
 
 
 def mask_secret(value: str) -> str:
@@ -53,7 +55,7 @@ def mask_body(body: bytes) -> str:
 def mask_text(text: str) -> str:
     """Secret-looking values in free text: JSON pairs and key=value pairs (a form, a query
     string, a URL in a log line)."""
-    text = _JSON_PAIR.sub(lambda m: m[1] + mask_secret(m[2]) + m[3], text)
+    text = _JSON_PAIR.sub(_mask_json_pair, text)
     return _FORM_PAIR.sub(_mask_form_pair, text)
 
 
@@ -68,18 +70,37 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=mask_text(parts.query)))
 
 
+def _mask_json_pair(match: re.Match[str]) -> str:
+    if not is_secret_name(match[2]):
+        return match[0]
+    return match[1] + mask_secret(match[3]) + match[4]
+
+
 def _mask_form_pair(match: re.Match[str]) -> str:
     lead, key, value = match[1], match[2], match[3]
-    if unquote_plus(key).lower() not in _KEY_NAMES:
+    if not is_secret_name(unquote_plus(key)):
         return match[0]
     return f"{lead}{key}={mask_secret(unquote_plus(value))}"
 
 
+def _mask_string(value: str) -> str:
+    """A value that is not a secret itself may carry some: a URL's query or user:password
+    (statusUrl), key=value pairs."""
+    if "://" in value:
+        try:
+            return mask_url(value)
+        except ValueError:  # not a URL after all (an unclosed "[" in the host)
+            pass
+    return mask_text(value)
+
+
 def _mask_tree(node):
+    if isinstance(node, str):
+        return _mask_string(node)
     if isinstance(node, dict):
         return {
             key: mask_secret(value)
-            if isinstance(value, str) and key.lower() in _KEY_NAMES
+            if isinstance(value, str) and is_secret_name(key)
             else _mask_tree(value)
             for key, value in node.items()
         }

@@ -131,7 +131,7 @@ class MessageService:
 
         result, detail = await self._writer.write(cancel)
         if result is Result.OK and self._on_status is not None:
-            self._on_status(app.name, "", Status.CANCELLED)
+            self._on_status(app.name, "", Status.CANCELLED, sandbox=sandbox)
         return result, detail
 
     async def message(self, app: App, message_id: str, sandbox: bool) -> Row | None:

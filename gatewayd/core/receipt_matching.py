@@ -45,6 +45,10 @@ class SubmittedPart:
     carrier: CarrierConfig
     carrier_id: str
     last: bool
+    time_sent: datetime | None = None
+    """When its submit_sm went out (None: not known)."""
+    time_responded: datetime | None = None
+    """When its submit_sm_resp came (None: not known, the time it is recorded)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class ReceivedReceipt:
     keys: list[str]
     receipt: Receipt
     raw: str
+    time_received: datetime
+    """When its deliver_sm came, not when a batch wrote it."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class _FinalReceipt:
     state: ReceiptState
     error: str | None
     carrier: str
+    time_received: datetime
 
 
 @dataclass
@@ -146,9 +153,8 @@ class ReceiptMatcher:
 
     def received(self, carrier: str, receipt: Receipt, raw: str) -> ReceivedReceipt:
         """A receipt as `apply_in` takes it: with the keys its part may be stored under."""
-        return ReceivedReceipt(
-            carrier, lookup_keys(receipt.message_id, self._id_format(carrier)), receipt, raw
-        )
+        keys = lookup_keys(receipt.message_id, self._id_format(carrier))
+        return ReceivedReceipt(carrier, keys, receipt, raw, self._clock())
 
     def apply_in(self, connection: Connection, items: list[ReceivedReceipt]) -> list[_Applied]:
         """Store and apply receipts inside the caller's transaction (a bulk operation of the
@@ -202,7 +208,6 @@ class ReceiptMatcher:
     ) -> None:
         """Apply final receipts in one go: part states, then the messages' new statuses are
         asked for (written by the caller with the rest of its transitions)."""
-        now = outcomes.now
         store.set_part_states(
             connection,
             [
@@ -211,7 +216,7 @@ class ReceiptMatcher:
                     "b_part_no": final.part.part_no,
                     "state": "delivered" if final.state is ReceiptState.DELIVERED else "failed",
                     "error": final.error,
-                    "time_done": now,
+                    "time_done": final.time_received,
                 }
                 for final in applied
             ],
@@ -263,7 +268,8 @@ class _RecordParts:
                     "carrier_message_id": part.carrier_id,
                     "carrier_id_key": keys[0],
                     "state": "submitted",
-                    "time_submitted": now,
+                    "time_sent": part.time_sent,
+                    "time_submitted": part.time_responded or now,
                 }
                 for part, keys in zip(parts, candidates, strict=True)
             ],
@@ -323,7 +329,11 @@ class _RecordParts:
                 part = parts[index]
                 recorded = _RecordedPart(part.message.id, part.part_no)
                 state = ReceiptState(receipt.state)
-                early.append(_FinalReceipt(recorded, state, receipt.error, part.carrier.name))
+                early.append(
+                    _FinalReceipt(
+                        recorded, state, receipt.error, part.carrier.name, receipt.time_received
+                    )
+                )
         return early
 
     def _mark_submitted(
@@ -362,13 +372,16 @@ class _ApplyReceipts:
             if part is None:
                 # Kept until its part is recorded (it overtook the submit_sm_resp) or for
                 # an operator to look at; a matched receipt lives on in its part's state.
-                unmatched.append(_receipt_row(item, now))
+                unmatched.append(_receipt_row(item))
                 continue
             results[index].matched = True
             if item.receipt.final:
-                results[index].latency_s = (now - part.time_submitted).total_seconds()
+                received = item.time_received
+                results[index].latency_s = (received - part.time_submitted).total_seconds()
                 receipt = item.receipt
-                applied.append(_FinalReceipt(part, receipt.state, receipt.error, item.carrier))
+                applied.append(
+                    _FinalReceipt(part, receipt.state, receipt.error, item.carrier, received)
+                )
         store.store_receipts(connection, unmatched)
         if applied:
             self._matcher._apply_finals(connection, outcomes, applied)
@@ -435,6 +448,7 @@ class _UnmatchedReceipts(PeriodicSweep):
                 [row.carrier_id_key],
                 Receipt(row.carrier_message_id, ReceiptState(row.state), row.error),
                 row.raw,
+                row.time_received,
             )
             for row in orphans
         ]
@@ -445,7 +459,7 @@ class _UnmatchedReceipts(PeriodicSweep):
             "%d receipts stored beside their part's record on another node applied", len(marked)
         )
         applied = [
-            _FinalReceipt(part, ReceiptState(row.state), row.error, row.carrier)
+            _FinalReceipt(part, ReceiptState(row.state), row.error, row.carrier, row.time_received)
             for row, part in found
             if row.id in marked and row.state in _FINAL_STATES
         ]
@@ -457,7 +471,7 @@ class _UnmatchedReceipts(PeriodicSweep):
         return [final for finals in outcomes.finals_by_item(connection, ids) for final in finals]
 
 
-def _receipt_row(item: ReceivedReceipt, now: datetime) -> dict[str, Any]:
+def _receipt_row(item: ReceivedReceipt) -> dict[str, Any]:
     return {
         "carrier": item.carrier,
         "carrier_message_id": item.receipt.message_id,
@@ -465,7 +479,7 @@ def _receipt_row(item: ReceivedReceipt, now: datetime) -> dict[str, Any]:
         "state": item.receipt.state.value,
         "error": item.receipt.error,
         "raw": item.raw[:1000],
-        "time_received": now,
+        "time_received": item.time_received,
     }
 
 

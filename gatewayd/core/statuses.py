@@ -7,8 +7,8 @@ sent on by the gateway, 9xx in progress. gatewayd's own outcomes sit inside them
 prints this table.
 """
 
-from collections.abc import Callable
 from enum import IntEnum
+from typing import Protocol
 
 
 class Status(IntEnum):
@@ -55,5 +55,10 @@ STATUS_DESCRIPTIONS = {
 }
 
 
-StatusCallback = Callable[[str, str, Status], None]
-"""Told of each status a message reaches (application, carrier, status), once committed."""
+class StatusCallback(Protocol):
+    """Told of each status a message reaches, once committed; `sandbox` for the sandbox's
+    messages (only live ones ever reach a carrier, so its receipts and deadlines are live)."""
+
+    def __call__(
+        self, application: str, carrier: str, status: Status, sandbox: bool = False
+    ) -> None: ...

@@ -22,7 +22,12 @@ from gatewayd.core.events import status_events
 from gatewayd.core.ids import new_message_id
 from gatewayd.core.lifecycle import accepted_status
 from gatewayd.core.quotas import Priced, authorized_in_trial, charges, trial_ended
-from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
+from gatewayd.core.recipients import (
+    TooManyRecipients,
+    check_recipient,
+    country_of,
+    split_recipients,
+)
 from gatewayd.core.result_codes import Result
 from gatewayd.core.segmentation import split_payload
 from gatewayd.core.statuses import Status
@@ -187,13 +192,14 @@ class Submitter:
         self, app: App, request: SubmitRequest, results: list[RecipientResult], dropped: bool
     ) -> None:
         assert self._metrics is not None
+        sandbox = request.sandbox
         for result in results:
             if result.message_id:
-                self._metrics.accepted.labels(app.name, request.front_door).inc()
+                self._metrics.count_accepted(app.name, request.front_door, sandbox)
                 if dropped:
-                    self._metrics.count_status(app.name, "", Status.DROPPED)
+                    self._metrics.count_status(app.name, "", Status.DROPPED, sandbox)
             else:
-                self._metrics.refused.labels(app.name, result.result.name.lower()).inc()
+                self._metrics.count_refused(app.name, result.result.name.lower(), sandbox)
 
     def _sender(self, app: App, request: SubmitRequest) -> str | None:
         if request.sender:
@@ -282,18 +288,30 @@ def _over_quota(priced: list[Priced], refused: Charge) -> SubmitRefused:
     return SubmitRefused(over.result, over.detail)
 
 
-def confirmation_row(app: App, to: str, sender: str, text: str, now: datetime) -> dict:
-    """A reply the gateway itself sends (STOP/START confirmations): no policy applies."""
+def reply_row(
+    app: App,
+    to: str,
+    sender: str,
+    text: str,
+    now: datetime,
+    *,
+    reference: str,
+    carrier: str | None,
+) -> dict:
+    """A reply the gateway itself sends to an incoming message (STOP/START confirmation, HELP
+    text), as a message of `app`: no policy applies, and it goes back through `carrier`, the
+    one the incoming message came from (None: the route's)."""
     encoded = encode_text(text, Encoding.AUTO)
     return {
         "id": new_message_id(),
         "account": app.account.name,
         "application": app.name,
         "sandbox": False,
-        "reference": "opt-out confirmation",
+        "reference": reference,
+        "pinned_carrier": carrier,
         "recipient": to,
         "sender": sender,
-        "country": None,
+        "country": country_of(to),
         "body": encoded.text,
         "encoding": encoded.alphabet.value,
         "number_of_parts": len(split_payload(encoded)),

@@ -1,8 +1,13 @@
 """A trace: every event of a message in time order, for operators (admin API and CLI).
 
-accepted (front door) → each part's submit (carrier, carrier id) → receipts (state, error)
-→ the final status → each webhook attempt (HTTP status or error, source address) and each
-SMPP delivery of a status to the application's binds.
+accepted (front door) → each part's submit_sm sent, its submit_sm_resp (carrier, carrier id)
+and its receipt (state, error), each at the moment it happened on the wire (not when a batch
+recorded it) → the final status → each webhook attempt (HTTP status or error, source
+address) and each SMPP delivery of a status to the application's binds.
+
+An incoming message: received (carrier) → routed (the keyword that chose its application, or
+the number's own) → what the gateway did (STOP, START, HELP, with its reply's MessageId) →
+each webhook attempt and SMPP delivery of it.
 """
 
 from datetime import datetime
@@ -42,6 +47,8 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
         )
     ]
     for part in store.parts_of(connection, message.id):
+        if part.time_sent is not None:  # parts recorded before 0009 have no send time
+            events.append(_event(part.time_sent, "sent", part=part.part_no, carrier=part.carrier))
         events.append(
             _event(
                 part.time_submitted,
@@ -49,6 +56,7 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
                 part=part.part_no,
                 carrier=part.carrier,
                 carrier_message_id=part.carrier_message_id,
+                response_ms=_milliseconds(part.time_sent, part.time_submitted),
             )
         )
         if part.time_done is not None:  # the receipt that ended the part
@@ -85,6 +93,54 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
         },
         "events": events,
     }
+
+
+def trace_incoming(
+    connection: Connection,
+    message_id: str | None = None,
+    sender: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The traces of the incoming messages found by id or sender, newest first."""
+    found = store.find_incoming(connection, message_id, sender, limit)
+    return [incoming_trace_of(connection, incoming) for incoming in found]
+
+
+def incoming_trace_of(connection: Connection, incoming: Row) -> dict[str, Any]:
+    events: list[Event] = [
+        _event(incoming.time_received, "received", carrier=incoming.carrier),
+        _event(incoming.time_received, "routed", **_route_of(incoming)),
+    ]
+    if incoming.action is not None:
+        events.append(_event(incoming.time_received, incoming.action, reply=incoming.reply_id))
+    events += _deliveries(connection, store.incoming_jobs_for(connection, incoming))
+    events.sort(key=lambda event: event["time"])
+    for event in events:
+        event["time"] = event["time"].isoformat()
+    return {
+        "incoming": {
+            "MessageId": incoming.id,
+            "account": incoming.account,
+            "application": incoming.application,
+            "from": incoming.sender,
+            "to": incoming.recipient,
+            "carrier": incoming.carrier,
+            "keyword": incoming.keyword,
+            "action": incoming.action,
+            "reply": incoming.reply_id,
+        },
+        "events": events,
+    }
+
+
+def _route_of(incoming: Row) -> dict[str, Any]:
+    """How the incoming message found its application: by its keyword, as the number's
+    default, or not at all (no application owns the number)."""
+    if incoming.application is None:
+        return {"application": None, "by": "unowned"}
+    if incoming.keyword is not None:
+        return {"application": incoming.application, "by": "keyword", "keyword": incoming.keyword}
+    return {"application": incoming.application, "by": "default"}
 
 
 def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:
@@ -129,3 +185,7 @@ def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:
 
 def _event(time: datetime, kind: str, **details: Any) -> Event:
     return {"time": time, "event": kind, **details}
+
+
+def _milliseconds(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else round((end - start).total_seconds() * 1000, 1)

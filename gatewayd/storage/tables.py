@@ -51,6 +51,7 @@ messages = Table(
     Column("status_description", String(255), nullable=False),
     Column("smpp_status", Integer),
     Column("carrier", String(64)),
+    Column("pinned_carrier", String(64), comment="a reply to an MO: the carrier it came from"),
     Column("status_url", Text),
     Column("status_method", String(4)),
     Column("status_format", String(4)),
@@ -91,6 +92,7 @@ message_parts = Table(
     Column("error", String(64)),
     Column("time_submitted", UtcDateTime, nullable=False),
     Column("time_done", UtcDateTime),
+    Column("time_sent", UtcDateTime, comment="submit_sm written; time_submitted: its response"),
     Index(None, "carrier", "carrier_id_key"),
 )
 
@@ -125,7 +127,11 @@ incoming_messages = Table(
     Column("country", String(2)),
     Column("reference", String(255)),
     Column("time_received", UtcDateTime, nullable=False),
+    Column("keyword", String(32), comment="what routed it; null: the number's application"),
+    Column("action", String(8), comment="stop, start or help: what the gateway did"),
+    Column("reply_id", String(36), comment="the gateway's reply (confirmation, help text)"),
     Index(None, "application", "time_received"),
+    Index(None, "sender", "time_received"),
     Index(None, "time_received"),
 )
 

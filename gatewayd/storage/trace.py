@@ -1,11 +1,12 @@
 """The stored history of a message, read for a trace: the message, its parts (each with the
-state its receipt gave it), and the status deliveries (webhook and SMPP) made for it."""
+state its receipt gave it), and the status deliveries (webhook and SMPP) made for it; of an
+incoming message, the message (with how it was routed) and its deliveries."""
 
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, select
 
-from gatewayd.storage.tables import message_parts, messages, outbox
+from gatewayd.storage.tables import incoming_messages, message_parts, messages, outbox
 
 # Status events are made in the same transaction as the status; the slack covers the clock
 # of another node.
@@ -51,3 +52,37 @@ def status_jobs_for(connection: Connection, message: Row, now: datetime) -> list
         .order_by(outbox.c.time_created, outbox.c.id)
     )
     return [job for job in connection.execute(query) if job.record.get("MessageId") == message.id]
+
+
+def find_incoming(
+    connection: Connection,
+    message_id: str | None = None,
+    sender: str | None = None,
+    limit: int = 20,
+) -> list[Row]:
+    """The incoming messages with that id or from that sender, newest first."""
+    query = select(incoming_messages)
+    if message_id is not None:
+        query = query.where(incoming_messages.c.id == message_id)
+    if sender is not None:
+        query = query.where(incoming_messages.c.sender == sender)
+    query = query.order_by(incoming_messages.c.time_received.desc(), incoming_messages.c.id)
+    return connection.execute(query.limit(limit)).all()
+
+
+def incoming_jobs_for(connection: Connection, incoming: Row) -> list[Row]:
+    """Outbox jobs (webhook and SMPP) carrying `incoming`: made in its transaction, so within
+    the slack of its time of receipt."""
+    if incoming.application is None:
+        return []
+    query = (
+        select(outbox)
+        .where(
+            outbox.c.application == incoming.application,
+            outbox.c.time_created >= incoming.time_received - EVENT_SLACK,
+            outbox.c.time_created <= incoming.time_received + EVENT_SLACK,
+            outbox.c.kind == "incoming",
+        )
+        .order_by(outbox.c.time_created, outbox.c.id)
+    )
+    return [job for job in connection.execute(query) if job.record.get("MessageId") == incoming.id]

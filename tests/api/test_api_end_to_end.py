@@ -76,7 +76,7 @@ async def test_metrics_show_binds_submit_results_and_accepted_messages(gateway):
     text = gateway.runtime.metrics.render().decode()
     assert 'gatewayd_carrier_binds{carrier="sim",state="trx"} 1.0' in text
     assert 'gatewayd_carrier_submit_results_total{carrier="sim",status="ESME_ROK"} 1.0' in text
-    assert 'gatewayd_messages_accepted_total{application="shop",front_door="http"} 1.0' in text
-    assert (
-        'gatewayd_recipients_refused_total{application="shop",reason="invalid_number"} 1.0' in text
-    )
+    accepted = '{application="shop",front_door="http",mode="live"} 1.0'
+    assert "gatewayd_messages_accepted_total" + accepted in text
+    refused = '{application="shop",mode="live",reason="invalid_number"} 1.0'
+    assert "gatewayd_recipients_refused_total" + refused in text

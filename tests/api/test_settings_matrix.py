@@ -3,15 +3,20 @@ each receiver (status and incoming webhooks on a real HTTP server, a real SMPP c
 to the SMPP server, polling) and how often the carrier (the simulator) saw each message.
 
 Settings: status webhook on/off, incoming webhook off or POST/GET x JSON/XML, SMPP
-credentials on/off, blacklist on/off, and the receipt before or after the submit_sm_resp.
-The full product is 80 gateways per database; CASES is a pairwise set of 10 (every value of
-each setting meets every value of every other; `test_the_cases_cover_every_pair` checks it),
-and the combination of issue #14 (status webhook, SMPP, receipt first) is among them.
+credentials on/off, blacklist on/off, the receipt before or after the submit_sm_resp, and
+keywords on/off (another application owns a keyword on the application's number, the
+application owns one on another's number, the account answers HELP and has STOP/START words
+of its own). The full product is 160 gateways per database; CASES is a pairwise set of 10
+(every value of each setting meets every value of every other;
+`test_the_cases_cover_every_pair` checks it), and the combination of issue #14 (status
+webhook, SMPP, receipt first) is among them, with keywords on.
 Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
-plain and a concatenated incoming message, STOP, then START; afterwards the status page
-counts what the carrier saw, with nothing left waiting. Every case also meets each of the
-operators' switches (a suspended carrier, maintenance mode), with the traffic those change:
-submits, an incoming message and STOP.
+plain and a concatenated incoming message, STOP, then START; with keywords, the account's
+own STOP and START words instead, a message with the other application's keyword, one with
+the application's keyword on the other number, and HELP; afterwards the status page counts
+what the carrier saw, with nothing left waiting. Every case also meets each of the operators'
+switches (a suspended carrier, maintenance mode), with the traffic those change: submits, an
+incoming message and STOP.
 
 Trial and quota (`LIMIT_CASES`): an application in trial or under a daily quota, with the
 sandbox, debug mode, a closed time window and the blacklist each on or off (a pairwise set of
@@ -48,13 +53,15 @@ class Case:
     smpp: bool
     blacklist: bool
     receipt_first: bool
+    keywords: bool
 
     def __str__(self) -> str:
         incoming = "-".join(self.incoming_hook) if self.incoming_hook else "off"
         return (
             f"status-{'on' if self.status_hook else 'off'}_incoming-{incoming}_"
             f"smpp-{'on' if self.smpp else 'off'}_blacklist-{'on' if self.blacklist else 'off'}_"
-            f"receipt-{'first' if self.receipt_first else 'after'}"
+            f"receipt-{'first' if self.receipt_first else 'after'}_"
+            f"keywords-{'on' if self.keywords else 'off'}"
         )
 
 
@@ -62,20 +69,24 @@ def _pairwise() -> list[Case]:
     """Each incoming-webhook value twice, once with each value of the two-valued settings
     (a row and its complement); the five rows give every pair of two-valued settings both
     equal and different, so every pair of values occurs."""
-    rows = [(1, 1, 1, 1), (1, 1, 0, 0), (1, 0, 1, 0), (1, 0, 0, 1), (1, 1, 1, 0)]
+    rows = [(1, 1, 1, 1, 1), (1, 1, 0, 0, 0), (1, 0, 1, 0, 0), (1, 0, 0, 1, 1), (1, 1, 1, 0, 1)]
     order = [("POST", "JSON"), None, ("POST", "XML"), ("GET", "JSON"), ("GET", "XML")]
     cases = []
     for incoming, row in zip(order, rows, strict=True):
         for bits in (row, tuple(1 - b for b in row)):
-            status, smpp, blacklist, receipt_first = (bool(b) for b in bits)
-            cases.append(Case(status, incoming, smpp, blacklist, receipt_first))
+            status, smpp, blacklist, receipt_first, keywords = (bool(b) for b in bits)
+            cases.append(Case(status, incoming, smpp, blacklist, receipt_first, keywords))
     return cases
 
 
 CASES = _pairwise()
-HTTP_TO, SMPP_TO, MO_FROM, CONCAT_FROM, OPT_FROM = (f"3247000000{n}" for n in range(1, 6))
+HTTP_TO, SMPP_TO, MO_FROM, CONCAT_FROM, OPT_FROM, KEYWORD_FROM, HELP_FROM = (
+    f"3247000000{n}" for n in range(1, 8)
+)
 CONCAT_TEXT = ("first half, ", "second half")
 STOP_REPLY, START_REPLY = "You are unsubscribed", "Welcome back"
+HELP_REPLY = "Text PROMO for offers"
+OTHER_NUMBER = "32470009999"
 
 
 def test_the_cases_cover_every_pair():
@@ -85,12 +96,16 @@ def test_the_cases_cover_every_pair():
         [False, True],
         [False, True],
         [False, True],
+        [False, True],
     ]
-    rows = [(c.status_hook, c.incoming_hook, c.smpp, c.blacklist, c.receipt_first) for c in CASES]
+    rows = [
+        (c.status_hook, c.incoming_hook, c.smpp, c.blacklist, c.receipt_first, c.keywords)
+        for c in CASES
+    ]
     for (i, first), (j, second) in itertools.combinations(enumerate(values), 2):
         seen = {(row[i], row[j]) for row in rows}
         assert seen == set(itertools.product(first, second)), (i, j)
-    assert Case(True, ("POST", "JSON"), True, True, True) in CASES
+    assert Case(True, ("POST", "JSON"), True, True, True, True) in CASES
 
 
 @dataclass
@@ -131,12 +146,25 @@ def _config(case: Case, port: int):
             app += "\n        webhooks:" + hooks
         if case.smpp:
             app += SMPP_APP
+        if case.keywords:
+            app += f'\n        keywords: [{{number: "{OTHER_NUMBER}", words: [SHOP]}}]'
+            promo = f'{{incoming: {{url: "http://127.0.0.1:{port}/promo"}}}}'
+            text = text.replace(
+                "        alphanumeric_sender: true\n",
+                "        alphanumeric_sender: true\n      - name: promo\n"
+                f"        webhooks: {promo}\n"
+                '        keywords: [{number: "8686", words: [PROMO]}]\n',
+                1,
+            )
         text = text.replace("        max_parts: 3", app, 1)
         account = "    blacklist: true"
         if case.blacklist:
             account += f'\n    stop_reply: "{STOP_REPLY}"\n    start_reply: "{START_REPLY}"'
         else:
             account = "    blacklist: false"
+        if case.keywords:
+            account += "\n    stop_words: [STOP, QUIT]\n    start_words: [START, UNSTOP]"
+            account += f'\n    help_reply: "{HELP_REPLY}"'
         text = text.replace("    blacklist: true", account, 1)
         text = text.replace(
             "carriers:", "webhooks: {retry_base_s: 0.05, retry_max_s: 0.2}\ncarriers:", 1
@@ -199,13 +227,22 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
         mo_answers.append(
             await simulator.inject_mo(CONCAT_FROM, "8686", udh + text.encode(), esm_class=0x40)
         )
-    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"STOP"))
+    stop, start = ("quit", "Unstop") if case.keywords else ("STOP", "START")
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", stop.encode()))
     blacklisted_after_stop = await _blacklisted(gateway)
-    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", b"START"))
+    mo_answers.append(await simulator.inject_mo(OPT_FROM, "8686", start.encode()))
     blacklisted_after_start = await _blacklisted(gateway)
     if case.blacklist:
         expected_texts[OPT_FROM] = [STOP_REPLY.encode(), START_REPLY.encode()]
-    incoming_texts = sorted(["plain hello", "".join(CONCAT_TEXT), "STOP", "START"])
+    incoming_texts = sorted(["plain hello", "".join(CONCAT_TEXT), stop, start])
+    promo_texts = []
+    if case.keywords:
+        promo_texts = ["promo now"]
+        mo_answers.append(await simulator.inject_mo(KEYWORD_FROM, "8686", b"promo now"))
+        mo_answers.append(await simulator.inject_mo(KEYWORD_FROM, OTHER_NUMBER, b"Shop please"))
+        mo_answers.append(await simulator.inject_mo(HELP_FROM, "8686", b"help"))
+        expected_texts[HELP_FROM] = [HELP_REPLY.encode()]
+        incoming_texts = sorted([*incoming_texts, "Shop please", "help"])
     outgoing = sum(len(texts) for texts in expected_texts.values())
 
     def done() -> bool:
@@ -215,6 +252,8 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
         if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
             return False
         if case.incoming_hook and len(receiver.of("/incoming")) < len(incoming_texts):
+            return False
+        if len(receiver.of("/promo")) < len(promo_texts):
             return False
         return esme is None or len(esme.delivered) >= len(incoming_texts) + 1
 
@@ -233,7 +272,7 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     copies = Counter((to, text) for to, texts in seen.items() for text in texts)
     most = max(copies.values())
     figures.add(f"submits of one message at the carrier: at most {most}")
-    assert mo_answers == [codec.ESME_ROK] * 5, "every deliver_sm acknowledged"
+    assert mo_answers == [codec.ESME_ROK] * (8 if case.keywords else 5), "every one acknowledged"
     assert blacklisted_after_stop is case.blacklist, "STOP blacklists when enabled"
     assert not blacklisted_after_start, "START removes the number again"
     assert {to: sorted(texts) for to, texts in seen.items()} == {
@@ -253,6 +292,7 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     # Incoming messages reached the webhook once each, in the configured method and format.
     hooked = sorted(record["Message"] for record in receiver.of("/incoming"))
     assert hooked == (incoming_texts if case.incoming_hook else [])
+    assert [record["Message"] for record in receiver.of("/promo")] == promo_texts
     if case.incoming_hook:
         method, form = case.incoming_hook
         kinds = {kind for path, kind in receiver.methods if path == "/incoming"}

@@ -3,6 +3,9 @@
 from collections import Counter
 from datetime import timedelta
 
+import trio
+import trio.testing
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from gatewayd.core.receipt_deadline import ReceiptDeadline
@@ -70,3 +73,72 @@ async def test_every_final_status_reaches_the_statuses_metric(gateway_factory):
     assert set(stored) == {"Delivered", "Cancelled", "Dropped", "Unknown"}
     counted = _counted(runtime.metrics)
     assert {status: counted[status] for status in stored} == stored
+
+
+async def _scraped(gateway) -> dict[tuple[str, frozenset], float]:
+    """/metrics as the admin listener serves it: (sample name, its labels) -> value."""
+    answer = await gateway.admin.get("/metrics")
+    assert answer.status_code == 200
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if sample.name.startswith("gatewayd_")
+    }
+
+
+def _series(scraped, name: str, mode: str) -> dict[frozenset, float]:
+    return {
+        labels: value
+        for (sample, labels), value in scraped.items()
+        if sample == name and ("mode", mode) in labels
+    }
+
+
+async def test_sandbox_traffic_is_counted_apart_from_live_traffic(gateway):
+    """A sandbox send moves the `mode="sandbox"` series of the per-message metrics, never the
+    live ones a dashboard of carrier traffic shows."""
+    live = (await gateway.send(to="32470000001", message="live"))["Messages"][0]
+    await gateway.wait_until(
+        lambda: _status_code(gateway, "v1", live["MessageId"], Status.DELIVERED)
+    )
+    await trio.testing.wait_all_tasks_blocked()
+    before = await _scraped(gateway)
+    answer = await gateway.client.post(
+        "/sms/sandbox/Message",
+        json={"apiKey": KEY, "to": "32470000002,12", "message": "just a test"},
+    )
+    sent, refused = answer.json()["Messages"]
+    assert (sent["ResultCode"], refused["ResultCode"]) == (0, 10)
+    await gateway.wait_until(
+        lambda: _status_code(gateway, "sandbox", sent["MessageId"], Status.DELIVERED)
+    )
+    await trio.testing.wait_all_tasks_blocked()
+    after = await _scraped(gateway)
+
+    names = [
+        "gatewayd_messages_accepted_total",
+        "gatewayd_message_statuses_total",
+        "gatewayd_recipients_refused_total",
+    ]
+    for name in names:
+        assert _series(after, name, "live") == _series(before, name, "live"), name
+    assert _series(before, "gatewayd_messages_accepted_total", "live") != {}
+    sandbox = {name: _series(after, name, "sandbox") for name in names}
+    shop = ("application", "shop")
+    assert sandbox["gatewayd_messages_accepted_total"] == {
+        frozenset({shop, ("front_door", "http"), ("mode", "sandbox")}): 1.0
+    }
+    assert sandbox["gatewayd_message_statuses_total"] == {
+        frozenset({shop, ("carrier", ""), ("status", "Delivered"), ("mode", "sandbox")}): 1.0
+    }
+    assert sandbox["gatewayd_recipients_refused_total"] == {
+        frozenset({shop, ("reason", "invalid_number"), ("mode", "sandbox")}): 1.0
+    }
+
+
+async def _status_code(gateway, base: str, message_id: str, status: Status) -> bool:
+    answer = await gateway.client.get(
+        f"/sms/{base}/StatusMessage", params={"apiKey": KEY, "messageId": message_id}
+    )
+    return answer.json().get("StatusCode") == status.code

@@ -17,8 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.daemon.conftest import Daemon
+from tests.daemon.test_cli_commands import run_elsewhere
 from tests.daemon.test_demo_front_doors import demo_on_free_ports, wait_delivered
 
 KEY = "demo-key-0123456789"
@@ -53,10 +55,10 @@ def wait_until(condition, timeout: float = 20.0, what: str = "condition"):
     raise AssertionError(f"{what} not within {timeout}s")
 
 
-def send(port: int, key: str = KEY, to: str = "32470000001") -> tuple[int, dict]:
+def send(port: int, key: str = KEY, to: str = "32470000001", base: str = "v1") -> tuple[int, dict]:
     body = json.dumps({"apiKey": key, "to": to, "message": "via a worker"}).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/sms/v1/Message",
+        f"http://127.0.0.1:{port}/sms/{base}/Message",
         body,
         {"Content-Type": "application/json", "Connection": "close"},
     )
@@ -96,18 +98,41 @@ def test_a_message_sent_through_a_worker_is_delivered_and_counted(workers_daemon
     wait_delivered(ports["http"], answer["Messages"][0]["MessageId"])
     for _ in range(8):
         assert send(ports["http"])[0] == 200
-    with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/metrics", timeout=10) as m:
-        metrics = m.read().decode()
-    counted = [
-        line for line in metrics.splitlines() if line.startswith("gatewayd_http_requests_total{")
-    ]
-    api_200 = [line for line in counted if 'listener="api"' in line and 'status="200"' in line]
-    assert len(api_200) == 1, counted
-    # 9 sends and the status polls of wait_delivered, all answered 200 by the workers.
-    assert float(api_200[0].rsplit(" ", 1)[1]) >= 10
-    assert 'gatewayd_messages_accepted_total{application="demo-app",front_door="http"} 9.0' in (
-        metrics
+    status, sandboxed = send(ports["http"], base="sandbox")
+    assert status == 200 and sandboxed["ResultCode"] == 0
+
+    def scraped() -> dict[tuple[str, frozenset], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/metrics", timeout=10) as m:
+            text = m.read().decode()
+        samples = [
+            ((sample.name, frozenset(sample.labels.items())), sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        ]
+        found = dict(samples)
+        assert len(found) == len(samples), "the workers' series merged into one each"
+        return found
+
+    app = ("application", "demo-app")
+    sandbox_delivered = (
+        "gatewayd_message_statuses_total",
+        frozenset({app, ("carrier", ""), ("status", "Delivered"), ("mode", "sandbox")}),
     )
+    metrics = wait_until(
+        lambda: (found := scraped()).get(sandbox_delivered) and found,
+        what="the sandbox's Delivered in /metrics",
+    )
+    api_200 = metrics[
+        ("gatewayd_http_requests_total", frozenset({("listener", "api"), ("status", "200")}))
+    ]
+    # 9 sends, the sandbox's and the status polls of wait_delivered, answered 200 by the workers.
+    assert api_200 >= 11
+    accepted = "gatewayd_messages_accepted_total"
+    by_http = {app, ("front_door", "http")}
+    assert metrics[(accepted, frozenset({*by_http, ("mode", "live")}))] == 9
+    assert metrics[(accepted, frozenset({*by_http, ("mode", "sandbox")}))] == 1
+    live_delivered = frozenset({app, ("carrier", "simulator"), ("status", "Delivered")})
+    assert metrics[("gatewayd_message_statuses_total", live_delivered | {("mode", "live")})] >= 1
 
 
 def test_a_killed_worker_is_replaced_while_the_other_serves(workers_daemon):
@@ -180,10 +205,36 @@ def test_restarted_workers_serve_the_running_configuration_not_the_edited_file(w
     assert [send(ports["http"], new_key)[0] for _ in range(10)] == [200] * 10
 
 
-def test_the_debug_limit_is_one_count_for_every_worker(workers_daemon):
+def test_the_debug_limit_is_one_count_for_every_worker_and_its_logs_are_masked(workers_daemon):
     _, ports = workers_daemon(account_extra="    debug: true\n")
     statuses = [send(ports["http"])[0] for _ in range(34)]
     assert statuses == [200] * 30 + [403] * 4
+    # JSON labelled as a form, as curl -d sends it, with secrets in its status webhook's URL.
+    token, signature = "access-token-value-1", "signature-value-22"
+    hook = f"https://shop.example/hook?access_token={token}&sig={signature}"
+    body = json.dumps({"apiKey": KEY, "to": "32470000001", "message": "x", "statusUrl": hook})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{ports['http']}/sms/v1/Message",
+        body.encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "Connection": "close"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403, "over the debug limit, and logged"
+
+    def logs() -> list[dict]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['admin']}/admin/applications/demo-app/logs",
+            headers={"Authorization": "Bearer demo-admin-token"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            found = json.load(response)["logs"]
+        return found if len(found) == 35 else []
+
+    stored = " ".join(log["request_body"] for log in wait_until(logs, what="35 request logs"))
+    assert "access_token=" in stored and "sig=" in stored
+    for value in [KEY, token, signature]:
+        assert value not in stored and value[:4] in stored, value
 
 
 def test_sigterm_stops_every_worker_then_the_daemon(workers_daemon):
@@ -232,3 +283,53 @@ def test_a_start_that_fails_after_the_workers_started_leaves_none_behind(tmp_pat
     assert f"smtp: cannot listen on 127.0.0.1:{ports['smtp']}: address already in use" in stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", ports["http"]))
+
+
+def incoming(port: int, key: str) -> list[tuple[str, str]]:
+    body = json.dumps({"apiKey": key}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/sms/v1/Incoming", body, {"Connection": "close"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return [(m["From"], m["Message"]) for m in json.load(response)["IncomingMessages"]]
+
+
+def test_incoming_messages_routed_by_keyword_are_polled_through_the_workers(
+    workers_daemon, tmp_path
+):
+    """The README's keyword example on the demo: PROMO goes to demo-promo, the rest to
+    demo-app, HELP is answered (the reply delivered), and `gatewayd trace --from` says why."""
+    gatewayd, ports = workers_daemon()
+    config = str(gatewayd.config_path)
+    for sender, text in (
+        ("32470000001", "promo summer"),
+        ("32470000001", "Hello"),
+        ("32470000002", "HELP"),
+    ):
+        mo = run_elsewhere(
+            tmp_path,
+            "simulate-mo",
+            "--from",
+            sender,
+            "--to",
+            "8686",
+            "--text",
+            text,
+            GATEWAYD_CONFIG=config,
+        )
+        assert mo.returncode == 0, mo.stderr
+    assert incoming(ports["http"], "promo-key-0123456789") == [("32470000001", "promo summer")]
+    assert incoming(ports["http"], KEY) == [("32470000001", "Hello"), ("32470000002", "HELP")]
+    routed = run_elsewhere(tmp_path, "trace", "--from", "32470000001", GATEWAYD_CONFIG=config)
+    assert routed.returncode == 0, routed.stderr
+    lines = [line.split(maxsplit=1)[1] for line in routed.stdout.splitlines() if "routed" in line]
+    assert lines == [
+        "routed         application=demo-app  by=default",
+        "routed         application=demo-promo  by=keyword  keyword=PROMO",
+    ]
+    helped = run_elsewhere(
+        tmp_path, "trace", "--from", "32470000002", "--json", GATEWAYD_CONFIG=config
+    )
+    (trace,) = json.loads(helped.stdout)["incoming"]
+    assert trace["incoming"]["action"] == "help"
+    wait_delivered(ports["http"], trace["incoming"]["reply"])

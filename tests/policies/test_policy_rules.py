@@ -1,6 +1,7 @@
 """Pure policy rules: time windows (with DST), API times, rate limits, client address."""
 
 import ipaddress
+import json
 import re
 import uuid
 from datetime import UTC, datetime, time
@@ -13,7 +14,7 @@ from gatewayd.core import recipients
 from gatewayd.core.api_times import BadTime, format_api_time, parse_api_time
 from gatewayd.core.client_address import allowed_by_whitelist, client_address
 from gatewayd.core.ids import new_message_id, normalized_message_id
-from gatewayd.core.masking import mask_body, mask_text, mask_url
+from gatewayd.core.masking import is_secret_name, mask_body, mask_text, mask_url
 from gatewayd.core.rate_limit import FixedWindowLimiter
 from gatewayd.core.recipients import TooManyRecipients, check_recipient, split_recipients
 from gatewayd.core.time_windows import within_windows
@@ -161,3 +162,41 @@ def test_secrets_are_masked_in_bodies_urls_and_text_of_any_shape():
     url = mask_url(f"https://shop:{key}@hooks.example/status?token={key}&a=1")
     assert key not in url and url.startswith("https://shop:0123") and url.endswith("&a=1")
     assert mask_text(f"GET /x?apiKey={key}&y=2") == "GET /x?apiKey=0123************&y=2"
+
+
+SECRET_NAMES = [
+    "clientSecret",
+    "client_secret",
+    "auth_token",
+    "access-token",
+    "password",
+    "passwd",
+    "secret",
+    "signature",
+    "sig",
+    "apikey",
+    "api_key",
+    "ApiKey",
+    "X-Api-Key",
+    "X-Hub-Signature",
+    "webhook_sig",
+]
+
+
+def test_secrets_are_masked_by_a_word_their_field_name_contains_in_any_case():
+    value = "0123456789abcdef"
+    names = SECRET_NAMES + [name.upper() for name in SECRET_NAMES]
+    names += [name.lower() for name in SECRET_NAMES]
+    for name in names:
+        assert is_secret_name(name), name
+        assert value not in mask_body(json.dumps({name: value, "to": "3247"}).encode()), name
+        assert value not in mask_body(f'{{"{name}": "{value}", "to": '.encode()), name
+        assert value not in mask_body(f"to=3247&{name}={value}".encode()), name
+    hook = f"https://shop:{value}@hooks.example/status?access_token={value}&sig={value}&a=1"
+    masked = json.loads(mask_body(json.dumps({"statusUrl": hook, "message": "[://"}).encode()))
+    assert value not in masked["statusUrl"], "secrets inside a URL that is not one itself"
+    assert masked["statusUrl"].endswith("&a=1") and masked["message"] == "[://"
+    for name in ["to", "message", "senderId", "design", "signal", "messageEncoding", "from"]:
+        assert not is_secret_name(name), name
+        assert mask_body(json.dumps({name: value}).encode()) == json.dumps({name: value})
+        assert mask_text(f"{name}={value}") == f"{name}={value}"

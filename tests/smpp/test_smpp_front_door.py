@@ -2,12 +2,17 @@
 deliver_sm, and bad logins slowed down. The ESME is our own carrier client here; an ESME
 nobody here wrote (Net::SMPP) is in tests/interop."""
 
+import struct
+import subprocess
+from collections.abc import Callable
+
 import trio
 
 from gatewayd.core.receipts import ReceiptState, parse_receipt
 from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.client import Carrier, CarrierSettings, Outcome
+from tests.tls_files import IssuedFiles, issue_files
 
 SMPP_APP = """
         smpp: {system_id: shop, password: "pw-shop", max_binds: 2}"""
@@ -17,6 +22,12 @@ def with_smpp_app(text: str) -> str:
     return text.replace("        max_parts: 3", "        max_parts: 3" + SMPP_APP) + (
         '\nsmpp_server: {listen: ["127.0.0.1:0"], failed_login_delay_s: 0.01}\n'
     )
+
+
+def with_tls_server(issued: IssuedFiles) -> Callable[[str], str]:
+    """The SMPP application's configuration with the SMPP server serving `issued` over TLS."""
+    tls = f"tls_certificate: {issued.certificate}, tls_key: {issued.key}, "
+    return lambda text: with_smpp_app(text).replace("smpp_server: {", "smpp_server: {" + tls)
 
 
 class Esme:
@@ -227,25 +238,10 @@ async def test_applications_bind_over_tls_when_the_server_has_a_certificate(
 ):
     """smpp_server.tls_certificate: every connection is SMPP over TLS, with the configured
     certificate; a bind in plain TCP to that port gets no bind_resp."""
-    import ssl
-
-    import trustme
-
-    authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1")
-    certificate, key = tmp_path / "smpp.pem", tmp_path / "smpp.key"
-    issued.cert_chain_pems[0].write_to_path(str(certificate))
-    issued.private_key_pem.write_to_path(str(key))
-    tls = f"tls_certificate: {certificate}, tls_key: {key}, "
-
-    def with_tls(text: str) -> str:
-        return with_smpp_app(text).replace("smpp_server: {", "smpp_server: {" + tls)
-
-    gateway = await gateway_factory(accounts_patch=with_tls)
-    trusting = ssl.create_default_context()
-    authority.configure_trust(trusting)
+    issued = issue_files(tmp_path, "smpp")
+    gateway = await gateway_factory(accounts_patch=with_tls_server(issued))
     tcp = await trio.open_tcp_stream("127.0.0.1", gateway.smpp_port)
-    stream = trio.SSLStream(tcp, trusting, server_hostname="127.0.0.1")
+    stream = trio.SSLStream(tcp, issued.client_context(), server_hostname="127.0.0.1")
     with trio.fail_after(10):
         await stream.do_handshake()
     assert stream.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"),)
@@ -296,5 +292,41 @@ def test_a_certificate_that_cannot_serve_is_refused_at_load(tmp_path):
         problems = error.problems
     else:
         raise AssertionError("loaded")
-    assert any(p.startswith("smpp_server.tls_certificate: cannot serve TLS") for p in problems)
+    missing = f"{tmp_path}/missing.pem: No such file or directory"
+    assert f"smpp_server.tls_certificate: cannot read {missing}" in problems
     assert "smtp.tls_key: given without tls_certificate" in problems
+
+
+def bind_transceiver_pdu(sequence: int, system_id: bytes, password: bytes) -> bytes:
+    """A bind_transceiver built by hand from SMPP 3.4 §4.1.5, not by our codec."""
+    body = system_id + b"\0" + password + b"\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0"
+    return struct.pack(">IIII", 16 + len(body), 0x00000009, 0, sequence) + body
+
+
+async def test_openssl_s_client_binds_to_the_smpp_server_over_tls(gateway_factory, tmp_path):
+    """An independent TLS peer: OpenSSL's s_client verifies the served certificate against
+    the authority and carries a hand-built bind_transceiver; its bind_transceiver_resp comes
+    back with status 0."""
+    issued = issue_files(tmp_path, "smpp")
+    authority = tmp_path / "authority.pem"
+    issued.authority.cert_pem.write_to_path(authority)
+    gateway = await gateway_factory(accounts_patch=with_tls_server(issued))
+    command = ["openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile", str(authority)]
+    command += ["-verify_ip", "127.0.0.1", "-connect", f"127.0.0.1:{gateway.smpp_port}"]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        await process.stdin.send_all(bind_transceiver_pdu(7, b"shop", b"pw-shop"))
+        received = b""
+        with trio.fail_after(10):
+            while len(received) < 16 or len(received) < struct.unpack(">I", received[:4])[0]:
+                chunk = await process.stdout.receive_some(4096)
+                assert chunk, "s_client ended without an answer"
+                received += chunk
+    finally:
+        process.kill()
+        await process.wait()
+    length, command_id, status, sequence = struct.unpack(">IIII", received[:16])
+    assert (command_id, status, sequence) == (0x80000009, 0, 7)
+    assert received[16:length].rstrip(b"\0"), "the server's system_id"

@@ -9,6 +9,7 @@ import trio
 
 from tests.daemon.conftest import free_port
 from tests.gateway import KEY
+from tests.tls_files import issue_files
 
 DOMAIN = "sms.example.net"
 
@@ -173,18 +174,8 @@ async def test_the_subject_comes_first_when_configured(gateway_factory):
 @pytest.fixture
 def certificate(tmp_path):
     """A certificate for 127.0.0.1 from a throwaway authority; the client context trusts it."""
-    import ssl
-
-    import trustme
-
-    authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1")
-    certificate, key = tmp_path / "smtp.crt", tmp_path / "smtp.key"
-    issued.cert_chain_pems[0].write_to_path(certificate)
-    issued.private_key_pem.write_to_path(key)
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
-    return certificate, key, client_context
+    issued = issue_files(tmp_path, "smtp")
+    return issued.certificate, issued.key, issued.client_context()
 
 
 async def test_starttls_then_auth_then_a_mail_becomes_an_sms(gateway_factory, certificate):

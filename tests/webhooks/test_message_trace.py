@@ -1,13 +1,15 @@
 """The trace of one message: admin API and CLI, from acceptance to the last webhook attempt."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import trio
 from sqlalchemy import select
 
 from gatewayd.cli import main
-from gatewayd.storage.tables import message_parts, outbox
+from gatewayd.core.statuses import Status
+from gatewayd.storage.tables import message_parts, messages, outbox
 from tests.webhooks.test_webhook_outbox import with_hooks
 
 
@@ -94,7 +96,8 @@ async def test_the_trace_command_prints_the_same_events(
     assert "reference trace-1" in lines[0]
     kinds = [line.split()[1] for line in lines[1:]]
     assert kinds[0] == "accepted" and kinds.count("webhook") == 3
-    assert {"submitted", "receipt", "final"} <= set(kinds)
+    assert {"sent", "submitted", "receipt", "final"} <= set(kinds)
+    assert kinds.index("sent") < kinds.index("submitted") < kinds.index("receipt")
     assert any("status_code=503" in line and "source_address=127.0.0.2" in line for line in lines)
     by_to = await trio.to_thread.run_sync(
         main, ["trace", "--config", str(config), "--to", "32470000001", "--json"]
@@ -134,3 +137,46 @@ async def test_a_trace_shows_the_delivery_of_a_status_to_the_applications_binds(
         "delivered",
         1,
     )
+
+
+def _paced(text: str) -> str:
+    return text.replace(
+        "    simulator: {receipt_delay_s: 0}", "    simulator: {receipt_delay_s: 0}\n    max_tps: 2"
+    )
+
+
+async def test_a_trace_shows_when_each_part_went_out_and_its_answers_came(gateway_factory):
+    """Ten messages under a carrier max_tps of 2 leave over about four seconds (a burst of two,
+    then one every half second): each trace shows its own send, its submit_sm_resp after it
+    and its receipt after that, not the instant the batch was recorded."""
+    gateway = await gateway_factory(accounts_patch=_paced)
+    recipients = [f"3247000010{n}" for n in range(10)]
+    answer = await gateway.send(to=",".join(recipients), message="paced")
+    ids = [entry["MessageId"] for entry in answer["Messages"]]
+    assert len(ids) == 10 and all(ids)
+
+    def delivered() -> bool:
+        with gateway.runtime.engine.connect() as connection:
+            query = select(messages.c.status).where(messages.c.id.in_(ids))
+            return connection.execute(query).scalars().all() == [Status.DELIVERED] * 10
+
+    await gateway.wait_until(delivered, timeout_s=30)
+    timelines = []
+    for message_id in ids:
+        answer = await gateway.admin.get("/admin/trace", params={"id": message_id})
+        (trace,) = answer.json()["messages"]
+        when = {e["event"]: datetime.fromisoformat(e["time"]) for e in trace["events"]}
+        assert when["accepted"] <= when["sent"] <= when["submitted"] <= when["receipt"], when
+        (submitted,) = [e for e in trace["events"] if e["event"] == "submitted"]
+        response_ms = (when["submitted"] - when["sent"]).total_seconds() * 1000
+        assert abs(submitted["response_ms"] - response_ms) <= 0.1
+        timelines.append(when)
+    sent = sorted(when["sent"] for when in timelines)
+    spread = (sent[-1] - sent[0]).total_seconds()
+    assert 3.5 <= spread <= 10, f"sends spread over {spread:.2f}s"
+    gaps = [(b - a).total_seconds() for a, b in pairwise(sent[1:])]
+    assert all(gap >= 0.3 for gap in gaps), f"one send every half second: {gaps}"
+    for when in timelines:
+        assert when["receipt"] - when["sent"] < timedelta(seconds=2), "its own receipt"
+    receipts = sorted(when["receipt"] for when in timelines)
+    assert (receipts[-1] - receipts[0]).total_seconds() >= 3.5, "receipts as they came"

@@ -15,7 +15,7 @@ import trio
 from gatewayd.core.quotas import remaining_quotas
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
-from gatewayd.core.trace import trace_messages
+from gatewayd.core.trace import trace_incoming, trace_messages
 from gatewayd.protocols.http.admin_auth import CHALLENGE, admin_token_accepted
 from gatewayd.protocols.http.api_fields import FieldError, int_field, read_fields, text_field
 from gatewayd.protocols.http.messages import Request, Response
@@ -123,23 +123,33 @@ class AdminApi:
         return Response.json({"application": application, "days": counts, "quotas": quotas})
 
     async def trace(self, request: Request) -> Response:
-        """Every event of the messages with one id, reference or recipient (`to`)."""
-        fields = read_fields(request, {"id", "reference", "to", "limit"})
-        given = {name: text_field(fields, name, 255) for name in ("id", "reference", "to")}
+        """Every event of the messages with one id, reference or recipient (`to`), and of the
+        incoming messages with that id or sender (`from`)."""
+        fields = read_fields(request, {"id", "reference", "to", "from", "limit"})
+        names = ("id", "reference", "to", "from")
+        given = {name: text_field(fields, name, 255) for name in names}
         given = {name: value for name, value in given.items() if value is not None}
         if len(given) != 1:
-            raise FieldError(Result.MISSING_FIELD, "give exactly one of id, reference, to")
+            raise FieldError(Result.MISSING_FIELD, "give exactly one of id, reference, to, from")
         limit = int_field(fields, "limit", 20, 1, 1000)
-        to = given.get("to")
-        if to is not None and check_recipient(to).valid:
-            to = check_recipient(to).msisdn
+        to, sender = (_msisdn(given.get(name)) for name in ("to", "from"))
+        message_id, reference = given.get("id"), given.get("reference")
         now = self.runtime.clock()
-        traces = await self._read(
-            lambda c: trace_messages(c, now, given.get("id"), given.get("reference"), to, limit)
-        )
-        if not traces:
+
+        def read(connection) -> dict:
+            found = {"messages": [], "incoming": []}
+            if sender is None:
+                found["messages"] = trace_messages(
+                    connection, now, message_id, reference, to, limit
+                )
+            if reference is None and to is None:
+                found["incoming"] = trace_incoming(connection, message_id, sender, limit)
+            return found
+
+        traces = await self._read(read)
+        if not traces["messages"] and not traces["incoming"]:
             raise FieldError(Result.MESSAGE_NOT_FOUND, "no such message", status=404)
-        return Response.json({"messages": traces})
+        return Response.json(traces)
 
     async def blacklist(self, request: Request) -> Response:
         account = self._account(request)
@@ -191,3 +201,10 @@ def blacklist_as_csv(entries: list[dict]) -> str:
 
 def _entry(entry: dict) -> dict:
     return {**entry, "time_created": entry["time_created"].isoformat()}
+
+
+def _msisdn(given: str | None) -> str | None:
+    """A number as stored (international, digits only) when it is a valid one."""
+    if given is not None and check_recipient(given).valid:
+        return check_recipient(given).msisdn
+    return given

@@ -91,6 +91,11 @@ class SubmitResult:
     message_id: str | None = None
     status: int = codec.ESME_ROK
     reason: str = ""
+    sent_at: float | None = None
+    """trio.current_time() when the accepted submit_sm (its last try) was queued for the
+    write that sends it."""
+    answered_at: float | None = None
+    """trio.current_time() when its submit_sm_resp was read."""
 
 
 class _Batch:
@@ -505,6 +510,7 @@ class _Window:
             except ConnectionLost as error:
                 job.finish(SubmitResult(Outcome.RETRY, reason=str(error)))
                 break
+            sent.sent_at = trio.current_time()
             self.in_flight[sent.sequence] = sent
             room -= 1
             if carrier._tps is not None:  # paced: each PDU goes when its token came
@@ -541,7 +547,14 @@ class _Window:
         counts[status] = counts.get(status, 0) + 1
         if status == codec.ESME_ROK:
             self._pause = 0.5
-            job.finish(SubmitResult(Outcome.ACCEPTED, response.text("message_id")))
+            job.finish(
+                SubmitResult(
+                    Outcome.ACCEPTED,
+                    response.text("message_id"),
+                    sent_at=sent.sent_at,
+                    answered_at=trio.current_time(),
+                )
+            )
         elif status in THROTTLE_STATUSES:
             job.throttled += 1
             resend_at = trio.current_time() + self._pause
@@ -575,6 +588,7 @@ class _Sent(ResponseHandler):
         self.job = job
         self.deadline = deadline
         self.sequence = 0
+        self.sent_at = 0.0
 
     def answered(self, response: Pdu | None) -> None:
         self.window.answered(self, response)
