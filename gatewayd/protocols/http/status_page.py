@@ -180,8 +180,9 @@ function carriers(report) {
 }
 
 function quotaText(quotas) {
-  return (quotas || []).map(q => q.owner + " " + q.period + ": " + num(q.remaining) + " of "
-    + num(q.limit) + " " + q.unit + " left").join("; ");
+  const label = q => q.owner === "trial" ? "trial" : q.owner + " per " + q.period;
+  return (quotas || []).map(q => label(q) + ": " + num(q.remaining) + " of " + num(q.limit)
+    + " " + q.unit + " left").join("; ");
 }
 
 function queue(id, rows) {
