@@ -39,6 +39,7 @@ from gatewayd.core.receipt_deadline import ReceiptDeadline
 from gatewayd.core.receipt_matching import ReceiptMatcher
 from gatewayd.core.retention import Retention
 from gatewayd.core.smpp_outbox import SmppOutbox
+from gatewayd.core.status import StatusReport
 from gatewayd.core.submission import Submitter
 from gatewayd.core.webhook_outbox import OutboxSettings, WebhookOutbox
 from gatewayd.http_workers import HttpWorkers, WorkerFailedToStart
@@ -90,6 +91,8 @@ class Runtime:
     workers: HttpWorkers | None = None
     """The Message API's worker processes, when it is not served in this process."""
     retention: Retention | None = None
+    status: StatusReport | None = None
+    """What the admin API's status page shows."""
     switches: OperatorSwitches | None = None
     """Suspended carriers and maintenance mode (admin commands)."""
     lease: InstanceLease | None = None
@@ -218,6 +221,15 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         runtime.holder, runtime.writer, runtime.engine, runtime.clock, metrics.count_deleted
     )
     metrics.watch_tables(runtime.retention)
+    runtime.status = StatusReport(
+        runtime.holder,
+        runtime.engine,
+        runtime.carriers,
+        runtime.retention,
+        metrics.totals,
+        runtime.clock,
+        lambda: runtime.instance_id,
+    )
     loops: list[tuple[Loop, ...]] = [
         (switches.run,),  # read before anything is submitted: a suspension outlives a restart
         (FragmentSweeper(inbound, runtime.writer, runtime.clock).run,),
@@ -226,6 +238,7 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
         (runtime.retention.run,),
         (IdempotencyKeySweep(runtime.holder, runtime.writer, runtime.clock).run,),
         (runtime.carriers.run, runtime.holder),
+        (runtime.status.history.run,),
     ]
     runtime.dispatcher = Dispatcher(
         runtime.holder,

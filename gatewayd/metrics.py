@@ -8,6 +8,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from gatewayd.core.result_codes import Result
 from gatewayd.protocols.smpp.codec import status_name
 from gatewayd.storage.writer import Writer
 
@@ -43,9 +44,19 @@ class HttpMetrics:
             registry=registry,
         )
 
+        self.refusals = Counter(
+            "gatewayd_api_refusals",
+            "Message API requests refused, by ResultCode",
+            ["result_code"],
+            registry=registry,
+        )
+
     def count_http(self, listener: str, status: int, seconds: float) -> None:
         self.requests.labels(listener, str(status)).inc()
         self.latency.labels(listener).observe(seconds)
+
+    def count_refusal(self, result: int) -> None:
+        self.refusals.labels(str(result)).inc()
 
 
 class Metrics:
@@ -151,10 +162,46 @@ class Metrics:
         self._worker_files = directory
 
     def render(self) -> bytes:
+        return generate_latest(self._everything())
+
+    def totals(self) -> dict[tuple[str, str], float]:
+        """The running totals the status page turns into rates, read off the counters kept
+        anyway (the workers' too): ("submits" | "throttled" | "submit_errors" | "receipts",
+        carrier), ("requests", listener), ("accepted", front door), ("refusals", ResultCode)."""
+        totals: dict[tuple[str, str], float] = {}
+
+        def add(key: tuple[str, str], value: float) -> None:
+            totals[key] = totals.get(key, 0.0) + value
+
+        for family in self._everything().collect():
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name == "gatewayd_carrier_submit_results_total":
+                    add((_submit_kind(labels["status"]), labels["carrier"]), sample.value)
+                elif sample.name == "gatewayd_receipt_latency_seconds_count":
+                    add(("receipts", labels["carrier"]), sample.value)
+                elif sample.name == "gatewayd_http_requests_total":
+                    add(("requests", labels["listener"]), sample.value)
+                elif sample.name == "gatewayd_messages_accepted_total":
+                    add(("accepted", labels["front_door"]), sample.value)
+                elif sample.name == "gatewayd_api_refusals_total":
+                    add(("refusals", labels["result_code"]), sample.value)
+                elif sample.name == "gatewayd_recipients_refused_total":
+                    result = Result.__members__.get(labels["reason"].upper(), Result.INTERNAL_ERROR)
+                    add(("refusals", str(int(result))), sample.value)
+        return totals
+
+    def _everything(self) -> "CollectorRegistry | _Merged":
         if self._worker_files is None:
-            return generate_latest(self.registry)
+            return self.registry
         workers = MultiProcessCollector(None, path=self._worker_files)
-        return generate_latest(_Merged([self.registry, workers]))
+        return _Merged([self.registry, workers])
+
+
+def _submit_kind(status: str) -> str:
+    if status == "ESME_ROK":
+        return "submits"
+    return "throttled" if status in ("ESME_RTHROTTLED", "ESME_RMSGQFUL") else "submit_errors"
 
 
 class _WriterCollector(Collector):

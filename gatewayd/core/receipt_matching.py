@@ -134,9 +134,14 @@ class ReceiptMatcher:
         of the writer's bulk of its own, so one the storage cannot take fails alone: for each
         part, None once recorded or the exception its write failed with."""
         results = await self._writer.write_bulk_many(self._parts, parts, urgent=False)
-        for result in results:
-            if not isinstance(result, BaseException):
-                self._report(result)
+        for part, result in zip(parts, results, strict=True):
+            if isinstance(result, BaseException):
+                continue
+            finals, receipted_first = result
+            self._report(finals)
+            if receipted_first and self._on_receipt is not None:
+                # Its receipt overtook the submit_sm_resp: counted, with no latency to tell.
+                self._on_receipt(part.carrier.name, 0.0)
         return [result if isinstance(result, BaseException) else None for result in results]
 
     async def apply(self, carrier: str, receipt: Receipt, raw: str) -> bool:
@@ -237,7 +242,8 @@ class ReceiptMatcher:
 
 class _RecordParts:
     """Bulk: record submitted parts, mark last parts Submitted, apply early receipts. An
-    item is a part; its result, the finals of that part."""
+    item is a part; its result, the finals of that part and whether a final receipt that
+    came first was applied to it."""
 
     first = True
     """Run before the other kinds of a batch: receipts in it then find their parts."""
@@ -245,7 +251,9 @@ class _RecordParts:
     def __init__(self, matcher: ReceiptMatcher) -> None:
         self._matcher = matcher
 
-    def run_bulk(self, connection: Connection, parts: list[SubmittedPart]) -> list[list[Final]]:
+    def run_bulk(
+        self, connection: Connection, parts: list[SubmittedPart]
+    ) -> list[tuple[list[Final], bool]]:
         matcher = self._matcher
         now = matcher._clock()
         outcomes = matcher._outcomes(now)
@@ -273,7 +281,12 @@ class _RecordParts:
         self._mark_submitted(connection, parts, outcomes)
         if early:
             matcher._apply_finals(connection, outcomes, early)
-        return outcomes.finals_by_item(connection, [part.message.id for part in parts])
+        receipted = {(final.part.message_id, final.part.part_no) for final in early}
+        reached = outcomes.finals_by_item(connection, [part.message.id for part in parts])
+        return [
+            (finals, (part.message.id, part.part_no) in receipted)
+            for part, finals in zip(parts, reached, strict=True)
+        ]
 
     @staticmethod
     def _candidates(part: SubmittedPart) -> list[str]:

@@ -9,6 +9,7 @@ A failed sweep (the database away, the disk full) is logged and tried again next
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -20,6 +21,15 @@ from gatewayd.storage import retention as store
 from gatewayd.storage.writer import Writer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """The last sweep, for the status page: when it started, what it deleted or why it failed."""
+
+    at: datetime
+    deleted: dict[str, int]
+    error: str | None
 
 
 class Retention:
@@ -38,16 +48,21 @@ class Retention:
         self._on_deleted = on_deleted
         self.table_rows: dict[str, int] = {}
         self.database_bytes: int | None = None
+        self.last_sweep: SweepOutcome | None = None
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
             started = trio.current_time()
+            at = self._clock()
             try:
-                await self.sweep()
+                deleted = await self.sweep()
                 await self.measure()
             except Exception as error:
                 log.warning("retention sweep failed, tried again later: %s", error)
+                self.last_sweep = SweepOutcome(at, {}, str(error))
+            else:
+                self.last_sweep = SweepOutcome(at, dict(deleted), None)
             await self._until_next_sweep(started)
 
     async def _until_next_sweep(self, started: float) -> None:

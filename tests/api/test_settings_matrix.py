@@ -13,9 +13,10 @@ webhook, SMPP, receipt first) is among them, with keywords on.
 Traffic, in every case: an HTTP submit, an SMPP-server submit (with SMPP credentials), a
 plain and a concatenated incoming message, STOP, then START; with keywords, the account's
 own STOP and START words instead, a message with the other application's keyword, one with
-the application's keyword on the other number, and HELP. Every case also meets each of
-the operators' switches (a suspended carrier, maintenance mode), with the traffic those
-change: submits, an incoming message and STOP.
+the application's keyword on the other number, and HELP; afterwards the status page counts
+what the carrier saw, with nothing left waiting. Every case also meets each of the operators'
+switches (a suspended carrier, maintenance mode), with the traffic those change: submits, an
+incoming message and STOP.
 
 Trial and quota (`LIMIT_CASES`): an application in trial or under a daily quota, with the
 sandbox, debug mode, a closed time window and the blacklist each on or off (a pairwise set of
@@ -313,6 +314,18 @@ async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery
     assert by_message == {m.id: in_order for m in stored}
     polled = await gateway.client.post("/sms/v1/Incoming", json={"apiKey": KEY, "maxRecords": 100})
     assert sorted(r["Message"] for r in polled.json()["IncomingMessages"]) == incoming_texts
+
+    # The status page counts what the carrier saw, and nothing is left waiting.
+    status = (await gateway.admin.get("/admin/status.json")).json()
+    (carrier,) = status["carriers"]
+    assert carrier["submits"]["total"] == len(simulator.submitted)
+    assert carrier["receipts"]["total"] == outgoing
+    waiting = status["queues"]["by_application"] + status["queues"]["by_carrier"]
+    assert {(entry["queued"], entry["scheduled"], entry["in_flight"]) for entry in waiting} == {
+        (0, 0, 0)
+    }
+    assert status["webhooks"]["groups"] == []
+    assert status["receipts_waiting"]["groups"] == []
 
 
 SWITCHES = ["suspended", "maintenance"]

@@ -1,8 +1,9 @@
 """The admin API (its own listener, loopback by default): request logs of debug mode,
-statistics, the blacklist, and the trace of a message (the commands that change the running
-daemon are in admin_commands.py). Every request needs `Authorization: Bearer <token>`, one of
-`admin.token` and `admin.tokens`; without a configured token the admin API refuses everything
-but /metrics and health."""
+statistics, the blacklist, the trace of a message and the live status page (the commands
+that change the running daemon are in admin_commands.py). Every request needs one of
+`admin.token` and `admin.tokens`, as `Authorization: Bearer <token>` or as the password of
+HTTP Basic authentication, which browsers send (see admin_auth); without a configured token
+the admin API refuses everything but /metrics and health."""
 
 import csv
 import io
@@ -15,15 +16,18 @@ from gatewayd.core.quotas import remaining_quotas
 from gatewayd.core.recipients import check_recipient
 from gatewayd.core.result_codes import Result
 from gatewayd.core.trace import trace_incoming, trace_messages
-from gatewayd.protocols.http.admin_auth import admin_token_accepted
+from gatewayd.protocols.http.admin_auth import CHALLENGE, admin_token_accepted
 from gatewayd.protocols.http.api_fields import FieldError, int_field, read_fields, text_field
 from gatewayd.protocols.http.messages import Request, Response
 from gatewayd.protocols.http.routing import Router
+from gatewayd.protocols.http.status_page import CONTENT_SECURITY_POLICY, status_page
 from gatewayd.storage import blacklist as blacklist_store
 from gatewayd.storage import request_logs, stats
 
 if TYPE_CHECKING:
     from gatewayd.daemon import Runtime
+
+HTML = "text/html; charset=utf-8"
 
 
 class AdminApi:
@@ -31,6 +35,8 @@ class AdminApi:
         self.runtime = runtime
 
     def add_routes(self, router: Router) -> None:
+        router.add("/admin/status", ["GET"], self._guard(self.status_page))
+        router.add("/admin/status.json", ["GET"], self._guard(self.status_json))
         router.add("/admin/applications/{application}/logs", ["GET"], self._guard(self.logs))
         router.add("/admin/applications/{application}/stats", ["GET"], self._guard(self.stats))
         router.add("/admin/trace", ["GET"], self._guard(self.trace))
@@ -49,7 +55,9 @@ class AdminApi:
     def _guard(self, handler):
         async def guarded(request: Request) -> Response:
             if not admin_token_accepted(self.runtime.holder.current.config, request):
-                return Response.error(401, Result.INVALID_API_KEY, "admin token required")
+                return Response.error(
+                    401, Result.INVALID_API_KEY, "admin token required", [CHALLENGE]
+                )
             try:
                 return await handler(request)
             except FieldError as error:
@@ -75,6 +83,21 @@ class AdminApi:
                 return query(connection)
 
         return await trio.to_thread.run_sync(run)
+
+    async def status_json(self, _request: Request) -> Response:
+        return Response.json(await self._status())
+
+    async def status_page(self, _request: Request) -> Response:
+        page = Response.text(status_page(await self._status()), content_type=HTML)
+        page.headers += [
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+            ("Cache-Control", "no-store"),
+        ]
+        return page
+
+    async def _status(self) -> dict:
+        assert self.runtime.status is not None, "the core's status report is built at start"
+        return await self.runtime.status.report()
 
     async def logs(self, request: Request) -> Response:
         application = self._application(request)

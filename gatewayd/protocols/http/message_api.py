@@ -72,8 +72,12 @@ Endpoint = Callable[[App, Fields, bool], Awaitable[Response]]
 
 
 class MessageApi:
-    def __init__(self, service: MessageService) -> None:
+    def __init__(
+        self, service: MessageService, count_refusal: Callable[[int], None] | None = None
+    ) -> None:
+        """`count_refusal(result_code)` is told of every request refused as a whole."""
         self.service = service
+        self._count_refusal = count_refusal or (lambda _code: None)
 
     def add_routes(self, router: Router) -> None:
         endpoints: list[tuple[str, list[str], set[str], Endpoint, bool]] = [
@@ -103,6 +107,7 @@ class MessageApi:
                     response = await endpoint(app, fields, sandbox)
                 response.headers.extend(headers)
             except FieldError as error:
+                self._count_refusal(int(error.result))
                 response = Response.error(error.status, error.result, error.detail)
                 if app is not None and app.account.debug:
                     response.headers.extend(await self._standing(app))
@@ -113,6 +118,7 @@ class MessageApi:
                 if not is_storage_failure(error):
                     raise
                 result = Result.STORAGE_UNAVAILABLE
+                self._count_refusal(int(result))
                 log.warning("%s %s: not stored: %s", request.method, request.path, error)
                 retry = [("Retry-After", str(RETRY_AFTER_S))]
                 response = Response.error(result.http_status, result, None, retry)

@@ -1,5 +1,6 @@
 """The two HTTP listeners of the daemon: the Message API and the admin API."""
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -47,12 +48,14 @@ def health_routes(router: Router, service: MessageService) -> None:
     router.add("/readyz", ["GET"], readyz)
 
 
-def api_router(service: MessageService) -> Router:
+def api_router(
+    service: MessageService, count_refusal: Callable[[int], None] | None = None
+) -> Router:
     """The Message API listener's routes: the API itself, health, webhook source addresses
     and the OpenAPI document (the same in the daemon and in an HTTP worker process)."""
     router = Router()
     health_routes(router, service)
-    MessageApi(service).add_routes(router)
+    MessageApi(service, count_refusal).add_routes(router)
 
     async def source_addresses(_request: Request) -> Response:
         return Response.json(await service.webhook_sources())
@@ -69,7 +72,7 @@ def api_router(service: MessageService) -> Router:
 
 async def serve_api(runtime: "Runtime", task_status=trio.TASK_STATUS_IGNORED) -> None:
     assert runtime.service is not None, "the core's service is built before the front doors"
-    router = api_router(runtime.service)
+    router = api_router(runtime.service, runtime.metrics.http.count_refusal)
     await _serve(runtime, "api", runtime.holder.current.config.http.listen, router, task_status)
 
 

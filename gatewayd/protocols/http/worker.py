@@ -52,7 +52,7 @@ async def _serve(link_fd: int, listen_fds: list[int]) -> None:
             config = await service.load_configuration()
             setup_logging(config.logging)
             metrics = HttpMetrics(CollectorRegistry())
-            router = api_router(service)
+            router = api_router(service, metrics.count_refusal)
             server = HttpServer(
                 "api", listeners, router, limits_for(config.http), metrics.count_http
             )

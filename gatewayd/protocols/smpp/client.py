@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -178,13 +179,25 @@ class _SlotWaiter:
 
 @dataclass
 class BindStats:
-    state: str = "down"
-    in_flight: int = 0
     name: str = ""
+    state: str = "down"
+    since: float = field(default_factory=time.time)
+    """When the bind came to its state (wall-clock seconds, for the status page)."""
+    in_flight: int = 0
+    last_error: str | None = None
+    last_error_at: float | None = None
     stopped: bool = False
     """Stopped by an operator (`stop_bind`): unbound, and not bound again until started."""
     scope: trio.CancelScope | None = field(default=None, repr=False)
     started: trio.Event = field(default_factory=trio.Event, repr=False)
+
+
+@dataclass(frozen=True)
+class LastError:
+    """The newest submit_sm refusal of a carrier (wall-clock seconds)."""
+
+    text: str
+    at: float
 
 
 class Carrier:
@@ -204,6 +217,7 @@ class Carrier:
         self._tps = TokenBucket(settings.max_tps) if settings.max_tps else None
         self.binds: list[BindStats] = []
         self.status_counts: dict[int, int] = {}
+        self.last_submit_error: LastError | None = None
         self._random = random.Random()
         self._state_changed = trio.Event()
         self.unrecorded = Slots(max(1, settings.window * settings.binds))
@@ -218,6 +232,8 @@ class Carrier:
             await self._state_changed.wait()
 
     def _set_state(self, stats: BindStats, state: str) -> None:
+        if stats.state != state:
+            stats.since = time.time()
         stats.state = state
         self._state_changed.set()
         self._state_changed = trio.Event()
@@ -324,6 +340,7 @@ class Carrier:
                     delay = self.settings.reconnect_min_s
                 except* _LINK_ERRORS as group:
                     errors = "; ".join(map(str, group.exceptions))
+                    stats.last_error, stats.last_error_at = errors, time.time()
                     log.warning(
                         "%s (%s:%d): %s", name, self.settings.host, self.settings.port, errors
                     )
@@ -550,11 +567,11 @@ class _Window:
             self.carrier._put_back(job)
         else:
             retryable = status in (codec.ESME_RSYSERR, codec.ESME_RX_T_APPN)
+            reason = codec.status_name(status)
+            self.carrier.last_submit_error = LastError(reason, time.time())
             job.finish(
                 SubmitResult(
-                    Outcome.RETRY if retryable else Outcome.REJECTED,
-                    status=status,
-                    reason=codec.status_name(status),
+                    Outcome.RETRY if retryable else Outcome.REJECTED, status=status, reason=reason
                 )
             )
 
