@@ -18,7 +18,7 @@ from tests.daemon.conftest import ROOT, child_environment, gatewayd_command
 def test_check_config_accepts_the_demo(run_cli):
     result = run_cli("check-config", "config/demo.yaml")
     assert result.returncode == 0, result.stderr
-    assert "ok (1 accounts, 2 applications, 1 carriers, 1 routes)" in result.stdout
+    assert "ok (1 accounts, 3 applications, 1 carriers, 1 routes)" in result.stdout
 
 
 def test_check_config_names_each_problem_without_a_traceback(run_cli, tmp_path):

@@ -207,7 +207,7 @@ def test_the_unit_starts_the_example_configuration_with_only_its_own_environment
     install_example(unit, ports)
     check = unit.run("ExecStartPre")
     assert check.returncode == 0, check.stderr
-    assert "ok (1 accounts, 2 applications, 2 carriers, 2 routes)" in check.stdout
+    assert "ok (1 accounts, 3 applications, 2 carriers, 2 routes)" in check.stdout
     notify = NotifyListener(tmp_path)
     environment = unit.environment(notify.path)
     process = subprocess.Popen(
