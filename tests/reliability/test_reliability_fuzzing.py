@@ -451,7 +451,9 @@ class HttpTally:
 
 
 def untried(gateway: Gateway) -> int:
-    """Accepted work nobody has tried yet: queued messages, webhook jobs never attempted."""
+    """Accepted work nobody has tried yet: queued messages, webhook jobs never attempted
+    whose turn has come (a message's later status waits, unscheduled, for its earlier one:
+    with a dead webhook, for good)."""
     with gateway.runtime.engine.connect() as connection:
         queued = connection.execute(
             select(func.count()).where(
@@ -459,7 +461,11 @@ def untried(gateway: Gateway) -> int:
             )
         ).scalar_one()
         jobs = connection.execute(
-            select(func.count()).where((outbox.c.state == "pending") & (outbox.c.attempts == 0))
+            select(func.count()).where(
+                (outbox.c.state == "pending")
+                & (outbox.c.attempts == 0)
+                & outbox.c.next_attempt_at.is_not(None)
+            )
         ).scalar_one()
     return queued + jobs
 
