@@ -325,4 +325,5 @@ def reply_row(
         "validity_until": now + DEFAULT_VALIDITY,
         "next_attempt_at": now,
         "attempts": 0,
+        "priority": app.config.priority,
     }

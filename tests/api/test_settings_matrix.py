@@ -522,3 +522,60 @@ async def test_trial_and_quota_with_every_setting(gateway_factory, case):
             logged = connection.execute(request_logs.select().order_by(request_logs.c.id)).all()
         codes = [json.loads(log.response_body)["ResultCode"] for log in logged]
         assert codes == expected, "every answer, refusals included, is in the debug log"
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_priority_and_throughput_cap_with_every_setting(gateway_factory, nursery, case):
+    """An application at priority 3 under a cap of 20 messages a second (#20 §5) meets every
+    setting: each of its messages, over HTTP, over SMPP and a STOP reply, reaches the carrier
+    once with priority_flag 3, and its statuses and incoming messages reach every receiver."""
+    receiver = Receiver()
+    server = HttpServer("application", ["127.0.0.1:0"], receiver.handle, ServerLimits())
+    port = (await nursery.start(server.run))[0][1]
+    prioritised = _config(case, port)
+
+    def patch(text: str) -> str:
+        return prioritised(text).replace(
+            "        max_parts: 3",
+            "        max_parts: 3\n        priority: 3\n        submit_max_tps: 20",
+            1,
+        )
+
+    gateway = await gateway_factory(accounts_patch=patch)
+    simulator = gateway.simulator
+    simulator.settings.receipt_before_response = case.receipt_first
+    expected: Counter = Counter()
+    answer = await gateway.send(to=f"{HTTP_TO},{SMPP_TO}", message="prioritised")
+    assert [m["ResultCode"] for m in answer["Messages"]] == [0, 0]
+    expected.update([(HTTP_TO, b"prioritised"), (SMPP_TO, b"prioritised")])
+    if case.smpp:
+        _, client = await bound_esme(nursery, gateway.smpp_port)
+        with trio.fail_after(10):
+            await client.wait_healthy()
+        result = await client.submit(
+            {"source_addr": "8686", "destination_addr": SMPP_TO, "short_message": b"over SMPP"}
+        )
+        assert result.outcome is Outcome.ACCEPTED
+        expected[(SMPP_TO, b"over SMPP")] += 1
+    assert await simulator.inject_mo(MO_FROM, "8686", b"plain hello") == codec.ESME_ROK
+    assert await simulator.inject_mo(OPT_FROM, "8686", b"STOP") == codec.ESME_ROK
+    if case.blacklist:
+        expected[(OPT_FROM, STOP_REPLY.encode())] += 1
+    outgoing = sum(expected.values())
+
+    def done() -> bool:
+        stored = _stored_messages(gateway)
+        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
+            return False
+        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
+            return False
+        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
+
+    await gateway.wait_until(done, timeout_s=20)
+    seen = Counter(
+        (s.fields["destination_addr"].decode(), s.fields["short_message"])
+        for s in simulator.submitted
+    )
+    assert seen == expected
+    assert {s.fields["priority_flag"] for s in simulator.submitted} == {3}
+    assert {m.priority for m in _stored_messages(gateway)} == {3}
