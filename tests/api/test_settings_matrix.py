@@ -189,6 +189,28 @@ def _stored_messages(gateway: Gateway) -> list:
         return [row for row in connection.execute(messages.select()) if row.application == "shop"]
 
 
+async def _all_delivered(
+    gateway: Gateway, receiver: Receiver, case: Case, outgoing: int
+) -> Counter:
+    """Wait until the application's `outgoing` messages are Delivered and their statuses (two
+    each) and two incoming messages reached the receivers the case has; (to, text) of each
+    submit the carrier saw."""
+
+    def done() -> bool:
+        stored = _stored_messages(gateway)
+        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
+            return False
+        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
+            return False
+        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
+
+    await gateway.wait_until(done, timeout_s=20)
+    return Counter(
+        (s.fields["destination_addr"].decode(), s.fields["short_message"])
+        for s in gateway.simulator.submitted
+    )
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
 async def test_every_setting_with_every_kind_of_traffic(gateway_factory, nursery, figures, case):
     receiver = Receiver()
@@ -387,19 +409,7 @@ async def test_operator_switches_with_every_setting(gateway_factory, nursery, ca
         assert simulator.submitted == [], "nothing reaches a suspended carrier"
         assert (await gateway.admin.post("/admin/carriers/sim/resume")).is_success
 
-    def done() -> bool:
-        stored = _stored_messages(gateway)
-        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
-            return False
-        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
-            return False
-        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
-
-    await gateway.wait_until(done, timeout_s=20)
-    seen = Counter(
-        (s.fields["destination_addr"].decode(), s.fields["short_message"])
-        for s in simulator.submitted
-    )
+    seen = await _all_delivered(gateway, receiver, case, outgoing)
     assert seen == Counter((to, text) for to, texts in expected_texts.items() for text in texts)
     if case.incoming_hook:
         assert sorted(r["Message"] for r in receiver.of("/incoming")) == ["STOP", "plain hello"]
@@ -563,19 +573,7 @@ async def test_priority_and_throughput_cap_with_every_setting(gateway_factory, n
         expected[(OPT_FROM, STOP_REPLY.encode())] += 1
     outgoing = sum(expected.values())
 
-    def done() -> bool:
-        stored = _stored_messages(gateway)
-        if len(stored) != outgoing or not all(m.status == Status.DELIVERED for m in stored):
-            return False
-        if case.status_hook and len(receiver.of("/status")) < 2 * outgoing:
-            return False
-        return not case.incoming_hook or len(receiver.of("/incoming")) >= 2
-
-    await gateway.wait_until(done, timeout_s=20)
-    seen = Counter(
-        (s.fields["destination_addr"].decode(), s.fields["short_message"])
-        for s in simulator.submitted
-    )
+    seen = await _all_delivered(gateway, receiver, case, outgoing)
     assert seen == expected
     assert {s.fields["priority_flag"] for s in simulator.submitted} == {3}
     assert {m.priority for m in _stored_messages(gateway)} == {3}
