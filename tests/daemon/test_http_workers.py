@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -72,13 +74,15 @@ def send(port: int, key: str = KEY, to: str = "32470000001", base: str = "v1") -
 @pytest.fixture
 def workers_daemon(tmp_path):
     """Factory: the demo configuration with two HTTP workers (and `account_extra` added to its
-    account), started and ready; stopped afterwards."""
+    account, `app_extra` to demo-app), started and ready; stopped afterwards."""
     started: list[Daemon] = []
 
-    def make(account_extra: str = "") -> tuple[Daemon, dict[str, int]]:
+    def make(account_extra: str = "", app_extra: str = "") -> tuple[Daemon, dict[str, int]]:
         text, ports = demo_on_free_ports(tmp_path)
         text = text.replace("http:\n", f"http:\n  workers: {WORKERS}\n", 1)
         text = text.replace("    blacklist: true\n", f"    blacklist: true\n{account_extra}", 1)
+        demo_app = "      - name: demo-app\n"
+        text = text.replace(demo_app, demo_app + app_extra, 1)
         gatewayd = Daemon(tmp_path, text).start()
         started.append(gatewayd)
         gatewayd.wait_ready()
@@ -333,3 +337,26 @@ def test_incoming_messages_routed_by_keyword_are_polled_through_the_workers(
     (trace,) = json.loads(helped.stdout)["incoming"]
     assert trace["incoming"]["action"] == "help"
     wait_delivered(ports["http"], trace["incoming"]["reply"])
+
+
+def test_priority_and_throughput_cap_hold_for_messages_sent_through_the_workers(
+    workers_daemon, tmp_path
+):
+    """demo-app at priority 2 under a cap of 4 a second: what the workers accept is stored
+    with its priority and sent at most 4 a second after the first second's worth."""
+    _, ports = workers_daemon(app_extra="        priority: 2\n        submit_max_tps: 4\n")
+    ids = []
+    for n in range(8):
+        status, answer = send(ports["http"], to=f"3247000{n:04d}")
+        assert status == 200 and answer["ResultCode"] == 0
+        ids.append(answer["Messages"][0]["MessageId"])
+    for message_id in ids:
+        wait_delivered(ports["http"], message_id)
+    with sqlite3.connect(tmp_path / "g.db") as db:
+        priorities = {row[0] for row in db.execute("select priority from messages")}
+        sent = sorted(
+            datetime.fromisoformat(row[0])
+            for row in db.execute("select time_sent from message_parts")
+        )
+    assert priorities == {2}
+    assert len(sent) == 8 and (sent[-1] - sent[0]).total_seconds() >= (8 - 4) / 4 - 0.2
