@@ -105,7 +105,7 @@ class Transitions:
     now: datetime
     reached: list[Reached] = field(default_factory=list)
     """Each transition applied, to be counted once committed."""
-    _asked: dict[_Kind, list[str]] = field(default_factory=dict)
+    _asked: dict[_Kind, list[str]] = field(default_factory=dict, init=False, repr=False)
 
     def ask(
         self,

@@ -278,7 +278,7 @@ class _RecordParts:
         # Submitted first, even when a receipt overtook the submit_sm_resp: the application
         # gets every status of its message, in the order they happened (Transitions writes
         # Submitted before final statuses).
-        self._mark_submitted(connection, parts, outcomes)
+        self._mark_submitted(parts, outcomes)
         if early:
             matcher._apply_finals(connection, outcomes, early)
         receipted = {(final.part.message_id, final.part.part_no) for final in early}
@@ -336,15 +336,12 @@ class _RecordParts:
                 )
         return early
 
-    def _mark_submitted(
-        self, connection: Connection, parts: list[SubmittedPart], outcomes: _Outcomes
-    ) -> None:
+    @staticmethod
+    def _mark_submitted(parts: list[SubmittedPart], outcomes: _Outcomes) -> None:
         """With its last part a message becomes Submitted (one a receipt of an earlier part
         already made final stays as it is)."""
-        for part in parts:
-            if part.last:
-                transitions = outcomes.transitions
-                transitions.ask(part.message.id, Status.SUBMITTED, carrier=part.carrier.name)
+        for part in (part for part in parts if part.last):
+            outcomes.transitions.ask(part.message.id, Status.SUBMITTED, carrier=part.carrier.name)
 
 
 @dataclass(frozen=True)
