@@ -13,6 +13,7 @@ from gatewayd.core.lifecycle import NEW, NEXT, SOURCES, Transitions, accepted_st
 from gatewayd.core.statuses import Status
 from gatewayd.storage import bulk, prepared
 from gatewayd.storage.tables import messages, outbox, poll_queue
+from tests.rows import message_row
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -31,25 +32,18 @@ def _directory() -> Directory:
 
 
 def _message(message_id: str, status: Status, **values) -> dict:
-    return {
-        "id": message_id,
-        "account": "acme",
-        "application": "shop",
-        "recipient": "32470000001",
-        "body": "hello",
-        "encoding": "TEXT",
-        "number_of_parts": 1,
-        "number_of_chars": 5,
-        "concat_ref": 7,
-        "status": int(status),
-        "status_description": status.description,
-        "time_created": NOW - timedelta(minutes=1),
-        "validity_until": NOW + timedelta(days=1),
-        "next_attempt_at": NOW if status in (Status.QUEUED, Status.SCHEDULED) else None,
-        "claimed_by": "node-a" if status is Status.QUEUED else None,
-        "claimed_until": NOW + timedelta(minutes=1) if status is Status.QUEUED else None,
+    waiting = status in (Status.QUEUED, Status.SCHEDULED)
+    return message_row(
+        message_id,
+        NOW,
+        status,
+        time_created=NOW - timedelta(minutes=1),
+        concat_ref=7,
+        next_attempt_at=NOW if waiting else None,
+        claimed_by="node-a" if status is Status.QUEUED else None,
+        claimed_until=NOW + timedelta(minutes=1) if status is Status.QUEUED else None,
         **values,
-    }
+    )
 
 
 def test_final_statuses_are_never_left_and_new_ones_are_the_three_accepted():

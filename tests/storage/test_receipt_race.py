@@ -19,6 +19,7 @@ from gatewayd.storage import messages as store
 from gatewayd.storage.engine import WRITES, open_engine
 from gatewayd.storage.tables import messages, receipts
 from gatewayd.storage.writer import Writer
+from tests.rows import message_row
 
 pytestmark = pytest.mark.postgres
 
@@ -38,24 +39,13 @@ accounts:
 
 
 def _message(message_id: str) -> dict:
-    return {
-        "id": message_id,
-        "account": "acme",
-        "application": "shop",
-        "recipient": "32470000001",
-        "body": "hello",
-        "encoding": "TEXT",
-        "number_of_parts": 1,
-        "number_of_chars": 5,
-        "concat_ref": 1,
-        "status": int(Status.QUEUED),
-        "status_description": Status.QUEUED.description,
-        "time_created": NOW,
-        "validity_until": NOW + timedelta(days=1),
-        "next_attempt_at": NOW,
-        "claimed_by": "node-b",
-        "claimed_until": NOW + timedelta(minutes=2),
-    }
+    return message_row(
+        message_id,
+        NOW,
+        next_attempt_at=NOW,
+        claimed_by="node-b",
+        claimed_until=NOW + timedelta(minutes=2),
+    )
 
 
 @pytest.fixture

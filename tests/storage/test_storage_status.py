@@ -6,28 +6,14 @@ from gatewayd.core.statuses import Status
 from gatewayd.storage import status as store
 from gatewayd.storage.messages import insert_messages, store_receipts
 from gatewayd.storage.tables import instances
+from tests.rows import message_row
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 
 def _message(message_id: str, application: str, carrier: str | None, **values) -> dict:
-    return {
-        "id": message_id,
-        "account": "acme",
-        "application": application,
-        "recipient": "32470000001",
-        "body": "hello",
-        "encoding": "TEXT",
-        "number_of_parts": 1,
-        "number_of_chars": 5,
-        "concat_ref": 1,
-        "status": int(Status.QUEUED),
-        "status_description": Status.QUEUED.description,
-        "time_created": NOW - timedelta(hours=1),
-        "validity_until": NOW + timedelta(days=1),
-        "carrier": carrier,
-        **values,
-    }
+    values = {"time_created": NOW - timedelta(hours=1), "carrier": carrier, **values}
+    return message_row(message_id, NOW, application=application, **values)
 
 
 def _receipt(carrier: str, received: datetime, **values) -> dict:
@@ -69,7 +55,7 @@ def test_waiting_messages_count_as_queued_scheduled_or_in_flight(engine):
                     claimed_by="node-1",
                     claimed_until=minutes(-1),
                 ),
-                _message("sent", "shop", "a", next_attempt_at=None, status=int(Status.SUBMITTED)),
+                _message("sent", "shop", "a", next_attempt_at=None, status=Status.SUBMITTED),
             ],
         )
         queue = store.message_queue(connection, NOW)
