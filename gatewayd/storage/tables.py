@@ -74,9 +74,8 @@ messages = Table(
     ),
     Index(None, "next_attempt_at"),
     Index(None, "application", "time_created"),
-    Index(None, "application", "recipient", "time_created"),
+    Index(None, "recipient", "application", "time_created"),
     Index(None, "time_done"),
-    Index(None, "recipient"),
     Index(None, "reference"),
 )
 
@@ -110,7 +109,6 @@ receipts = Table(
     Column("time_matched", UtcDateTime, comment="null while no submitted part matches"),
     Column("time_expired", UtcDateTime, comment="set when it stopped waiting for its part"),
     Index(None, "carrier", "carrier_id_key"),
-    Index(None, "time_matched", "time_received"),
     Index(None, "time_matched", "time_expired", "time_received"),
 )
 
