@@ -283,7 +283,12 @@ def _build_work(runtime: Runtime) -> list[tuple[Loop, ...]]:
     if runtime.holder.current.config.smpp_server is not None:
         runtime.smpp_door = SmppFrontDoor(runtime.service, runtime.stop_requested)
         outbox = SmppOutbox(
-            runtime.writer, runtime.smpp_door.binds, runtime.instance_id, runtime.clock, lease
+            runtime.holder,
+            runtime.writer,
+            runtime.smpp_door.binds,
+            runtime.instance_id,
+            runtime.clock,
+            lease,
         )
         loops.append((outbox.run,))
     return loops

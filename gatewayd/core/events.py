@@ -6,18 +6,30 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
+
 from gatewayd.core.directory import App, Directory
-from gatewayd.core.records import incoming_record, status_record
+from gatewayd.core.records import derived_status_record, incoming_record
 from gatewayd.core.statuses import Status
+from gatewayd.storage import messages as message_store
+from gatewayd.storage import outbox as outbox_store
 
 UTC_ZONE = ZoneInfo("UTC")
 Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+MESSAGE_GONE = "its message was deleted (retention.messages_days) before it was sent"
 
 
 def status_events(message: Mapping[str, Any], app: App | None, now: datetime) -> Rows:
-    zone = app.config.time_zone if app else UTC_ZONE
-    record = status_record(message, zone)
-    poll = [_poll_row(message["application"], "status", record, now, message["sandbox"])]
+    """The poll record and jobs of `message` having reached its status `now`: rows that
+    carry the status and point to the message, whose other fields make the rest of the
+    record when it is handed out (`derived_status_record`)."""
+    status = {
+        "message_id": message["id"],
+        "status": message["status"],
+        "status_description": message["status_description"],
+        "status_time": now,
+    }
+    poll = [_poll_row(message["application"], "status", None, now, message["sandbox"]) | status]
     url = message.get("status_url")
     method, form = message.get("status_method"), message.get("status_format")
     if url is None and app is not None and app.config.webhooks.status is not None:
@@ -27,10 +39,49 @@ def status_events(message: Mapping[str, Any], app: App | None, now: datetime) ->
     if app is not None and app.config.webhooks.final_statuses_only and not final:
         url = None
     application, message_id = message["application"], message["id"]
-    jobs = [_job(application, "status", message_id, url, method, form, record, now)] if url else []
+    jobs = (
+        [_job(application, "status", message_id, url, method, form, None, now) | status]
+        if url
+        else []
+    )
     if message.get("front_door") == "smpp" and final:
-        jobs.append(_smpp_job(application, "status", message_id, record, now))
+        jobs.append(_smpp_job(application, "status", message_id, None, now) | status)
     return poll, jobs
+
+
+def carried_record(
+    row: Any, messages: Mapping[str, Mapping[str, Any]], directory: Directory
+) -> dict[str, Any] | None:
+    """The record a poll row or an outbox job carries: its own, or one derived from its
+    message (None once retention deleted the message)."""
+    if row.record is not None:
+        return row.record
+    message = messages.get(row.message_id)
+    if message is None:
+        return None
+    app = directory.by_name.get(message["application"])
+    zone = app.config.time_zone if app else UTC_ZONE
+    return derived_status_record(message, row.status, row.status_description, row.status_time, zone)
+
+
+def claimed_with_records(
+    connection: Connection, jobs: list[Any], directory: Directory, now: datetime
+) -> list[Any]:
+    """Claimed outbox jobs, each with the record it carries. A job whose message retention
+    deleted has nothing left to send: it fails at once, in the claim's transaction."""
+    messages = message_store.messages_by_id(
+        connection, (job.message_id for job in jobs if job.record is None)
+    )
+    ready, gone = [], []
+    for job in jobs:
+        record = carried_record(job, messages, directory)
+        if record is None:
+            gone.append(outbox_store.finished(job.id, "failed", now, job.attempts, MESSAGE_GONE))
+        else:
+            ready.append(job._replace(record=record))
+    if gone:
+        outbox_store.record_outcomes(connection, gone, [])
+    return ready
 
 
 def status_events_in(directory: Directory, message: Mapping[str, Any], now: datetime) -> Rows:
@@ -53,7 +104,7 @@ def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Row
 
 
 def _poll_row(
-    application: str, kind: str, record: dict, now: datetime, sandbox: bool
+    application: str, kind: str, record: dict | None, now: datetime, sandbox: bool
 ) -> dict[str, Any]:
     return {
         "application": application,
@@ -71,7 +122,7 @@ def _job(
     url: str,
     method: str | None,
     form: str | None,
-    record: dict,
+    record: dict | None,
     now: datetime,
 ) -> dict[str, Any]:
     return {
@@ -91,7 +142,7 @@ def _job(
 
 
 def _smpp_job(
-    application: str, kind: str, message_id: str | None, record: dict, now: datetime
+    application: str, kind: str, message_id: str | None, record: dict | None, now: datetime
 ) -> dict[str, Any]:
     """A deliver_sm for the application's SMPP receiver binds."""
     return {

@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Any
 
 import trio
-from sqlalchemy import Engine, Row
+from sqlalchemy import Connection, Engine, Row
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
+from gatewayd.core.events import carried_record
 from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.rate_limit import FixedWindowLimiter, RateDecision
 from gatewayd.core.result_codes import Result
@@ -146,9 +147,18 @@ class MessageService:
     ) -> tuple[list[dict[str, Any]], int]:
         """Hand out up to `limit` status or incoming records: (records, how many remain)."""
         now = self.clock()
-        return await self._writer.write(
-            lambda c: message_store.fetch_poll(c, app.name, kind, sandbox, limit, now)
-        )
+        directory = self.directory
+
+        def fetch(connection: Connection) -> tuple[list[dict[str, Any]], int]:
+            rows, remaining = message_store.fetch_poll(
+                connection, app.name, kind, sandbox, limit, now
+            )
+            ids = (row.message_id for row in rows if row.record is None)
+            messages = message_store.messages_by_id(connection, ids)
+            carried = (carried_record(row, messages, directory) for row in rows)
+            return [record for record in carried if record is not None], remaining
+
+        return await self._writer.write(fetch)
 
     async def blacklisted(self, app: App, msisdn: str) -> bool:
         return bool(

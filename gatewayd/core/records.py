@@ -1,6 +1,7 @@
 """The records the API, polling and webhooks hand out, with RingRing's field names."""
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,31 @@ def status_record(message: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "NumberOfParts": message["number_of_parts"],
         "NumberOfChars": message["number_of_chars"],
     }
+
+
+def derived_status_record(
+    message: Mapping[str, Any],
+    status: int,
+    description: str,
+    reached: datetime,
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """The record of `message` as it was when it reached `status` at `reached`: what a
+    status change changes is given, the rest is the message's own. A message is submitted
+    at most once (a requeue takes back only one no carrier had), so TimeSubmitted is the
+    message's unless the status is a waiting one."""
+    status_ = Status(status)
+    waiting = status_ in (Status.SCHEDULED, Status.QUEUED)
+    return status_record(
+        {
+            **message,
+            "status": status,
+            "status_description": description,
+            "time_submitted": None if waiting else message.get("time_submitted"),
+            "time_done": reached if status_.final else None,
+        },
+        zone,
+    )
 
 
 def incoming_record(incoming: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:

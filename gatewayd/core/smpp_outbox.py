@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row
 
+from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.claim_loop import ClaimLoop
 from gatewayd.core.encoding import Alphabet, Encoding, encode_text
+from gatewayd.core.events import claimed_with_records
 from gatewayd.core.statuses import Status
 from gatewayd.protocols.smpp import codec
 from gatewayd.protocols.smpp.connection import ConnectionLost, ResponseTimeout
@@ -33,12 +35,14 @@ RECEIPT_STATES = {
 class SmppOutbox:
     def __init__(
         self,
+        holder: ConfigHolder,
         writer: Writer,
         binds: BindRegistry,
         node_id: str,
         clock: Callable[[], datetime],
         lease: timedelta = timedelta(seconds=120),
     ) -> None:
+        self._holder = holder
         self._lease = lease
         self._writer = writer
         self._binds = binds
@@ -58,7 +62,9 @@ class SmppOutbox:
         self.run = self._loop.run
 
     def _claim(self, connection: Connection) -> list[Row]:
-        return store.claim_jobs(connection, "smpp", self._node, self._clock(), self._lease, 200)
+        now = self._clock()
+        jobs = store.claim_jobs(connection, "smpp", self._node, now, self._lease, 200)
+        return claimed_with_records(connection, jobs, self._holder.current.directory, now)
 
     async def _deliver(self, job: Row) -> None:
         bind = self._binds.receiver(job.application)

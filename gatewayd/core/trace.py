@@ -150,7 +150,9 @@ def _deliveries(connection: Connection, jobs: list[Row]) -> list[Event]:
         attempts.setdefault(attempt["outbox_id"], []).append(attempt)
     events: list[Event] = []
     for job in jobs:
-        carried = job.record.get("StatusDescription")
+        carried = (
+            job.status_description if job.record is None else job.record.get("StatusDescription")
+        )
         if job.channel == "smpp":
             events.append(
                 _event(

@@ -28,6 +28,7 @@ from sqlalchemy import Row
 
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.core.batches import Batches
+from gatewayd.core.events import claimed_with_records
 from gatewayd.core.host_queues import HostQueues
 from gatewayd.core.masking import mask_url
 from gatewayd.core.webhook_backlog import destination_host
@@ -131,10 +132,9 @@ class WebhookOutbox:
                 await self._wakeup.wait()
 
     def _claim(self, connection, limit: int) -> list[Row]:
-        settings = self._settings
-        return store.claim_jobs(
-            connection, "webhook", self._node, self._clock(), settings.lease, limit
-        )
+        now = self._clock()
+        jobs = store.claim_jobs(connection, "webhook", self._node, now, self._settings.lease, limit)
+        return claimed_with_records(connection, jobs, self._holder.current.directory, now)
 
     async def _deliver(self, job: Row) -> None:
         try:

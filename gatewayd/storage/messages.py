@@ -366,9 +366,10 @@ def fetch_poll(
     sandbox: bool,
     limit: int,
     now: datetime,
-) -> tuple[list[dict], int]:
+) -> tuple[list[Row], int]:
     """Hand out up to `limit` records not fetched before, oldest first; and how many remain.
-    The sandbox's records go to the sandbox's polling only, live ones to live polling only."""
+    The sandbox's records go to the sandbox's polling only, live ones to live polling only.
+    A row without a `record` is a status record to derive from its message."""
     waiting = and_(
         poll_queue.c.application == application,
         poll_queue.c.kind == kind,
@@ -376,7 +377,14 @@ def fetch_poll(
         poll_queue.c.time_fetched.is_(None),
     )
     rows = connection.execute(
-        select(poll_queue.c.id, poll_queue.c.record)
+        select(
+            poll_queue.c.id,
+            poll_queue.c.record,
+            poll_queue.c.message_id,
+            poll_queue.c.status,
+            poll_queue.c.status_description,
+            poll_queue.c.status_time,
+        )
         .where(waiting)
         .order_by(poll_queue.c.id)
         .limit(limit)
@@ -389,4 +397,4 @@ def fetch_poll(
             .values(time_fetched=now)
         )
     remaining = connection.execute(select(func.count()).where(waiting)).scalar_one()
-    return [row.record for row in rows], remaining
+    return rows, remaining

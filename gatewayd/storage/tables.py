@@ -30,6 +30,16 @@ metadata = MetaData(
 
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def status_columns() -> list[Column]:
+    """What a status record without a `record` carries; the rest is read from its message."""
+    return [
+        Column("status", SmallInteger, comment="the status carried"),
+        Column("status_description", String(255)),
+        Column("status_time", UtcDateTime, comment="when it was reached"),
+    ]
+
+
 messages = Table(
     "messages",
     metadata,
@@ -156,9 +166,15 @@ poll_queue = Table(
     Column("application", String(64), nullable=False),
     Column("kind", String(8), nullable=False, comment="status or incoming"),
     Column("sandbox", Boolean, nullable=False, comment="handed out by /sms/sandbox/ polling"),
-    Column("record", JSON, nullable=False),
+    Column(
+        "record",
+        JSON(none_as_null=True),
+        comment="null: a status record derived from its message",
+    ),
     Column("time_created", UtcDateTime, nullable=False),
     Column("time_fetched", UtcDateTime),
+    Column("message_id", String(36)),
+    *status_columns(),
     Index(None, "application", "kind", "sandbox", "time_fetched", "id"),
     Index(None, "time_fetched", "time_created"),
 )
@@ -174,7 +190,11 @@ outbox = Table(
     Column("url", Text),
     Column("method", String(4)),
     Column("format", String(4)),
-    Column("record", JSON, nullable=False),
+    Column(
+        "record",
+        JSON(none_as_null=True),
+        comment="null: a status record derived from its message",
+    ),
     Column("state", String(10), nullable=False, comment="pending, delivered, failed"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(255)),
@@ -183,6 +203,7 @@ outbox = Table(
     Column("time_done", UtcDateTime),
     Column("claimed_by", String(64)),
     Column("claimed_until", UtcDateTime),
+    *status_columns(),
     Index(None, "channel", "state", "next_attempt_at"),
     Index(None, "time_done"),
     Index(None, "application", "time_created"),

@@ -51,7 +51,7 @@ def status_jobs_for(connection: Connection, message: Row, now: datetime) -> list
         )
         .order_by(outbox.c.time_created, outbox.c.id)
     )
-    return [job for job in connection.execute(query) if job.record.get("MessageId") == message.id]
+    return [job for job in connection.execute(query) if _message_of(job) == message.id]
 
 
 def find_incoming(
@@ -86,3 +86,8 @@ def incoming_jobs_for(connection: Connection, incoming: Row) -> list[Row]:
         .order_by(outbox.c.time_created, outbox.c.id)
     )
     return [job for job in connection.execute(query) if job.record.get("MessageId") == incoming.id]
+
+
+def _message_of(job: Row) -> str | None:
+    """The message a status job carries (jobs stored before 0004 name it in the record only)."""
+    return job.message_id or (job.record or {}).get("MessageId")

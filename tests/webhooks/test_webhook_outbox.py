@@ -117,11 +117,11 @@ async def test_final_statuses_only_leaves_out_the_submitted_webhook(gateway_fact
 
     def status_jobs():
         with gateway.runtime.engine.connect() as connection:
-            query = select(outbox.c.record).where(outbox.c.kind == "status")
-            return connection.execute(query).scalars().all()
+            query = select(outbox.c.message_id, outbox.c.status).where(outbox.c.kind == "status")
+            return connection.execute(query).all()
 
     jobs = await trio.to_thread.run_sync(status_jobs)
-    assert [(job["MessageId"], job["StatusCode"]) for job in jobs] == [
+    assert [(job.message_id, Status(job.status).code) for job in jobs] == [
         (message_id, Status.DELIVERED.code)
     ]
     polled = await gateway.client.post("/sms/v1/Status", json={"apiKey": KEY})
