@@ -64,17 +64,23 @@ def carried_record(
     return derived_status_record(message, row.status, row.status_description, row.status_time, zone)
 
 
+def carried_records(
+    connection: Connection, rows: list[Any], directory: Directory
+) -> list[dict[str, Any] | None]:
+    """`carried_record` of each poll row or outbox job, their messages read at once."""
+    messages = message_store.messages_by_id(
+        connection, (row.message_id for row in rows if row.record is None)
+    )
+    return [carried_record(row, messages, directory) for row in rows]
+
+
 def claimed_with_records(
     connection: Connection, jobs: list[Any], directory: Directory, now: datetime
 ) -> list[Any]:
     """Claimed outbox jobs, each with the record it carries. A job whose message retention
     deleted has nothing left to send: it fails at once, in the claim's transaction."""
-    messages = message_store.messages_by_id(
-        connection, (job.message_id for job in jobs if job.record is None)
-    )
     ready, gone = [], []
-    for job in jobs:
-        record = carried_record(job, messages, directory)
+    for job, record in zip(jobs, carried_records(connection, jobs, directory), strict=True):
         if record is None:
             gone.append(outbox_store.finished(job.id, "failed", now, job.attempts, MESSAGE_GONE))
         else:

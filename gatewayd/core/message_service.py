@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, Row
 from gatewayd.config.holder import ConfigHolder
 from gatewayd.config.schema import Config
 from gatewayd.core.directory import App, Directory
-from gatewayd.core.events import carried_record
+from gatewayd.core.events import carried_records
 from gatewayd.core.lifecycle import Transitions
 from gatewayd.core.rate_limit import FixedWindowLimiter, RateDecision
 from gatewayd.core.result_codes import Result
@@ -153,9 +153,7 @@ class MessageService:
             rows, remaining = message_store.fetch_poll(
                 connection, app.name, kind, sandbox, limit, now
             )
-            ids = (row.message_id for row in rows if row.record is None)
-            messages = message_store.messages_by_id(connection, ids)
-            carried = (carried_record(row, messages, directory) for row in rows)
+            carried = carried_records(connection, rows, directory)
             return [record for record in carried if record is not None], remaining
 
         return await self._writer.write(fetch)
