@@ -4,7 +4,6 @@ database."""
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 
 from gatewayd.config.loader import load_config
 from gatewayd.core.recipients import check_recipient
@@ -59,9 +58,7 @@ def _trace(args: argparse.Namespace) -> int:
         with engine.connect() as connection:
             traces = []
             if sender is None:
-                traces = trace_messages(
-                    connection, datetime.now(UTC), args.message_id, args.reference, to, args.limit
-                )
+                traces = trace_messages(connection, args.message_id, args.reference, to, args.limit)
             incoming = []
             if args.reference is None and to is None:
                 incoming = trace_incoming(connection, args.message_id, sender, args.limit)

@@ -98,14 +98,12 @@ def status_events_in(directory: Directory, message: Mapping[str, Any], now: date
 def incoming_events(incoming: Mapping[str, Any], app: App, now: datetime) -> Rows:
     record = incoming_record(incoming, app.config.time_zone)
     poll = [_poll_row(app.name, "incoming", record, now, sandbox=False)]
-    target = app.config.webhooks.incoming
-    jobs = (
-        [_job(app.name, "incoming", None, target.url, target.method, target.format, record, now)]
-        if target
-        else []
-    )
+    target, jobs = app.config.webhooks.incoming, []
+    if target:
+        url, method, form = target.url, target.method, target.format
+        jobs.append(_job(app.name, "incoming", incoming["id"], url, method, form, record, now))
     if app.config.smpp is not None:
-        jobs.append(_smpp_job(app.name, "incoming", None, record, now))
+        jobs.append(_smpp_job(app.name, "incoming", incoming["id"], record, now))
     return poll, jobs
 
 
@@ -124,7 +122,7 @@ def _poll_row(
 def _job(
     application: str,
     kind: str,
-    message_id: str | None,
+    message_id: str,
     url: str,
     method: str | None,
     form: str | None,
@@ -148,7 +146,7 @@ def _job(
 
 
 def _smpp_job(
-    application: str, kind: str, message_id: str | None, record: dict | None, now: datetime
+    application: str, kind: str, message_id: str, record: dict | None, now: datetime
 ) -> dict[str, Any]:
     """A deliver_sm for the application's SMPP receiver binds."""
     return {

@@ -25,7 +25,6 @@ Event = dict[str, Any]
 
 def trace_messages(
     connection: Connection,
-    now: datetime,
     message_id: str | None = None,
     reference: str | None = None,
     recipient: str | None = None,
@@ -33,10 +32,10 @@ def trace_messages(
 ) -> list[dict[str, Any]]:
     """The traces of the messages found by id, reference or recipient, newest first."""
     found = store.find_messages(connection, message_id, reference, recipient, limit)
-    return [trace_of(connection, message, now) for message in found]
+    return [trace_of(connection, message) for message in found]
 
 
-def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, Any]:
+def trace_of(connection: Connection, message: Row) -> dict[str, Any]:
     status = Status(message.status)
     events: list[Event] = [
         _event(
@@ -74,7 +73,7 @@ def trace_of(connection: Connection, message: Row, now: datetime) -> dict[str, A
                 description=message.status_description,
             )
         )
-    events += _deliveries(connection, store.status_jobs_for(connection, message, now))
+    events += _deliveries(connection, store.status_jobs_for(connection, message))
     events.sort(key=lambda event: event["time"])
     for event in events:
         event["time"] = event["time"].isoformat()

@@ -41,12 +41,12 @@ def claim_jobs(
 
 def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Add jobs; one whose message has an earlier job pending on its channel waits for it."""
-    chains = {(row["channel"], row["message_id"]) for row in rows if row.get("message_id")}
+    chains = {(row["channel"], row["message_id"]) for row in rows if _in_a_chain(row)}
     busy = _pending_chains(connection, chains)
     for row in rows:
-        chain = (row["channel"], row.get("message_id"))
-        if chain[1] is None:
+        if not _in_a_chain(row):
             continue
+        chain = (row["channel"], row["message_id"])
         if chain in busy:
             row["next_attempt_at"] = None
         busy.add(chain)
@@ -55,9 +55,18 @@ def add_jobs(connection: Connection, rows: list[dict[str, Any]]) -> None:
         notify_after_commit(connection, jobs_topic(channel))
 
 
+def _in_a_chain(row: dict[str, Any]) -> bool:
+    """Status jobs of one message go in order; an incoming message has one job per channel."""
+    return row["kind"] == "status" and row.get("message_id") is not None
+
+
 _PENDING_CHAINS = Prepared(
     select(outbox.c.channel, outbox.c.message_id)
-    .where(outbox.c.message_id.in_(bindparam("ids", expanding=True)), outbox.c.state == PENDING)
+    .where(
+        outbox.c.message_id.in_(bindparam("ids", expanding=True)),
+        outbox.c.kind == "status",
+        outbox.c.state == PENDING,
+    )
     .with_for_update()
 )
 
@@ -73,7 +82,9 @@ def _pending_chains(connection: Connection, chains: set[tuple[str, str]]) -> set
 
 _CHAINS_OF = Prepared(
     select(outbox.c.channel, outbox.c.message_id).where(
-        outbox.c.id.in_(bindparam("ids", expanding=True)), outbox.c.message_id.is_not(None)
+        outbox.c.id.in_(bindparam("ids", expanding=True)),
+        outbox.c.kind == "status",
+        outbox.c.message_id.is_not(None),
     )
 )
 _WAKE_FIRST_PENDING = Prepared(
@@ -84,6 +95,7 @@ _WAKE_FIRST_PENDING = Prepared(
             .where(
                 outbox.c.channel == bindparam("channel"),
                 outbox.c.message_id.in_(bindparam("message_ids", expanding=True)),
+                outbox.c.kind == "status",
                 outbox.c.state == PENDING,
             )
             .group_by(outbox.c.message_id)

@@ -186,7 +186,11 @@ outbox = Table(
     Column("channel", String(8), nullable=False, comment="webhook or smpp"),
     Column("application", String(64), nullable=False),
     Column("kind", String(8), nullable=False, comment="status or incoming"),
-    Column("message_id", String(64), comment="the message of a status job: sent in order"),
+    Column(
+        "message_id",
+        String(64),
+        comment="the message (or incoming message) a job carries; status jobs go in order",
+    ),
     Column("url", Text),
     Column("method", String(4)),
     Column("format", String(4)),
@@ -206,7 +210,6 @@ outbox = Table(
     *status_columns(),
     Index(None, "channel", "state", "next_attempt_at"),
     Index(None, "time_done"),
-    Index(None, "application", "time_created"),
     Index(None, "message_id", "channel", "state"),
 )
 

@@ -2,15 +2,9 @@
 state its receipt gave it), and the status deliveries (webhook and SMPP) made for it; of an
 incoming message, the message (with how it was routed) and its deliveries."""
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import Connection, Row, select
 
 from gatewayd.storage.tables import incoming_messages, message_parts, messages, outbox
-
-# Status events are made in the same transaction as the status; the slack covers the clock
-# of another node.
-EVENT_SLACK = timedelta(minutes=1)
 
 
 def find_messages(
@@ -37,21 +31,9 @@ def parts_of(connection: Connection, message_id: str) -> list[Row]:
     return connection.execute(query.order_by(message_parts.c.part_no)).all()
 
 
-def status_jobs_for(connection: Connection, message: Row, now: datetime) -> list[Row]:
-    """Outbox jobs (webhook and SMPP) carrying a status of `message`: those of its application
-    made during its life (an index range), picked by the MessageId they carry."""
-    until = (message.time_done or now) + EVENT_SLACK
-    query = (
-        select(outbox)
-        .where(
-            outbox.c.application == message.application,
-            outbox.c.time_created >= message.time_created,
-            outbox.c.time_created <= until,
-            outbox.c.kind == "status",
-        )
-        .order_by(outbox.c.time_created, outbox.c.id)
-    )
-    return [job for job in connection.execute(query) if _message_of(job) == message.id]
+def status_jobs_for(connection: Connection, message: Row) -> list[Row]:
+    """Outbox jobs (webhook and SMPP) carrying a status of `message`, in the order made."""
+    return _jobs_carrying(connection, message.id, "status")
 
 
 def find_incoming(
@@ -71,23 +53,14 @@ def find_incoming(
 
 
 def incoming_jobs_for(connection: Connection, incoming: Row) -> list[Row]:
-    """Outbox jobs (webhook and SMPP) carrying `incoming`: made in its transaction, so within
-    the slack of its time of receipt."""
-    if incoming.application is None:
-        return []
+    """Outbox jobs (webhook and SMPP) carrying `incoming`."""
+    return _jobs_carrying(connection, incoming.id, "incoming")
+
+
+def _jobs_carrying(connection: Connection, message_id: str, kind: str) -> list[Row]:
     query = (
         select(outbox)
-        .where(
-            outbox.c.application == incoming.application,
-            outbox.c.time_created >= incoming.time_received - EVENT_SLACK,
-            outbox.c.time_created <= incoming.time_received + EVENT_SLACK,
-            outbox.c.kind == "incoming",
-        )
+        .where(outbox.c.message_id == message_id, outbox.c.kind == kind)
         .order_by(outbox.c.time_created, outbox.c.id)
     )
-    return [job for job in connection.execute(query) if job.record.get("MessageId") == incoming.id]
-
-
-def _message_of(job: Row) -> str | None:
-    """The message a status job carries (jobs stored before 0004 name it in the record only)."""
-    return job.message_id or (job.record or {}).get("MessageId")
+    return connection.execute(query).all()

@@ -20,6 +20,7 @@ from gatewayd.storage.tables import (
     outbox,
     poll_queue,
 )
+from gatewayd.storage.trace import incoming_jobs_for, status_jobs_for
 from tests.gateway import KEY
 
 OLD_CODES = {
@@ -164,6 +165,18 @@ def write_revision_0001(database_url: str) -> dict[str, str]:
                 next_attempt_at=LATER,
             )
         )
+        connection.execute(
+            insert(outbox).values(
+                channel="smpp",
+                application="shop",
+                kind="incoming",
+                record={"MessageId": incoming, "From": "32470000001", "To": "8686"},
+                state="pending",
+                attempts=1,
+                time_created=NOW,
+                next_attempt_at=LATER,
+            )
+        )
     upgrade(engine)
     engine.dispose()
     return {**ids, "sandboxed": sandboxed, "incoming": incoming}
@@ -183,8 +196,15 @@ def test_the_upgraded_database_has_the_new_codes_guids_and_the_schema_of_the_cod
                 poll_queue.c.id
             )
         ).all()
-        job = connection.execute(select(outbox.c.record)).scalar_one()
+        status_job, incoming_job = connection.execute(select(outbox).order_by(outbox.c.id)).all()
+        rejected = connection.execute(
+            select(messages).where(messages.c.id == dashed(ids["REJECTED"]))
+        ).one()
+        incoming_row = connection.execute(select(incoming_messages)).one()
+        traced = [job.id for job in status_jobs_for(connection, rejected)]
+        traced += [job.id for job in incoming_jobs_for(connection, incoming_row)]
     engine.dispose()
+    job = status_job.record
     assert {stored[dashed(ids[name])] for name in OLD_CODES} == {int(s) for s in Status}
     assert all(stored[dashed(ids[name])] == Status[name] for name in OLD_CODES)
     assert part == dashed(ids["SUBMITTED"]) and incoming == dashed(ids["incoming"])
@@ -198,6 +218,9 @@ def test_the_upgraded_database_has_the_new_codes_guids_and_the_schema_of_the_cod
     )
     assert fetched.record["StatusCode"] == 110, "a record already handed out is history"
     assert job["StatusCode"] == Status.REJECTED.code and job["MessageId"] == dashed(ids["REJECTED"])
+    assert status_job.message_id == dashed(ids["REJECTED"]), "named by the record it carries"
+    assert incoming_job.message_id == dashed(ids["incoming"])
+    assert traced == [status_job.id, incoming_job.id], "the trace finds both by their message"
 
 
 async def test_messages_stored_before_are_read_through_the_api_by_either_id_form(

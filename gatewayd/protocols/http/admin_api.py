@@ -134,14 +134,11 @@ class AdminApi:
         limit = int_field(fields, "limit", 20, 1, 1000)
         to, sender = (_msisdn(given.get(name)) for name in ("to", "from"))
         message_id, reference = given.get("id"), given.get("reference")
-        now = self.runtime.clock()
 
         def read(connection) -> dict:
             found = {"messages": [], "incoming": []}
             if sender is None:
-                found["messages"] = trace_messages(
-                    connection, now, message_id, reference, to, limit
-                )
+                found["messages"] = trace_messages(connection, message_id, reference, to, limit)
             if reference is None and to is None:
                 found["incoming"] = trace_incoming(connection, message_id, sender, limit)
             return found
