@@ -77,7 +77,9 @@ def post_script(directory: Path, recipients: int) -> Path:
 
 
 def run_gatewayd(processes: Processes, database: str, smsc_port: int, args) -> list[dict]:
-    gatewayd = start_gatewayd(processes, database, smsc_port)
+    gatewayd = start_gatewayd(
+        processes, database, smsc_port, commit_interval_s=args.commit_interval_s
+    )
     rows = []
     try:
         for recipients in (1, 100):
@@ -126,7 +128,13 @@ def run_kannel(processes: Processes, smsc_port: int, args) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=32, help="at least 2 (wrk's threads)")
+    parser.add_argument(
+        "--commit-interval-s",
+        type=float,
+        metavar="S",
+        help="gatewayd's database.commit_interval_s (default: the configuration's)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "bearerbox", "smsbox"):
         if shutil.which(tool) is None:

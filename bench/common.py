@@ -178,13 +178,14 @@ def start_gatewayd(
     extra_config: str = "",
     workers: int = 0,
     more_applications: tuple[dict, ...] = (),
+    commit_interval_s: float | None = None,
 ) -> Gatewayd:
     """gatewayd on `database`, one carrier (2 binds, window 64) on the simulator, one
     application with the key KEY and, given `status_url`, a JSON status webhook (for final
     statuses only with `final_only`; at most `max_per_host` requests to it at once);
     `extra_config` is added to the configuration file (top-level sections); `workers` HTTP
     worker processes serve the API (0: the daemon itself); `more_applications` go beside
-    it in the same account."""
+    it in the same account; `commit_interval_s` overrides the database's default."""
     http_port, admin_port = free_port(), free_port()
     application: dict = {"name": "bench", "api_keys": [KEY]}
     if status_url:
@@ -192,9 +193,12 @@ def start_gatewayd(
             "status": {"url": status_url},
             "final_statuses_only": final_only,
         }
+    storage: dict = {"url": database}
+    if commit_interval_s is not None:
+        storage["commit_interval_s"] = commit_interval_s
     config = processes.directory / f"gatewayd-{http_port}.yaml"
     config.write_text(f"""
-database: {{url: "{database}"}}
+database: {json.dumps(storage)}
 http: {{listen: ["127.0.0.1:{http_port}"], workers: {workers}}}
 admin: {{listen: ["127.0.0.1:{admin_port}"]}}
 logging: {{level: WARNING}}

@@ -402,6 +402,7 @@ def run_gatewayd(
                     final_only=True,
                     max_per_host=32,
                     workers=workers,
+                    commit_interval_s=args.commit_interval_s,
                 )
             )
         for gatewayd in started:
@@ -544,6 +545,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--strace", action="store_true", help="paced mode: gatewayd's system calls per message"
+    )
+    parser.add_argument(
+        "--commit-interval-s",
+        type=float,
+        metavar="S",
+        help="gatewayd's database.commit_interval_s (default: the configuration's)",
     )
     args = parser.parse_args()
     if args.rate is not None:

@@ -259,7 +259,15 @@ def run_gatewayd(processes: Processes, database: str, smsc: int, receiver: int, 
         seconds = old_messages.fill(database, args.old_messages)
         print(f"{name}: {args.old_messages:,} older messages stored in {seconds:.0f} s")
     hook = f"http://127.0.0.1:{receiver}/hook/{run}"
-    gatewayd = start_gatewayd(processes, database, smsc, hook, final_only=True, max_per_host=32)
+    gatewayd = start_gatewayd(
+        processes,
+        database,
+        smsc,
+        hook,
+        final_only=True,
+        max_per_host=32,
+        commit_interval_s=args.commit_interval_s,
+    )
     try:
         wait_gatewayd_bound(gatewayd)
         pid = gatewayd.process.pid

@@ -149,7 +149,11 @@ async def serve(config_path: Path, notifier: Notifier | None = None) -> None:
         holder = ConfigHolder(config_path, load_config(config_path))
         config = holder.current.config
         engine = await trio.to_thread.run_sync(prepare_database, config.database)
-        writer = Writer(engine, max_batch=config.database.max_batch)
+        writer = Writer(
+            engine,
+            max_batch=config.database.max_batch,
+            commit_interval_s=config.database.commit_interval_s,
+        )
         metrics = Metrics()
         metrics.watch_writer(writer)
         metrics.config_generation.set(holder.current.generation)

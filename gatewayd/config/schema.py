@@ -45,6 +45,9 @@ class DatabaseConfig(Section):
     (README, Storage: single runs, not yet decided)."""
     pool_size: Annotated[int, Field(ge=1, le=100)] = 5
     max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    commit_interval_s: Annotated[float, Field(ge=0, le=1)] = 0.02
+    """An accepted write waits for the tick that starts this long after the last one (at
+    once when the writer was idle longer): at low rates several share a commit."""
     claim_lease_s: Seconds = 120.0
     instance_lease_s: Seconds = 30.0
     """An instance renews its lease every third of this; one that has not renewed it for this

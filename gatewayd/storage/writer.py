@@ -145,7 +145,9 @@ class _Pending:
     answer_by: float | None = None
     """Set for a write someone waits on: see `answering_within`."""
     urgent: bool = True
-    """Starts a tick at once; otherwise it may wait DEFER_S for one."""
+    """Starts a tick soon (see `Writer._gather`); otherwise it may wait DEFER_S for one."""
+    caller: int = 0
+    """The trio task that queued it (its id): one whose last write was in the last tick."""
     started: bool = False
     withdrawn: bool = False
     retry: bool = False
@@ -164,11 +166,19 @@ class Writer:
         max_batch: int = 500,
         queue_size: int = 10_000,
         defer_s: float = DEFER_S,
+        commit_interval_s: float = 0.0,
     ) -> None:
         self._engine = engine.execution_options(**{WRITES: True})
         self._max_batch = max_batch
         self._queue_size = queue_size
         self._defer_s = defer_s
+        self._commit_interval_s = commit_interval_s
+        self._last_tick = float("-inf")
+        """When the last tick started (time.monotonic): the next starts commit_interval_s on."""
+        self._last_callers: set[int] = set()
+        """The tasks whose urgent writes were in the last tick."""
+        self._caller_waits = False
+        """One of them queued an urgent write again: the next tick starts at once."""
         self._queue: deque[_Pending] = deque()
         self._lock = threading.Condition(threading.Lock())
         self._urgent = 0
@@ -257,10 +267,15 @@ class Writer:
         empty queue, the first urgent item, a full batch (a wake-up costs both threads a
         GIL hand-off; deferrable writes mostly arrive while it defers or commits)."""
         urgent = sum(pending.urgent for pending in pendings)
+        caller = id(trio.lowlevel.current_task())
+        for pending in pendings:
+            pending.caller = caller
         with self._lock:
             if self._closed:
                 raise WriterClosed()
             wakes = not self._queue or (urgent and not self._urgent)
+            if urgent and not self._caller_waits and caller in self._last_callers:
+                self._caller_waits = wakes = True
             self._queue.extend(pendings)
             self._urgent += urgent
             if wakes or len(self._queue) >= self._max_batch:
@@ -372,12 +387,9 @@ class Writer:
                     self._lock.wait()
                 if not self._queue:
                     return None
-                until = time.monotonic() + self._defer_s
-                while self._urgent == 0 and not self._closed and len(self._queue) < self._max_batch:
-                    left = until - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._lock.wait(left)
+                self._gather()
+            self._last_tick = time.monotonic()
+            self._last_callers = set()
             batch = retrying
             while self._queue and len(batch) < self._max_batch:
                 pending = self._queue.popleft()
@@ -385,11 +397,34 @@ class Writer:
                     continue
                 if pending.urgent:
                     self._urgent -= 1
+                    self._last_callers.add(pending.caller)
                 pending.started = True
                 batch.append(pending)
+            self._caller_waits = any(
+                pending.urgent and pending.caller in self._last_callers for pending in self._queue
+            )
             if not batch and self._closed and not self._queue:
                 return None
             return batch
+
+    def _gather(self) -> None:
+        """Under the lock, with something queued: wait while more may join the tick.
+
+        A deferrable write waits up to DEFER_S for an urgent one. An urgent one waits until
+        commit_interval_s after the last tick started, so that writes of other callers
+        arriving meanwhile share its commit (at low rates, fewer commits for the same
+        writes), unless its caller had a write in the last tick: a caller that writes one
+        request after another (a client sending on one connection) is never slowed to one
+        write per interval. A full batch or closing ends the wait."""
+        now = time.monotonic()
+        defer_until = now + self._defer_s
+        urgent_until = max(now, self._last_tick + self._commit_interval_s)
+        while not self._closed and len(self._queue) < self._max_batch:
+            until = (now if self._caller_waits else urgent_until) if self._urgent else defer_until
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._lock.wait(left)
 
     def _commit(self, batch: list[_Pending]) -> set[str]:
         """Write `batch` in one transaction (each item alone if that fails); the topics the

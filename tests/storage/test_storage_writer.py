@@ -246,3 +246,43 @@ async def test_a_write_that_is_not_urgent_waits_at_most_defer_s(engine):
             assert await writer.write(_add("32470000001"), urgent=False) == "32470000001"
         writer.close()
     assert writer.batches == 1
+
+
+async def test_an_idle_writer_commits_at_once_and_writes_soon_after_share_the_next_tick(engine):
+    writer = Writer(engine, commit_interval_s=30)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_add("32470000001"))
+            assert writer.batches == 1, "the first write after a quiet spell does not wait"
+            nursery.start_soon(writer.write, _add("32470000002"))
+            nursery.start_soon(writer.write, _add("32470000003"))
+            await trio.testing.wait_all_tasks_blocked()
+            assert writer.batches == 1, "within the interval, urgent writes wait for the tick"
+            writer.close()
+    assert writer.batches == 2, "closing starts the waiting tick at once"
+    assert all(_committed(engine, f"3247000000{n}") for n in (1, 2, 3))
+
+
+async def test_a_full_batch_does_not_wait_for_the_commit_interval(engine):
+    writer = Writer(engine, max_batch=2, commit_interval_s=30)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            await writer.write(_add("32470000001"))
+            async with trio.open_nursery() as both:
+                both.start_soon(writer.write, _add("32470000002"))
+                both.start_soon(writer.write, _add("32470000003"))
+            assert writer.batches == 2
+            writer.close()
+
+
+async def test_a_caller_writing_one_request_after_another_is_not_held_by_the_interval(engine):
+    writer = Writer(engine, commit_interval_s=30)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for n in range(1, 6):
+                await writer.write(_add(f"3247000000{n}"))
+            assert writer.batches == 5, "each write committed at once, not 30 s after the last"
+            writer.close()
