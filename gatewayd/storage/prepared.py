@@ -8,7 +8,9 @@ its transaction (storage/driver.py: errors and lost connections are SQLAlchemy's
 Its parameters and results go through the column types' own processors, as in
 storage/bulk.py, so what is stored and read back is what SQLAlchemy would store and read. A
 list parameter (an IN list, `bindparam(..., expanding=True)`) becomes one placeholder per
-item.
+item on SQLite, and one array on PostgreSQL (`= ANY(%(ids)s)`): the statement's text is then
+the same whatever the list's length, so psycopg prepares it once and the server plans it once
+instead of at every tick.
 """
 
 import re
@@ -26,6 +28,7 @@ from gatewayd.storage.bulk import bind_processor
 from gatewayd.storage.driver import execute
 
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+_IN_LIST = re.compile(r"\b(NOT )?IN \(__\[POSTCOMPILE_(\w+)\]\)")
 
 
 class Prepared:
@@ -69,6 +72,8 @@ class _Compiled:
     defaults: dict[str, Any]
     converters: dict[str, Callable[[Any], Any]]
     expanding: frozenset[str]
+    arrays: frozenset[str]
+    """List parameters passed as one array (PostgreSQL)."""
     result_types: tuple[Any, ...]
     row_type: type | None
     dialect: Dialect
@@ -97,13 +102,23 @@ class _Compiled:
         }
         columns = compiler._result_columns
         row_type = _row_type([column.keyname for column in columns]) if columns else None
+        sql = compiler.string
+        lists = {name for name, bind in binds.items() if bind.expanding}
+        arrays: set[str] = set()
+        if dialect.name == "postgresql":
+            sql = _IN_LIST.sub(
+                lambda match: f"{'<> ALL' if match.group(1) else '= ANY'}(%({match.group(2)})s)",
+                sql,
+            )
+            arrays = {name for name in lists if f"[POSTCOMPILE_{name}]" not in sql}
         return cls(
-            sql=compiler.string,
+            sql=sql,
             positional=positional,
             names=names,
             defaults={name: bind.effective_value for name, bind in binds.items()},
             converters=converters,
-            expanding=frozenset(name for name, bind in binds.items() if bind.expanding),
+            expanding=frozenset(lists - arrays),
+            arrays=frozenset(arrays),
             result_types=tuple(column.type for column in columns),
             row_type=row_type,
             dialect=dialect,
@@ -151,7 +166,12 @@ class _Compiled:
         named: dict[str, Any] = {}
         for name in self.names:
             convert = converters.get(name)
-            if lists is not None and name in lists:
+            if name in self.arrays:
+                items = list(given[name])
+                if not items:
+                    raise ValueError(f"an empty list for {name}")
+                named[name] = [convert(item) for item in items] if convert else items
+            elif lists is not None and name in lists:
                 for index, item in enumerate(lists[name]):
                     named[f"{name}_{index}"] = convert(item) if convert else item
             else:

@@ -96,3 +96,28 @@ def test_a_lost_connection_is_invalidated_and_said_so(postgres_url):
             assert connection.invalidated
     finally:
         engine.dispose()
+
+
+NOT_LISTED = Prepared(
+    select(outbox.c.id)
+    .where(outbox.c.id.not_in(bindparam("ids", expanding=True)))
+    .order_by(outbox.c.id)
+)
+
+
+def test_on_postgresql_an_in_list_of_any_length_is_one_statement_planned_once(postgres_url):
+    engine = open_engine(DatabaseConfig(url=postgres_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(outbox), [_job(n) for n in range(8)])
+            ids = connection.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars().all()
+            found = [len(BY_IDS.rows(connection, ids=ids[:length])) for length in range(1, 9)]
+            assert NOT_LISTED.rows(connection, ids=ids[2:]) == [(ids[0],), (ids[1],)]
+            prepared = connection.execute(
+                text("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%ANY(%'")
+            ).scalars()
+            prepared = list(prepared)
+    finally:
+        engine.dispose()
+    assert found == list(range(1, 9))
+    assert len(prepared) == 1, "eight list lengths, one statement prepared by psycopg"
