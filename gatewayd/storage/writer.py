@@ -8,7 +8,8 @@ items), runs it in one transaction, commits, and hands the results back to trio 
 (`run_sync_soon`): one wake-up per tick each way, not per item.
 
 Urgent writes (the default: an HTTP request, a carrier's deliver_sm, anything a peer waits
-for) start a tick at once. The daemon's own work (`urgent=False`: claims, records of
+for) start a tick at once, or, within `commit_interval_s` of the last tick, when that time is
+up (see `_gather`). The daemon's own work (`urgent=False`: claims, records of
 submits, webhook outcomes, sweeps) waits up to `defer_s` for a tick that starts anyway, so at
 low rates it rides along in a commit that was going to happen instead of paying one of its
 own; under load every tick is full and nothing waits.
@@ -400,7 +401,8 @@ class Writer:
                     self._last_callers.add(pending.caller)
                 pending.started = True
                 batch.append(pending)
-            self._caller_waits = any(
+            # Left over beyond a full batch: the next tick starts at once anyway.
+            self._caller_waits = len(self._queue) < self._max_batch and any(
                 pending.urgent and pending.caller in self._last_callers for pending in self._queue
             )
             if not batch and self._closed and not self._queue:
